@@ -297,7 +297,7 @@ func (n *NS) Routes(protocol int) ([]Route, error) {
 	out := make([]Route, 0, len(rs))
 	for _, r := range rs {
 		o := Route{Dst: "default", Protocol: int(r.Protocol)}
-		if r.Dst != nil {
+		if r.Dst != nil && r.Dst.String() != "0.0.0.0/0" {
 			o.Dst = r.Dst.String()
 		}
 		if r.Gw != nil {
