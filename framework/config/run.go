@@ -175,7 +175,9 @@ func Parse(data []byte, overrides ...Override) (Run, error) {
 			Fix: "set kind: Run (a matrix file has kind: Matrix and goes to `hybridcni matrix`)"}}}
 	}
 	for _, o := range overrides {
-		o(&r)
+		if o != nil {
+			o(&r)
+		}
 	}
 	r.Complete()
 	return r, nil
