@@ -1,0 +1,190 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+// Feature is a row of the matrix: one line of the guide's feature table.
+type Feature struct {
+	Label string // value of the feature:<label> spec label
+	Title string
+}
+
+// Features are the guide's rows, in its order; unknown labels follow.
+var Features = []Feature{
+	{"conformance", "Kubernetes network conformance"},
+	{"readiness", "Node readiness (NotReady until the CNI runs)"},
+	{"placement", "CNI only on hybrid nodes"},
+	{"cp-to-node", "Control plane to node"},
+	{"cp-to-pod", "Control plane to pod"},
+	{"install", "Lifecycle: install"},
+	{"upgrade", "Lifecycle: upgrade"},
+	{"delete", "Lifecycle: delete"},
+	{"vxlan", "VXLAN overlay"},
+	{"ipam", "IPAM"},
+	{"ipv4", "IPv4"},
+	{"masquerade", "Masquerading"},
+	{"bgp", "BGP"},
+}
+
+// Column is one CNI at one version.
+type Column struct {
+	CNI, Version string
+}
+
+func (c Column) String() string { return c.CNI + " " + c.Version }
+
+// Cell aggregates the specs of one feature for one column.
+type Cell struct {
+	Passed, Failed, Skipped int
+	Duration                time.Duration
+	Failures                []string
+	SkipReasons             []string
+	Disruptions             []Disruption
+}
+
+// State is failed if any spec failed, passed if any passed, else skipped.
+func (c *Cell) State() State {
+	switch {
+	case c == nil:
+		return ""
+	case c.Failed > 0:
+		return Failed
+	case c.Passed > 0:
+		return Passed
+	case c.Skipped > 0:
+		return Skipped
+	}
+	return ""
+}
+
+// Matrix is the compatibility matrix.
+type Matrix struct {
+	Rows    []Feature
+	Columns []Column
+	cells   map[string]map[Column]*Cell
+	// Unlabelled counts specs without a cni label (not placed in the matrix).
+	Unlabelled int
+}
+
+// Cell returns the cell for a feature and column, or nil when no spec ran there.
+func (m *Matrix) Cell(feature string, col Column) *Cell { return m.cells[feature][col] }
+
+// Build aggregates results into the matrix.
+func Build(results []Result) *Matrix {
+	m := &Matrix{cells: map[string]map[Column]*Cell{}}
+	cols := map[Column]bool{}
+	known := map[string]bool{}
+	for _, f := range Features {
+		known[f.Label] = true
+	}
+	extra := map[string]bool{}
+	for _, r := range results {
+		if r.CNI == "" {
+			m.Unlabelled++
+			continue
+		}
+		col := Column{CNI: r.CNI, Version: r.Version}
+		cols[col] = true
+		for _, f := range r.Features {
+			if !known[f] {
+				extra[f] = true
+			}
+			if m.cells[f] == nil {
+				m.cells[f] = map[Column]*Cell{}
+			}
+			c := m.cells[f][col]
+			if c == nil {
+				c = &Cell{}
+				m.cells[f][col] = c
+			}
+			c.Duration += r.Duration
+			switch r.State {
+			case Passed:
+				c.Passed++
+			case Failed:
+				c.Failed++
+				c.Failures = append(c.Failures, r.Spec+": "+r.Message)
+			case Skipped:
+				c.Skipped++
+				if r.Message != "" {
+					c.SkipReasons = append(c.SkipReasons, r.Message)
+				}
+			}
+			if r.Disruption != nil {
+				c.Disruptions = append(c.Disruptions, *r.Disruption)
+			}
+		}
+	}
+	for col := range cols {
+		m.Columns = append(m.Columns, col)
+	}
+	sort.Slice(m.Columns, func(i, j int) bool {
+		a, b := m.Columns[i], m.Columns[j]
+		if a.CNI != b.CNI {
+			return a.CNI < b.CNI
+		}
+		va, ea := semver.NewVersion(a.Version)
+		vb, eb := semver.NewVersion(b.Version)
+		if ea == nil && eb == nil {
+			return va.LessThan(vb)
+		}
+		return a.Version < b.Version
+	})
+	for _, f := range Features {
+		if m.cells[f.Label] != nil {
+			m.Rows = append(m.Rows, f)
+		}
+	}
+	var extras []string
+	for f := range extra {
+		extras = append(extras, f)
+	}
+	sort.Strings(extras)
+	for _, f := range extras {
+		m.Rows = append(m.Rows, Feature{Label: f, Title: f})
+	}
+	return m
+}
+
+// Summary is the cell's one-line text: state, counts, duration, disruption.
+func (c *Cell) Summary() string {
+	if c == nil {
+		return "not run"
+	}
+	var parts []string
+	switch c.State() {
+	case Failed:
+		parts = append(parts, fmt.Sprintf("FAIL %d/%d", c.Failed, c.Passed+c.Failed))
+	case Passed:
+		parts = append(parts, fmt.Sprintf("PASS %d", c.Passed))
+	case Skipped:
+		parts = append(parts, "SKIP")
+	}
+	if c.Skipped > 0 && c.State() != Skipped {
+		parts = append(parts, fmt.Sprintf("%d skipped", c.Skipped))
+	}
+	parts = append(parts, c.Duration.Round(100*time.Millisecond).String())
+	if d, ok := c.worstDisruption(); ok {
+		parts = append(parts, d.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (c *Cell) worstDisruption() (Disruption, bool) {
+	if len(c.Disruptions) == 0 {
+		return Disruption{}, false
+	}
+	worst := c.Disruptions[0]
+	for _, d := range c.Disruptions[1:] {
+		if d.LongestGapMs > worst.LongestGapMs {
+			worst = d
+		}
+	}
+	return worst, true
+}

@@ -1,0 +1,85 @@
+package report
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"strings"
+)
+
+// Markdown renders the matrix as a GitHub-flavoured table, failures listed below.
+func (m *Matrix) Markdown() string {
+	var b strings.Builder
+	b.WriteString("| Feature |")
+	for _, c := range m.Columns {
+		fmt.Fprintf(&b, " %s |", c)
+	}
+	b.WriteString("\n|---|")
+	for range m.Columns {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, f := range m.Rows {
+		fmt.Fprintf(&b, "| %s |", f.Title)
+		for _, c := range m.Columns {
+			cell := m.Cell(f.Label, c)
+			mark := map[State]string{Passed: "✅", Failed: "❌", Skipped: "⏭️"}[cell.State()]
+			if mark == "" {
+				mark = "—"
+			}
+			fmt.Fprintf(&b, " %s %s |", mark, mdEscape(cell.Summary()))
+		}
+		b.WriteString("\n")
+	}
+	var failures []string
+	for _, f := range m.Rows {
+		for _, c := range m.Columns {
+			if cell := m.Cell(f.Label, c); cell != nil {
+				for _, msg := range cell.Failures {
+					failures = append(failures, fmt.Sprintf("- **%s**, %s: %s", c, f.Title, mdEscape(msg)))
+				}
+			}
+		}
+	}
+	if len(failures) > 0 {
+		b.WriteString("\n### Failures\n\n" + strings.Join(failures, "\n") + "\n")
+	}
+	if m.Unlabelled > 0 {
+		fmt.Fprintf(&b, "\n%d specs carried no cni label and are not in the matrix.\n", m.Unlabelled)
+	}
+	return b.String()
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+//go:embed matrix.html.tmpl
+var htmlFS embed.FS
+
+var htmlTmpl = template.Must(template.New("matrix.html.tmpl").Funcs(template.FuncMap{
+	"state": func(c *Cell) string { return string(c.State()) },
+}).ParseFS(htmlFS, "matrix.html.tmpl"))
+
+// HTML renders a self-contained page (inline CSS, no external assets).
+func (m *Matrix) HTML(title string) (string, error) {
+	type cellView struct {
+		Cell    *Cell
+		Summary string
+	}
+	type rowView struct {
+		Feature Feature
+		Cells   []cellView
+	}
+	var rows []rowView
+	for _, f := range m.Rows {
+		rv := rowView{Feature: f}
+		for _, c := range m.Columns {
+			cell := m.Cell(f.Label, c)
+			rv.Cells = append(rv.Cells, cellView{Cell: cell, Summary: cell.Summary()})
+		}
+		rows = append(rows, rv)
+	}
+	var buf bytes.Buffer
+	err := htmlTmpl.Execute(&buf, map[string]any{"Title": title, "Columns": m.Columns, "Rows": rows, "Unlabelled": m.Unlabelled})
+	return buf.String(), err
+}

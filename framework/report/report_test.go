@@ -1,0 +1,185 @@
+package report
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/reporters"
+	"github.com/onsi/ginkgo/v2/types"
+)
+
+type spec struct {
+	text       string
+	labels     []string
+	state      types.SpecState
+	message    string
+	disruption *Disruption
+}
+
+// writeJUnit writes a real Ginkgo JUnit file through Ginkgo's own reporter.
+func writeJUnit(t *testing.T, dir, name string, specs []spec) string {
+	t.Helper()
+	r := types.Report{SuiteDescription: "hybridcni", SuiteSucceeded: true}
+	for _, s := range specs {
+		sr := types.SpecReport{
+			LeafNodeType: types.NodeTypeIt, LeafNodeText: s.text, LeafNodeLabels: s.labels,
+			State: s.state, RunTime: 1500 * time.Millisecond,
+		}
+		switch s.state {
+		case types.SpecStateFailed:
+			sr.Failure = types.Failure{Message: s.message + "\nmore detail"}
+		case types.SpecStateSkipped:
+			sr.Failure = types.Failure{Message: s.message}
+		}
+		if s.disruption != nil {
+			sr.ReportEntries = append(sr.ReportEntries, types.ReportEntry{Name: DisruptionEntry, Value: types.WrapEntryValue(*s.disruption)})
+		}
+		r.SpecReports = append(r.SpecReports, sr)
+	}
+	path := filepath.Join(dir, name)
+	if err := reporters.GenerateJUnitReport(r, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func labels(cni, version string, features ...string) []string {
+	l := []string{"cni:" + cni, "version:" + version}
+	for _, f := range features {
+		l = append(l, "feature:"+f)
+	}
+	return l
+}
+
+func sampleResults(t *testing.T) string {
+	dir := t.TempDir()
+	writeJUnit(t, dir, "cilium-1.16.19.xml", []spec{
+		{text: "installs on hybrid nodes", labels: labels("cilium", "1.16.19", "install"), state: types.SpecStatePassed},
+		{text: "pod-to-pod/cross-node", labels: labels("cilium", "1.16.19", "vxlan", "conformance"), state: types.SpecStatePassed},
+		{text: "advertises pod CIDRs", labels: labels("cilium", "1.16.19", "bgp"), state: types.SpecStateFailed, message: "no route for 10.85.0.0/25 from node hybrid-1"},
+		{text: "upgrades", labels: labels("cilium", "1.16.19", "upgrade"), state: types.SpecStatePassed,
+			disruption: &Disruption{Sent: 1000, Lost: 3, LossPercent: 0.3, LongestGapMs: 420}},
+	})
+	writeJUnit(t, dir, "cilium-1.17.18.xml", []spec{
+		{text: "installs on hybrid nodes", labels: labels("cilium", "1.17.18", "install"), state: types.SpecStatePassed},
+		{text: "advertises pod CIDRs", labels: labels("cilium", "1.17.18", "bgp"), state: types.SpecStatePassed},
+	})
+	sub := filepath.Join(dir, "calico")
+	os.Mkdir(sub, 0o755)
+	writeJUnit(t, sub, "calico-v3.29.7.xml", []spec{
+		{text: "installs on hybrid nodes", labels: labels("calico", "v3.29.7", "install"), state: types.SpecStatePassed},
+		{text: "sees the pod address", labels: labels("calico", "v3.29.7", "masquerade"), state: types.SpecStateSkipped, message: "needs Docker"},
+		{text: "helper spec", state: types.SpecStatePassed},
+	})
+	writeJUnit(t, sub, "calico-v3.30.7.xml", []spec{
+		{text: "installs on hybrid nodes", labels: labels("calico", "v3.30.7", "install", "custom-thing"), state: types.SpecStatePassed},
+	})
+	return dir
+}
+
+func TestReadJUnitKeepsLabelsStatesAndDisruption(t *testing.T) {
+	rs, err := ReadAll(sampleResults(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 10 {
+		t.Fatalf("read %d specs, want 10", len(rs))
+	}
+	var bgp, upgrade *Result
+	for i := range rs {
+		switch {
+		case rs[i].Spec == "advertises pod CIDRs" && rs[i].Version == "1.16.19":
+			bgp = &rs[i]
+		case rs[i].Spec == "upgrades":
+			upgrade = &rs[i]
+		}
+	}
+	if bgp == nil || bgp.State != Failed || bgp.Message != "no route for 10.85.0.0/25 from node hybrid-1" || bgp.CNI != "cilium" {
+		t.Fatalf("failed spec read as %+v", bgp)
+	}
+	if upgrade == nil || upgrade.Disruption == nil || upgrade.Disruption.LongestGapMs != 420 || upgrade.Duration != 1500*time.Millisecond {
+		t.Fatalf("upgrade spec read as %+v", upgrade)
+	}
+}
+
+func TestMatrixCellsAndOrder(t *testing.T) {
+	rs, _ := ReadAll(sampleResults(t))
+	m := Build(rs)
+	var cols []string
+	for _, c := range m.Columns {
+		cols = append(cols, c.String())
+	}
+	if got := strings.Join(cols, ","); got != "calico v3.29.7,calico v3.30.7,cilium 1.16.19,cilium 1.17.18" {
+		t.Errorf("columns = %s", got)
+	}
+	var rows []string
+	for _, r := range m.Rows {
+		rows = append(rows, r.Label)
+	}
+	if got := strings.Join(rows, ","); got != "conformance,install,upgrade,vxlan,masquerade,bgp,custom-thing" {
+		t.Errorf("rows = %s (guide order, unknown features last)", got)
+	}
+	c16 := Column{"cilium", "1.16.19"}
+	if s := m.Cell("bgp", c16).State(); s != Failed {
+		t.Errorf("bgp on 1.16.19 = %s", s)
+	}
+	if s := m.Cell("bgp", Column{"cilium", "1.17.18"}).State(); s != Passed {
+		t.Errorf("bgp on 1.17.18 = %s", s)
+	}
+	if s := m.Cell("masquerade", Column{"calico", "v3.29.7"}).State(); s != Skipped {
+		t.Errorf("masquerade on calico = %s", s)
+	}
+	if m.Cell("bgp", Column{"calico", "v3.29.7"}) != nil {
+		t.Error("a cell with no spec must be nil (not run)")
+	}
+	if m.Unlabelled != 1 {
+		t.Errorf("unlabelled = %d", m.Unlabelled)
+	}
+	if sum := m.Cell("upgrade", c16).Summary(); !strings.Contains(sum, "longest gap 420 ms") || !strings.Contains(sum, "PASS 1") {
+		t.Errorf("upgrade summary = %q", sum)
+	}
+}
+
+func TestMarkdownAndHTML(t *testing.T) {
+	rs, _ := ReadAll(sampleResults(t))
+	m := Build(rs)
+	md := m.Markdown()
+	for _, want := range []string{
+		"| Feature | calico v3.29.7 | calico v3.30.7 | cilium 1.16.19 | cilium 1.17.18 |",
+		"| BGP | — not run | — not run | ❌ FAIL 1/1, 1.5s | ✅ PASS 1, 1.5s |",
+		"⏭️ SKIP",
+		"- **cilium 1.16.19**, BGP: advertises pod CIDRs: no route for 10.85.0.0/25 from node hybrid-1",
+		"1 specs carried no cni label",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	page, err := m.HTML("Hybrid nodes CNI matrix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<title>Hybrid nodes CNI matrix</title>", `<td class="failed">FAIL 1/1`, "no route for 10.85.0.0/25", `<td class="none">not run</td>`, "needs Docker", "<style>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("html lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<script") || strings.Contains(page, "http://") || strings.Contains(page, "https://") {
+		t.Error("the page must be self-contained")
+	}
+}
+
+func TestReadErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ReadAll(dir); err == nil || !strings.Contains(err.Error(), "no JUnit files") {
+		t.Errorf("empty folder: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.xml")
+	os.WriteFile(bad, []byte("not xml"), 0o644)
+	if _, err := ReadAll(bad); err == nil || !strings.Contains(err.Error(), "bad.xml") {
+		t.Errorf("bad file: %v", err)
+	}
+}

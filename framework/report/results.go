@@ -1,0 +1,185 @@
+// Package report turns the suites' JUnit files into a compatibility matrix:
+// rows are the hybrid-nodes guide's features, columns CNI and version.
+package report
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/reporters"
+)
+
+// Label keys the suites put on every spec.
+const (
+	LabelCNI     = "cni"
+	LabelVersion = "version"
+	LabelFeature = "feature"
+)
+
+// DisruptionEntry is the report-entry name under which upgrade specs attach
+// a Disruption; it lands in JUnit as a testcase property (JSON).
+const DisruptionEntry = "disruption"
+
+// Disruption summarises what an operation cost the traffic probes.
+type Disruption struct {
+	Sent         int     `json:"sent"`
+	Lost         int     `json:"lost"`
+	LossPercent  float64 `json:"lossPercent"`
+	LongestGapMs float64 `json:"longestGapMs"`
+}
+
+func (d Disruption) String() string {
+	return fmt.Sprintf("loss %.2f%% (%d/%d), longest gap %.0f ms", d.LossPercent, d.Lost, d.Sent, d.LongestGapMs)
+}
+
+// State of one spec.
+type State string
+
+const (
+	Passed  State = "passed"
+	Failed  State = "failed"
+	Skipped State = "skipped"
+)
+
+// Result is one spec from a JUnit file.
+type Result struct {
+	Spec     string
+	CNI      string
+	Version  string
+	Features []string
+	Labels   []string
+	State    State
+	Duration time.Duration
+	Message  string
+	// Disruption is set when the spec measured one.
+	Disruption *Disruption
+	Source     string
+}
+
+var labelGroupRE = regexp.MustCompile(`\s*\[([^\[\]]*)\]\s*$`)
+
+// ReadJUnit reads the specs of one JUnit file.
+func ReadJUnit(path string) ([]Result, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var suites reporters.JUnitTestSuites
+	if err := xml.Unmarshal(data, &suites); err != nil {
+		return nil, fmt.Errorf("%s is not a JUnit report: %w", path, err)
+	}
+	var out []Result
+	for _, s := range suites.TestSuites {
+		for _, tc := range s.TestCases {
+			r := Result{Source: path, Duration: time.Duration(tc.Time * float64(time.Second))}
+			r.Spec, r.Labels = splitLabels(tc.Name)
+			for _, l := range r.Labels {
+				k, v, ok := strings.Cut(l, ":")
+				if !ok {
+					continue
+				}
+				switch k {
+				case LabelCNI:
+					r.CNI = v
+				case LabelVersion:
+					r.Version = v
+				case LabelFeature:
+					r.Features = append(r.Features, v)
+				}
+			}
+			switch {
+			case tc.Failure != nil:
+				r.State, r.Message = Failed, firstLine(tc.Failure.Message)
+			case tc.Error != nil:
+				r.State, r.Message = Failed, firstLine(tc.Error.Message)
+			case tc.Skipped != nil:
+				r.State, r.Message = Skipped, strings.TrimPrefix(strings.TrimPrefix(tc.Skipped.Message, "skipped"), " - ")
+			default:
+				r.State = Passed
+			}
+			if tc.Properties != nil {
+				if v := tc.Properties.WithName(DisruptionEntry); v != "" {
+					var d Disruption
+					if err := json.Unmarshal([]byte(v), &d); err == nil {
+						r.Disruption = &d
+					}
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// ReadAll reads every JUnit file named, walking folders for *.xml.
+func ReadAll(paths ...string) ([]Result, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".xml") {
+				files = append(files, path)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(files)
+	var out []Result
+	for _, f := range files {
+		rs, err := ReadJUnit(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no JUnit files (*.xml) under %s", strings.Join(paths, ", "))
+	}
+	return out, nil
+}
+
+// splitLabels separates Ginkgo's trailing "[label, label]" groups from the spec text.
+func splitLabels(name string) (string, []string) {
+	var labels []string
+	for {
+		m := labelGroupRE.FindStringSubmatchIndex(name)
+		if m == nil {
+			break
+		}
+		group := name[m[2]:m[3]]
+		if !strings.Contains(group, ":") {
+			break
+		}
+		for _, l := range strings.Split(group, ",") {
+			labels = append([]string{strings.TrimSpace(l)}, labels...)
+		}
+		name = name[:m[0]]
+	}
+	name = strings.TrimSpace(strings.TrimPrefix(name, "[It]"))
+	return name, labels
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
