@@ -25,8 +25,12 @@ test: setup lint
 unit:
 	HYBRIDCNI_UNIT_ONLY=1 $(GO) test -count=1 -short $(PKGS)
 
+GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
+
 lint:
 	$(GO) vet $(PKGS)
+	@if [ -x $(GOBIN_DIR)/actionlint ]; then $(GOBIN_DIR)/actionlint .github/workflows/*.yml; \
+	  else echo "lint: actionlint not installed (make setup installs it); workflows not checked"; fi
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt wants to change:"; echo "$$out"; exit 1; fi
 

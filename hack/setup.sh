@@ -25,6 +25,17 @@ else
   log "not root or no apt-get: skipping Debian packages (lab and Docker tiers will skip)"
 fi
 
+# Go tools, pinned, into GOBIN (default ~/go/bin).
+gobin="$(go env GOBIN)"; gobin="${gobin:-$(go env GOPATH)/bin}"
+if ! "$gobin/actionlint" -version 2>/dev/null | grep -q '^v1.7.12$'; then
+  log "installing actionlint v1.7.12"
+  GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+fi
+if ! [ -x "$gobin/ginkgo" ]; then
+  log "installing the ginkgo CLI (version from go.mod)"
+  go install github.com/onsi/ginkgo/v2/ginkgo
+fi
+
 if [ -x hack/docker-up.sh ]; then
   hack/docker-up.sh || log "no Docker engine could be started: the Docker tier will skip"
 fi
