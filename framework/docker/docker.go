@@ -119,20 +119,22 @@ func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
 
 // Container describes a long-running container on one network.
 type Container struct {
-	Name    string
-	Image   string
-	Cmd     []string
-	Network string
-	IP      netip.Addr
-	CapAdd  []string
-	Sysctls map[string]string
-	Labels  map[string]string
-	Env     []string
+	Name  string
+	Image string
+	// Entrypoint, when set, replaces the image's entrypoint.
+	Entrypoint []string
+	Cmd        []string
+	Network    string
+	IP         netip.Addr
+	CapAdd     []string
+	Sysctls    map[string]string
+	Labels     map[string]string
+	Env        []string
 }
 
 // RunContainer creates and starts a container.
 func (c *Client) RunContainer(ctx context.Context, s Container) (string, error) {
-	cfg := &container.Config{Image: s.Image, Cmd: s.Cmd, Labels: s.Labels, Env: s.Env, Hostname: s.Name}
+	cfg := &container.Config{Image: s.Image, Entrypoint: s.Entrypoint, Cmd: s.Cmd, Labels: s.Labels, Env: s.Env, Hostname: s.Name}
 	host := &container.HostConfig{CapAdd: s.CapAdd, Sysctls: s.Sysctls}
 	var netCfg *network.NetworkingConfig
 	if s.Network != "" {

@@ -1,0 +1,141 @@
+package topologies
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	"sigs.k8s.io/kind/pkg/cluster"
+	kindlog "sigs.k8s.io/kind/pkg/log"
+)
+
+// KindClusterLabel is the container label kind puts on its node containers.
+const KindClusterLabel = "io.x-k8s.kind.cluster"
+
+// kindNetworkEnv makes kind put nodes on our network; kind reads it while
+// provisioning, so creations in one process take turns.
+const kindNetworkEnv = "KIND_EXPERIMENTAL_DOCKER_NETWORK"
+
+var kindNetworkMu sync.Mutex
+
+func kindProvider(logf func(string, ...any)) *cluster.Provider {
+	return cluster.NewProvider(cluster.ProviderWithDocker(), cluster.ProviderWithLogger(kindLogger{logf}))
+}
+
+// createKindCluster creates cfg's cluster on the Docker network and writes
+// its kubeconfig to kubeconfig. Nodes stay NotReady (no CNI yet), so kind
+// does not wait for them.
+func createKindCluster(cfg *v1alpha4.Cluster, network, kubeconfig string, logf func(string, ...any)) error {
+	kindNetworkMu.Lock()
+	defer kindNetworkMu.Unlock()
+	old, had := os.LookupEnv(kindNetworkEnv)
+	os.Setenv(kindNetworkEnv, network)
+	defer func() {
+		if had {
+			os.Setenv(kindNetworkEnv, old)
+		} else {
+			os.Unsetenv(kindNetworkEnv)
+		}
+	}()
+	err := kindProvider(logf).Create(cfg.Name,
+		cluster.CreateWithV1Alpha4Config(cfg),
+		cluster.CreateWithKubeconfigPath(kubeconfig),
+		cluster.CreateWithWaitForReady(0),
+		cluster.CreateWithDisplayUsage(false),
+		cluster.CreateWithDisplaySalutation(false))
+	if err != nil {
+		return fmt.Errorf("create kind cluster %s: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+// deleteKindCluster deletes a cluster's nodes and its kubeconfig context; a
+// missing cluster is not an error.
+func deleteKindCluster(name, kubeconfig string, logf func(string, ...any)) error {
+	if err := kindProvider(logf).Delete(name, kubeconfig); err != nil {
+		return fmt.Errorf("delete kind cluster %s: %w", name, err)
+	}
+	return nil
+}
+
+// Node is one kind node as the suites see it.
+type Node struct {
+	Name   string     `json:"name"`
+	Role   string     `json:"role"` // control-plane, cloud or hybrid
+	IP     netip.Addr `json:"ip"`
+	Hybrid bool       `json:"hybrid"`
+}
+
+// kindNodes lists a cluster's nodes with their addresses. The hybrid
+// workers are the last r.Nodes.Hybrid workers, as KindConfig orders them;
+// kind names workers worker, worker2, ... in config order.
+func kindNodes(name string, cloud int, logf func(string, ...any)) ([]Node, error) {
+	ns, err := kindProvider(logf).ListNodes(name)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes of %s: %w", name, err)
+	}
+	var out []Node
+	for _, n := range ns {
+		role, err := n.Role()
+		if err != nil {
+			return nil, err
+		}
+		v4, _, err := n.IP()
+		if err != nil {
+			return nil, fmt.Errorf("address of node %s: %w", n, err)
+		}
+		ip, err := netip.ParseAddr(v4)
+		if err != nil {
+			return nil, fmt.Errorf("address of node %s: %q: %w", n, v4, err)
+		}
+		node := Node{Name: n.String(), Role: "control-plane", IP: ip}
+		if role != "control-plane" {
+			node.Role = "cloud"
+			if workerIndex(name, n.String()) > cloud {
+				node.Role, node.Hybrid = "hybrid", true
+			}
+		}
+		out = append(out, node)
+	}
+	return out, nil
+}
+
+// workerIndex is 1 for "<cluster>-worker", N for "<cluster>-workerN".
+func workerIndex(cluster, node string) int {
+	s := strings.TrimPrefix(node, cluster+"-worker")
+	if s == "" {
+		return 1
+	}
+	var i int
+	fmt.Sscanf(s, "%d", &i)
+	return i
+}
+
+// kindLogger sends kind's messages to logf.
+type kindLogger struct{ logf func(string, ...any) }
+
+func (l kindLogger) Warn(m string)                     { l.logf("kind: %s", m) }
+func (l kindLogger) Warnf(f string, a ...any)          { l.logf("kind: "+f, a...) }
+func (l kindLogger) Error(m string)                    { l.logf("kind: %s", m) }
+func (l kindLogger) Errorf(f string, a ...any)         { l.logf("kind: "+f, a...) }
+func (l kindLogger) V(v kindlog.Level) kindlog.InfoLogger { return kindInfo{l, v == 0} }
+
+type kindInfo struct {
+	l  kindLogger
+	on bool
+}
+
+func (i kindInfo) Info(m string) {
+	if i.on {
+		i.l.logf("kind: %s", m)
+	}
+}
+func (i kindInfo) Infof(f string, a ...any) {
+	if i.on {
+		i.l.logf("kind: "+f, a...)
+	}
+}
+func (i kindInfo) Enabled() bool { return i.on }
