@@ -1,0 +1,311 @@
+package probe
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/echo"
+)
+
+// DefaultRate is the disruption meter's probe rate per pair (probes/s).
+const DefaultRate = 50
+
+// MeterSpec is one meter run from the current place to a disruption endpoint.
+type MeterSpec struct {
+	// Target is udp://IP:PORT (echo's UDP port) or tcp://IP:PORT (echo's TCP
+	// disruption port; one connection per probe).
+	Target string
+	// Rate in probes per second (default DefaultRate).
+	Rate int
+	// ReplyTimeout: a probe without a reply this long after sending is lost
+	// (default 1 s).
+	ReplyTimeout time.Duration
+	// MaxDuration bounds the run even if nobody stops it (default 1 h).
+	MaxDuration time.Duration
+}
+
+// Validate names the bad field and the fix.
+func (s MeterSpec) Validate() error {
+	t, err := parseTarget(s.Target)
+	if err != nil {
+		return err
+	}
+	if t.proto != UDP && t.proto != TCP {
+		return config.Invalid("target", fmt.Sprintf("the disruption meter speaks udp or tcp, not %s", t.proto),
+			"use udp://IP:PORT (echo --udp-port) or tcp://IP:PORT (echo --tcp-port)")
+	}
+	if s.Rate < 0 || s.Rate > 1000 {
+		return config.Invalid("rate", fmt.Sprintf("%d probes/s is out of range", s.Rate), "use 1-1000 (default 50)")
+	}
+	if s.ReplyTimeout < 0 || s.MaxDuration < 0 {
+		return config.Invalid("reply-timeout", "negative duration", "use a positive duration such as 1s")
+	}
+	return nil
+}
+
+func (s *MeterSpec) defaults() {
+	if s.Rate == 0 {
+		s.Rate = DefaultRate
+	}
+	if s.ReplyTimeout == 0 {
+		s.ReplyTimeout = time.Second
+	}
+	if s.MaxDuration == 0 {
+		s.MaxDuration = time.Hour
+	}
+}
+
+// Gap is a run of consecutive lost probes: from the send time of the first
+// lost probe to the send time of the next answered one.
+type Gap struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	MS    float64   `json:"ms"`
+	Lost  int       `json:"lost"`
+}
+
+// MeterResult is one pair's disruption record (the last JSON line of
+// `hybridcni probe meter`).
+type MeterResult struct {
+	Target     string    `json:"target"`
+	Rate       int       `json:"rate"`
+	IntervalMS float64   `json:"interval_ms"`
+	Started    time.Time `json:"started"`
+	Stopped    time.Time `json:"stopped"`
+	Sent       int       `json:"sent"`
+	Lost       int       `json:"lost"`
+	LossPct    float64   `json:"loss_pct"`
+	// LongestGapMS is the longest Gap; 0 when nothing was lost.
+	LongestGapMS float64 `json:"longest_gap_ms"`
+	Gaps         []Gap   `json:"gaps,omitempty"`
+	// SendErrors counts probes the kernel refused to send (no route): lost too.
+	SendErrors int `json:"send_errors,omitempty"`
+	// LateP50MS, LateP99MS and MaxLateMS are how far sends fell behind
+	// their schedule: the meter's own timing error.
+	LateP50MS float64 `json:"late_p50_ms"`
+	LateP99MS float64 `json:"late_p99_ms"`
+	MaxLateMS float64 `json:"max_late_ms"`
+}
+
+// MeterStarted is the first line `hybridcni probe meter` prints, once the
+// first probe is out.
+type MeterStarted struct {
+	Event  string    `json:"event"` // "started"
+	Target string    `json:"target"`
+	At     time.Time `json:"at"`
+}
+
+// record is one probe: when it was sent and whether it was answered in time.
+type record struct {
+	sent     time.Time
+	answered bool
+}
+
+// analyze counts losses and gaps in probes sent every interval.
+func analyze(recs []record, interval time.Duration) (lost int, gaps []Gap) {
+	for i := 0; i < len(recs); {
+		if recs[i].answered {
+			i++
+			continue
+		}
+		j := i
+		for j < len(recs) && !recs[j].answered {
+			j++
+		}
+		end := recs[j-1].sent.Add(interval)
+		if j < len(recs) {
+			end = recs[j].sent
+		}
+		g := Gap{Start: recs[i].sent, End: end, Lost: j - i}
+		g.MS = ms(end.Sub(g.Start))
+		gaps = append(gaps, g)
+		lost += j - i
+		i = j
+	}
+	return lost, gaps
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// RunMeter sends sequence-numbered probes at a fixed rate from the current
+// network namespace until stop is closed, ctx ends or MaxDuration passes,
+// then waits ReplyTimeout for stragglers and reports. started (optional) is
+// called once the first probe is out.
+func RunMeter(ctx context.Context, spec MeterSpec, stop <-chan struct{}, started func(time.Time)) (MeterResult, error) {
+	if err := spec.Validate(); err != nil {
+		return MeterResult{}, err
+	}
+	spec.defaults()
+	t, _ := parseTarget(spec.Target)
+	interval := time.Second / time.Duration(spec.Rate)
+	res := MeterResult{Target: spec.Target, Rate: spec.Rate, IntervalMS: ms(interval)}
+
+	var (
+		mu   sync.Mutex
+		recs []record
+	)
+	answer := func(seq uint64, at time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		if seq < uint64(len(recs)) && at.Sub(recs[seq].sent) <= spec.ReplyTimeout {
+			recs[seq].answered = true
+		}
+	}
+	var send func(seq uint64, at time.Time) error
+	closeConn := func() {}
+	var wg sync.WaitGroup
+	switch t.proto {
+	case UDP:
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "udp", t.hostPort())
+		if err != nil {
+			return res, fmt.Errorf("probe meter: %w", err)
+		}
+		defer c.Close()
+		closeConn = func() { c.Close() }
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64)
+			for {
+				n, err := c.Read(buf)
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				if err != nil {
+					continue // ICMP errors surface as ECONNREFUSED on a connected socket
+				}
+				if seq, _, ok := echo.DecodeSeq(buf[:n]); ok {
+					answer(seq, time.Now())
+				}
+			}
+		}()
+		send = func(seq uint64, at time.Time) error {
+			_, err := c.Write(echo.EncodeSeq(seq, at))
+			return err
+		}
+	case TCP:
+		send = func(seq uint64, at time.Time) error {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(context.Background(), spec.ReplyTimeout)
+				defer cancel()
+				var d net.Dialer
+				c, err := d.DialContext(cctx, "tcp", t.hostPort())
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				dl, _ := cctx.Deadline()
+				_ = c.SetDeadline(dl)
+				if _, err := c.Write(echo.EncodeSeq(seq, at)); err != nil {
+					return
+				}
+				buf := make([]byte, echo.SeqLen)
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				if got, _, ok := echo.DecodeSeq(buf); ok && got == seq {
+					answer(seq, time.Now())
+				}
+			}()
+			return nil
+		}
+	}
+
+	limit := time.NewTimer(spec.MaxDuration)
+	defer limit.Stop()
+	tick := time.NewTimer(0)
+	defer tick.Stop()
+	var lates []time.Duration
+	begin := time.Now()
+	res.Started = begin
+loop:
+	for seq := uint64(0); ; seq++ {
+		due := begin.Add(time.Duration(seq) * interval)
+		tick.Reset(time.Until(due))
+		select {
+		case <-stop:
+			break loop
+		case <-ctx.Done():
+			break loop
+		case <-limit.C:
+			break loop
+		case <-tick.C:
+		}
+		now := time.Now()
+		lates = append(lates, now.Sub(due))
+		mu.Lock()
+		recs = append(recs, record{sent: now})
+		mu.Unlock()
+		if err := send(seq, now); err != nil {
+			res.SendErrors++ // e.g. ENETUNREACH while a route is gone: lost
+		}
+		if seq == 0 && started != nil {
+			started(now)
+		}
+	}
+	res.Stopped = time.Now()
+	// Give the last probes their reply timeout, then stop listening.
+	wait := time.NewTimer(spec.ReplyTimeout)
+	select {
+	case <-wait.C:
+	case <-ctx.Done():
+		wait.Stop()
+	}
+	closeConn()
+	wg.Wait()
+	mu.Lock()
+	final := append([]record(nil), recs...)
+	mu.Unlock()
+	res.Sent = len(final)
+	res.Lost, res.Gaps = analyze(final, interval)
+	if res.Sent > 0 {
+		res.LossPct = 100 * float64(res.Lost) / float64(res.Sent)
+	}
+	for _, g := range res.Gaps {
+		res.LongestGapMS = max(res.LongestGapMS, g.MS)
+	}
+	if len(lates) > 0 {
+		slices.Sort(lates)
+		res.LateP50MS = ms(lates[len(lates)/2])
+		res.LateP99MS = ms(lates[len(lates)*99/100])
+		res.MaxLateMS = ms(lates[len(lates)-1])
+	}
+	return res, nil
+}
+
+// Budget is how much disruption an operation may cause; zero fields are not checked.
+type Budget struct {
+	MaxGap     time.Duration
+	MaxLossPct float64
+}
+
+// Check returns an error naming the pair and both figures when r is over budget.
+func (b Budget) Check(name string, r MeterResult) error {
+	var errs []error
+	if b.MaxGap > 0 && r.LongestGapMS > ms(b.MaxGap) {
+		errs = append(errs, fmt.Errorf("%s: longest gap %.0f ms exceeds the budget of %s (%d probes lost of %d)",
+			name, r.LongestGapMS, b.MaxGap, r.Lost, r.Sent))
+	}
+	if b.MaxLossPct > 0 && r.LossPct > b.MaxLossPct {
+		errs = append(errs, fmt.Errorf("%s: loss %.2f%% (%d of %d probes) exceeds the budget of %.2f%%",
+			name, r.LossPct, r.Lost, r.Sent, b.MaxLossPct))
+	}
+	return errors.Join(errs...)
+}
+
+// JSON returns v as one line of JSON.
+func lineJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
