@@ -1,0 +1,150 @@
+// Package cilium is the Cilium profile for hybrid nodes: the Helm values and
+// BGP resources of the EKS hybrid-nodes guide, and a check that rendered
+// objects carry them.
+package cilium
+
+import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/config"
+)
+
+// Chart and release as the guide installs them.
+const (
+	ChartName   = "cilium"
+	ReleaseName = "cilium"
+	Namespace   = "kube-system"
+)
+
+// DefaultBGPAPIVersion is the API version of the BGP resources in the guide.
+// Newer Cilium also serves cilium.io/v2; callers pick it from API discovery.
+const DefaultBGPAPIVersion = "cilium.io/v2alpha1"
+
+// Names of the BGP resources, as in the guide.
+const (
+	ClusterConfigName  = "cilium-bgp"
+	PeerConfigName     = "cilium-peer"
+	AdvertisementName  = "bgp-advertisements"
+	InstanceName       = "rack0"
+	RouterPeerName     = "onprem-router"
+	AdvertiseLabel     = "advertise"
+	AdvertiseLabelBGP  = "bgp"
+	HoldTimeSeconds    = 30
+	KeepAliveSeconds   = 10
+	RestartTimeSeconds = 120
+)
+
+// Profile is the Cilium profile.
+type Profile struct {
+	bgpAPIVersion string
+}
+
+// Option configures a Profile.
+type Option func(*Profile)
+
+// WithBGPAPIVersion sets the API version of the BGP resources (e.g. cilium.io/v2).
+func WithBGPAPIVersion(v string) Option { return func(p *Profile) { p.bgpAPIVersion = v } }
+
+// New returns a Cilium profile.
+func New(opts ...Option) *Profile {
+	p := &Profile{bgpAPIVersion: DefaultBGPAPIVersion}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+func init() { cni.Register(New()) }
+
+var _ cni.Profile = (*Profile)(nil)
+
+// Name implements cni.Profile.
+func (*Profile) Name() string { return config.Cilium }
+
+// ChartName implements cni.Profile.
+func (*Profile) ChartName() string { return ChartName }
+
+// ReleaseName implements cni.Profile.
+func (*Profile) ReleaseName() string { return ReleaseName }
+
+// Namespace implements cni.Profile.
+func (*Profile) Namespace() string { return Namespace }
+
+// BGPAPIVersion is the API version the BGP resources are written in.
+func (p *Profile) BGPAPIVersion() string { return p.bgpAPIVersion }
+
+// Values are the guide's values: agent and operator only on hybrid nodes,
+// cluster-pool IPAM carved from the pod CIDR, VXLAN tunnel, masquerading and
+// the BGP control plane as the run says, no Envoy DaemonSet, and no restarts
+// of pods Cilium does not manage.
+func (*Profile) Values(run config.Run) map[string]any {
+	return map[string]any{
+		"affinity": cni.HybridNodeAffinity(),
+		"ipam": map[string]any{
+			"mode": "cluster-pool",
+			"operator": map[string]any{
+				"clusterPoolIPv4PodCIDRList": []any{run.Network.PodCIDR},
+				"clusterPoolIPv4MaskSize":    run.Network.BlockSize,
+			},
+		},
+		"operator": map[string]any{
+			"affinity":            cni.HybridNodeAffinity(),
+			"unmanagedPodWatcher": map[string]any{"restart": false},
+		},
+		"envoy":                map[string]any{"enabled": false},
+		"routingMode":          "tunnel",
+		"tunnelProtocol":       "vxlan",
+		"enableIPv4Masquerade": run.Network.Masquerade,
+		"bgpControlPlane":      map[string]any{"enabled": run.BGP.Enabled},
+	}
+}
+
+// BGPResources are the guide's CiliumBGPClusterConfig, CiliumBGPPeerConfig
+// and CiliumBGPAdvertisement: the hybrid nodes (localASN = node ASN) peer
+// with the on-prem router (peerASN = router ASN) and advertise their pod
+// CIDRs and service addresses.
+func (p *Profile) BGPResources(run config.Run) []*unstructured.Unstructured {
+	hybrid := map[string]any{"matchExpressions": []any{map[string]any{
+		"key": cni.HybridLabel, "operator": "In", "values": []any{cni.HybridValue},
+	}}}
+	cluster := cni.Object(p.bgpAPIVersion, "CiliumBGPClusterConfig", ClusterConfigName, map[string]any{
+		"nodeSelector": hybrid,
+		"bgpInstances": []any{map[string]any{
+			"name":     InstanceName,
+			"localASN": run.BGP.NodeASN,
+			"peers": []any{map[string]any{
+				"name":          RouterPeerName,
+				"peerASN":       run.BGP.RouterASN,
+				"peerAddress":   run.BGP.RouterAddress,
+				"peerConfigRef": map[string]any{"name": PeerConfigName},
+			}},
+		}},
+	})
+	peer := cni.Object(p.bgpAPIVersion, "CiliumBGPPeerConfig", PeerConfigName, map[string]any{
+		"timers": map[string]any{
+			"holdTimeSeconds":      int64(HoldTimeSeconds),
+			"keepAliveTimeSeconds": int64(KeepAliveSeconds),
+		},
+		"gracefulRestart": map[string]any{"enabled": true, "restartTimeSeconds": int64(RestartTimeSeconds)},
+		"families": []any{map[string]any{
+			"afi": "ipv4", "safi": "unicast",
+			"advertisements": map[string]any{"matchLabels": map[string]any{AdvertiseLabel: AdvertiseLabelBGP}},
+		}},
+	})
+	adv := cni.Object(p.bgpAPIVersion, "CiliumBGPAdvertisement", AdvertisementName, map[string]any{
+		"advertisements": []any{
+			map[string]any{"advertisementType": "PodCIDR"},
+			map[string]any{
+				"advertisementType": "Service",
+				"service":           map[string]any{"addresses": []any{"ClusterIP", "ExternalIP", "LoadBalancerIP"}},
+				// A Service advertisement needs a selector; the guide's one matches every service.
+				"selector": map[string]any{"matchExpressions": []any{map[string]any{
+					"key": "somekey", "operator": "NotIn", "values": []any{"never-used-value"},
+				}}},
+			},
+		},
+	})
+	adv.SetLabels(map[string]string{AdvertiseLabel: AdvertiseLabelBGP})
+	return []*unstructured.Unstructured{cluster, peer, adv}
+}
