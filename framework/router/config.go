@@ -53,8 +53,8 @@ type Config struct {
 	// MaxPrefixes is the per-peer limit on received prefixes (0: none);
 	// a peer that sends more is shut down.
 	MaxPrefixes uint32 `json:"maxPrefixes,omitempty"`
-	// APIAddress serves GoBGP's gRPC API ("host:port" or "unix:///path");
-	// empty: no API.
+	// APIAddress serves GoBGP's gRPC API ("host:port" or "unix:///path",
+	// several comma-separated); empty: no API.
 	APIAddress string `json:"apiAddress,omitempty"`
 	// InstallRoutes installs every best path learned from a peer into the
 	// kernel routing table of the router's network namespace.
@@ -158,10 +158,23 @@ func (c Config) Validate() error {
 	if c.Keepalive >= c.HoldTime {
 		return &ConfigError{"keepalive", c.Keepalive, fmt.Sprintf("must be less than hold-time (%s), usually a third of it", c.HoldTime)}
 	}
-	if a := c.APIAddress; a != "" && !strings.HasPrefix(a, "unix://") {
+	for _, a := range apiHosts(c.APIAddress) {
+		if strings.HasPrefix(a, "unix://") {
+			continue
+		}
 		if _, _, err := net.SplitHostPort(a); err != nil {
-			return &ConfigError{"api-address", a, "use host:port such as 127.0.0.1:50051, or unix:///path"}
+			return &ConfigError{"api-address", a, "use host:port such as 127.0.0.1:50051, or unix:///path (several: comma-separated)"}
 		}
 	}
 	return nil
+}
+
+func apiHosts(s string) []string {
+	var out []string
+	for _, h := range strings.Split(s, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
 }

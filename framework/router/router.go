@@ -162,7 +162,10 @@ func (r *Router) checkPorts() error {
 			l.Close()
 		}
 	}
-	if a := c.APIAddress; a != "" && !strings.HasPrefix(a, "unix://") {
+	for _, a := range apiHosts(c.APIAddress) {
+		if strings.HasPrefix(a, "unix://") {
+			continue
+		}
 		l, err := net.Listen("tcp", a)
 		if err != nil {
 			return portError("api-address", a, err)
