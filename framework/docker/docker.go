@@ -269,3 +269,12 @@ func (c *Client) Remove(ctx context.Context, o Object) error {
 func isNotFound(err error) bool {
 	return err != nil && (client.IsErrNotFound(err) || strings.Contains(err.Error(), "No such"))
 }
+
+// RootDir is the engine's data directory (where images and volumes live).
+func (c *Client) RootDir(ctx context.Context) (string, error) {
+	info, err := c.api.Info(ctx)
+	if err != nil {
+		return "", fmt.Errorf("docker info: %w", err)
+	}
+	return info.DockerRootDir, nil
+}
