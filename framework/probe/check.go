@@ -250,7 +250,8 @@ func (c *Check) Run(ctx context.Context) *Report {
 	return rep
 }
 
-// run performs one expectation, retrying only targets outside the cluster.
+// run performs one expectation, retrying only targets outside the cluster
+// that did not answer.
 func (c *Check) run(ctx context.Context, e Expectation) Verdict {
 	start := time.Now()
 	v := Verdict{Expectation: e}
@@ -262,7 +263,9 @@ func (c *Check) run(ctx context.Context, e Expectation) Verdict {
 			break
 		}
 		v.Status = StatusError
-		if !e.To.External || e.Expect != Success || v.Attempts > c.retries || ctx.Err() != nil {
+		// Only "no answer" from outside the cluster is retried: a wrong
+		// source or an answer that should not come is never flaky.
+		if !e.To.External || e.Expect != Success || v.Result.OK || v.Attempts > c.retries || ctx.Err() != nil {
 			break
 		}
 		c.logf("probe: retrying external target (attempt %d of %d): %s", v.Attempts+1, c.retries+1, v.Message)

@@ -1,0 +1,132 @@
+package probe_test
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hybridcni/hybridcni/framework/lab"
+	"github.com/hybridcni/hybridcni/framework/probe"
+)
+
+const meterInterval = time.Second / probe.DefaultRate
+
+func startMeter(t *testing.T, pairs []probe.MeterPair) *probe.Meter {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	m, err := probe.StartMeter(ctx, pairs, probe.WithReplyTimeout(500*time.Millisecond))
+	must(t, err)
+	return m
+}
+
+func stopMeter(t *testing.T, m *probe.Meter) *probe.DisruptionReport {
+	t.Helper()
+	rep, err := m.Stop()
+	must(t, err)
+	t.Logf("\n%s", rep.Table())
+	return rep
+}
+
+// waitAnswer polls one UDP probe from p to dst until it is answered: the
+// event that says the network is back.
+func waitAnswer(t *testing.T, p *labPod, dst probe.Target) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var r probe.Result
+		must(t, p.ns.Do(func() (err error) {
+			r, err = probe.Run(context.Background(), probe.Spec{Target: dst.URL(), Timeout: 100 * time.Millisecond})
+			return err
+		}))
+		if r.OK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s -> %s still unanswered 10s after the link came back: %s", p.name, dst.Name, r.Error)
+		}
+	}
+}
+
+// TestLabDisruptionMeter takes node1's underlay link down for a known time and checks the meter's longest gap against it; a same-node
+// pair on the same client must see nothing, and an idle link loses nothing.
+func TestLabDisruptionMeter(t *testing.T) {
+	c := newCluster(t, clusterOpts{masquerade: true})
+	n1 := c.nodes[0]
+	a, b, x := n1.pods[0], n1.pods[1], c.nodes[1].pods[0]
+	crossUDP := probe.UDPTarget(x.name, x.ip, udpPort)
+	pairs := []probe.MeterPair{
+		{From: a.source(), To: crossUDP},
+		{From: x.source(), To: probe.TCPTarget(a.name, a.ip, tcpPort)},
+		{From: a.source(), To: probe.UDPTarget(b.name, b.ip, udpPort)},
+	}
+	budget := probe.Budget{MaxGap: time.Second, MaxLossPct: 1}
+
+	t.Run("idle link loses nothing", func(t *testing.T) {
+		m := startMeter(t, pairs)
+		time.Sleep(time.Second) // the measured period: nothing happens
+		rep := stopMeter(t, m)
+		for _, p := range rep.Pairs {
+			if p.Lost != 0 || p.Sent < 40 || len(p.Gaps) != 0 {
+				t.Errorf("%s: sent %d lost %d gaps %v on an idle link; want ~50 sent, none lost", p.Name, p.Sent, p.Lost, p.Gaps)
+			}
+		}
+		if err := rep.Check(budget); err != nil {
+			t.Fatalf("an idle link failed the budget: %v", err)
+		}
+	})
+
+	for _, outage := range []time.Duration{300 * time.Millisecond, 1500 * time.Millisecond} {
+		t.Run("link down "+outage.String(), func(t *testing.T) {
+			m := startMeter(t, pairs)
+			time.Sleep(200 * time.Millisecond) // a clean stretch before the outage
+			// Node1's underlay link goes down: the VXLAN overlay loses its path.
+			must(t, n1.ns.SetLinkUp("eth0", false))
+			down := time.Now()
+			time.Sleep(outage) // the operation under measurement
+			up := time.Now()
+			must(t, n1.ns.SetLinkUp("eth0", true))
+			actual := up.Sub(down)
+			// The kernel drops routes through a downed link; put the default back.
+			must(t, n1.ns.ReplaceRoute(lab.Route{Dst: "default", Gw: routerNdIP}))
+			waitAnswer(t, a, crossUDP)
+			time.Sleep(200 * time.Millisecond) // a clean stretch after recovery
+			rep := stopMeter(t, m)
+			tolerance := 50*time.Millisecond + meterInterval
+			for _, p := range rep.Pairs[:2] { // the cross-node pairs
+				gap := time.Duration(p.LongestGapMS * float64(time.Millisecond))
+				if math.Abs(float64(gap-actual)) > float64(tolerance) {
+					t.Errorf("%s: longest gap %v, link was down %v: off by more than %v", p.Name, gap, actual, tolerance)
+				}
+				if len(p.Gaps) != 1 {
+					t.Errorf("%s: %d gaps, want exactly the outage: %+v", p.Name, len(p.Gaps), p.Gaps)
+					continue
+				}
+				g := p.Gaps[0]
+				if g.Start.Before(down.Add(-tolerance)) || g.End.After(up.Add(tolerance)) {
+					t.Errorf("%s: gap window %s-%s is not the outage %s-%s", p.Name,
+						g.Start.Format("15:04:05.000"), g.End.Format("15:04:05.000"), down.Format("15:04:05.000"), up.Format("15:04:05.000"))
+				}
+			}
+			if same := rep.Pairs[2]; same.Lost != 0 {
+				t.Errorf("%s: lost %d probes, but its path never left node1", same.Name, same.Lost)
+			}
+			err := rep.Check(budget)
+			if err == nil {
+				t.Fatalf("a %v outage passed the budget %+v", outage, budget)
+			}
+			want := "exceeds the budget of 1.00%"
+			if outage > time.Second {
+				want = "exceeds the budget of 1s"
+			}
+			if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "disruption: pod-1-0 (10.100.0.10) -> pod-2-0 (10.100.0.138)") {
+				t.Fatalf("budget error lacks %q or the pair name: %v", want, err)
+			}
+			if strings.Contains(err.Error(), "-> pod-1-1") {
+				t.Fatalf("the undisturbed same-node pair failed the budget: %v", err)
+			}
+		})
+	}
+}
