@@ -17,7 +17,7 @@ func startMeter(t *testing.T, pairs []probe.MeterPair) *probe.Meter {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	m, err := probe.StartMeter(ctx, pairs, probe.WithReplyTimeout(500*time.Millisecond))
+	m, err := probe.StartMeter(ctx, pairs)
 	must(t, err)
 	return m
 }

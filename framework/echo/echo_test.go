@@ -1,0 +1,179 @@
+package echo_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/echo"
+	"github.com/hybridcni/hybridcni/framework/lab"
+)
+
+func TestSeqCodec(t *testing.T) {
+	at := time.Unix(0, 1_700_000_000_123_456_789)
+	b := echo.EncodeSeq(42, at)
+	seq, sent, ok := echo.DecodeSeq(b)
+	if !ok || seq != 42 || !sent.Equal(at) {
+		t.Fatalf("decode: %d %v %v", seq, sent, ok)
+	}
+	for _, bad := range [][]byte{nil, []byte("hello"), append([]byte("XXXX"), b[4:]...), b[:len(b)-1]} {
+		if _, _, ok := echo.DecodeSeq(bad); ok {
+			t.Errorf("decoded a non-frame %q", bad)
+		}
+	}
+}
+
+func TestConfigValidateNamesField(t *testing.T) {
+	for _, tc := range []struct {
+		cfg   echo.Config
+		field string
+	}{
+		{echo.Config{HTTPPort: 70000}, "http-port"},
+		{echo.Config{UDPPort: -2}, "udp-port"},
+		{echo.Config{TCPPort: 65536}, "tcp-port"},
+		{echo.Config{HTTPPort: -1, UDPPort: -1}, "http-port"},
+		{echo.Config{Address: "localhost"}, "address"},
+	} {
+		err := tc.cfg.Validate()
+		if f := config.Fields(err); len(f) != 1 || f[0] != tc.field {
+			t.Errorf("%+v: error %v, want one naming %q", tc.cfg, err, tc.field)
+		}
+		if _, err := echo.Listen(tc.cfg); err == nil {
+			t.Errorf("%+v: Listen accepted invalid config", tc.cfg)
+		}
+	}
+}
+
+// inNS runs fn on a thread inside ns: sockets it opens belong to ns.
+func inNS(t *testing.T, ns *lab.NS, fn func() error) {
+	t.Helper()
+	if err := ns.Do(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func httpGet(c net.Conn, path string) (string, error) {
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.0\r\nHost: echo\r\n\r\n", path); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return string(b), fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return string(b), err
+}
+
+// TestServerAnswers runs the server in a lab namespace and talks to it over
+// the namespace's own interface address.
+func TestServerAnswers(t *testing.T) {
+	l := lab.ForTest(t)
+	srvNS, err := l.NS("echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliNS, err := l.NS("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Veth(lab.End{NS: srvNS, Name: "eth0", Addrs: []string{"10.99.7.1/24"}},
+		lab.End{NS: cliNS, Name: "eth0", Addrs: []string{"10.99.7.2/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	var s *echo.Server
+	inNS(t, srvNS, func() (err error) {
+		s, err = echo.Listen(echo.Config{HTTPPort: 0, UDPPort: 0, TCPPort: 9001, Hostname: "echo-a"})
+		return err
+	})
+	httpPort := s.HTTPAddr().(*net.TCPAddr).Port
+	udpPort := s.UDPAddr().(*net.UDPAddr).Port
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	defer cancel()
+
+	dial := func(network string, port int) net.Conn {
+		var c net.Conn
+		inNS(t, cliNS, func() (err error) {
+			c, err = net.DialTimeout(network, fmt.Sprintf("10.99.7.1:%d", port), 2*time.Second)
+			return err
+		})
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	c := dial("tcp", httpPort)
+	got, err := httpGet(c, "/clientip")
+	if err != nil || got != c.LocalAddr().String() {
+		t.Fatalf("/clientip = %q (%v), want the client's %s", got, err, c.LocalAddr())
+	}
+	for path, want := range map[string]string{"/hostname": "echo-a", "/healthz": "ok"} {
+		if got, err := httpGet(dial("tcp", httpPort), path); err != nil || got != want {
+			t.Errorf("%s = %q (%v), want %q", path, got, err, want)
+		}
+	}
+	if got, err := httpGet(dial("tcp", httpPort), "/nope"); err == nil {
+		t.Errorf("/nope answered 200: %q", got)
+	}
+
+	u := dial("udp", udpPort)
+	buf := make([]byte, 256)
+	if _, err := u.Write([]byte("who am i")); err != nil {
+		t.Fatal(err)
+	}
+	n, err := u.Read(buf)
+	if err != nil || string(buf[:n]) != u.LocalAddr().String() {
+		t.Fatalf("udp echo = %q (%v), want %s", buf[:n], err, u.LocalAddr())
+	}
+	frame := echo.EncodeSeq(7, time.Now())
+	if _, err := u.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	if n, err = u.Read(buf); err != nil || !bytes.Equal(buf[:n], frame) {
+		t.Fatalf("udp seq frame came back as %q (%v)", buf[:n], err)
+	}
+
+	tc := dial("tcp", 9001)
+	for seq := range uint64(3) {
+		f := echo.EncodeSeq(seq, time.Now())
+		if _, err := tc.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		back := make([]byte, echo.SeqLen)
+		if _, err := io.ReadFull(tc, back); err != nil || !bytes.Equal(back, f) {
+			t.Fatalf("tcp seq %d came back as %q (%v)", seq, back, err)
+		}
+	}
+
+	// Graceful stop: Serve returns nil and the ports close.
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return within 10s of cancel")
+	}
+	inNS(t, cliNS, func() error {
+		_, err := net.DialTimeout("tcp", fmt.Sprintf("10.99.7.1:%d", httpPort), time.Second)
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("http port after stop: %v, want connection refused", err)
+		}
+		return nil
+	})
+}
