@@ -1,0 +1,481 @@
+package cilium
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/e2e-framework/klient/wait"
+
+	"github.com/hybridcni/hybridcni/framework/chart"
+	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/plan"
+)
+
+// Objects of the Cilium release and its upgrade pre-flight.
+const (
+	AgentDaemonSet     = "cilium"
+	OperatorDeployment = "cilium-operator"
+	PreflightRelease   = "cilium-preflight"
+	// PreflightName is the pre-flight DaemonSet and Deployment.
+	PreflightName = "cilium-pre-flight-check"
+	// BGPGroup is the API group of the BGP resources.
+	BGPGroup = "cilium.io"
+	// UpgradeCompatibility is the Helm value naming the first installed minor.
+	UpgradeCompatibility = "upgradeCompatibility"
+)
+
+// BGPKinds are the BGP resources the profile writes.
+var BGPKinds = []string{"CiliumBGPClusterConfig", "CiliumBGPPeerConfig", "CiliumBGPAdvertisement"}
+
+// PreflightValues are the guide's values of the pre-flight release.
+func PreflightValues() map[string]any {
+	return map[string]any{
+		"preflight": map[string]any{"enabled": true},
+		"agent":     false,
+		"operator":  map[string]any{"enabled": false},
+	}
+}
+
+// ReadinessSpec is the guide's "verify": an agent on every hybrid node
+// (none elsewhere) and the operator running on hybrid nodes.
+func ReadinessSpec() cni.ReadinessSpec {
+	return cni.ReadinessSpec{Workloads: []cni.Workload{
+		{Kind: cni.KindDaemonSet, Namespace: Namespace, Name: AgentDaemonSet, Agent: true},
+		{Kind: cni.KindDeployment, Namespace: Namespace, Name: OperatorDeployment, HybridOnly: true},
+	}}
+}
+
+// Driver runs the Cilium lifecycle of the hybrid-nodes guide.
+type Driver struct {
+	c *cni.Cluster
+	o cni.Options
+	p *Profile
+}
+
+// NewDriver returns a Cilium driver for cluster c.
+func NewDriver(c *cni.Cluster, o cni.Options) *Driver { return &Driver{c: c, o: o, p: New()} }
+
+func init() {
+	cni.RegisterDriver(config.Cilium, func(c *cni.Cluster, o cni.Options) cni.Driver { return NewDriver(c, o) })
+}
+
+var _ cni.Driver = (*Driver)(nil)
+
+// Profile implements cni.Driver.
+func (d *Driver) Profile() cni.Profile { return d.p }
+
+func (d *Driver) logf(format string, args ...any) { cni.Logf(d.o.Log, "cilium: "+format, args...) }
+
+func (d *Driver) load(ctx context.Context, field, version string) (*chart.Chart, error) {
+	if d.o.Source == nil {
+		return nil, config.Invalid("cni.chartSource", "is not set", "pass --chart-repo")
+	}
+	if _, err := d.o.Source.ResolveField(ctx, field, ChartName, version); err != nil {
+		return nil, err
+	}
+	return d.o.Source.Load(ctx, ChartName, version)
+}
+
+// Install implements cni.Driver: `helm install cilium` with the guide's
+// values, then readiness, then the BGP resources when BGP is on.
+func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, error) {
+	sw := cni.StartStopwatch()
+	ch, err := d.load(ctx, "cni.version", run.CNI.Version)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := chart.MergeValuesFiles(d.p.Values(run), run.CNI.ValuesFiles)
+	if err != nil {
+		return nil, err
+	}
+	d.logf("installing release %s (chart %s %s) into %s", ReleaseName, ch.Name(), ch.Version(), Namespace)
+	rel, err := d.c.Helm.Install(ctx, ch, ReleaseName, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	if err != nil {
+		return rel, err
+	}
+	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
+		return rel, fmt.Errorf("cilium %s installed (revision %d) but %w", ch.Version(), rel.Revision, err)
+	}
+	if run.BGP.Enabled {
+		if _, err := d.applyBGP(ctx, run, sw); err != nil {
+			return rel, err
+		}
+	}
+	d.o.Recorded("install", sw.Timings())
+	d.logf("release %s revision %d ready", ReleaseName, rel.Revision)
+	return rel, nil
+}
+
+// Upgrade implements cni.Driver: for every hop of the upgrade path (newest
+// patch of the installed minor first, then one minor at a time) it runs the
+// pre-flight, removes it, and upgrades with upgradeCompatibility set to the
+// first installed minor and the release's own values.
+func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.Hop, error) {
+	cur, err := d.c.Helm.Get(ctx, ReleaseName, Namespace)
+	if err != nil {
+		return nil, err
+	}
+	if d.o.Source == nil {
+		return nil, config.Invalid("cni.chartSource", "is not set", "pass --chart-repo")
+	}
+	available, err := d.o.Source.Versions(ctx, ChartName)
+	if err != nil {
+		return nil, err
+	}
+	path, err := plan.UpgradePath(cur.ChartVersion, to, available)
+	if err != nil {
+		return nil, err
+	}
+	// Every chart of the path loads before anything changes.
+	charts := make([]*chart.Chart, len(path))
+	for i, v := range path {
+		if charts[i], err = d.load(ctx, "cni.upgradeTo", v); err != nil {
+			return nil, err
+		}
+	}
+	compat, err := d.compatibility(ctx, cur)
+	if err != nil {
+		return nil, err
+	}
+	vals := chart.MergeValues(cur.Values, map[string]any{UpgradeCompatibility: compat})
+	d.logf("upgrade path %s -> %s (upgradeCompatibility %s)", cur.ChartVersion, strings.Join(path, " -> "), compat)
+
+	var hops []cni.Hop
+	from := cur.ChartVersion
+	for _, ch := range charts {
+		hop, err := d.hop(ctx, from, ch, vals)
+		if hop != nil {
+			hops = append(hops, *hop)
+		}
+		if err != nil {
+			return hops, err
+		}
+		from = ch.Version()
+	}
+	return hops, nil
+}
+
+// compatibility is the minor the release was first installed with: an
+// upgradeCompatibility already set wins, else the oldest revision's chart.
+func (d *Driver) compatibility(ctx context.Context, cur *chart.Release) (string, error) {
+	if v, ok := cur.Values[UpgradeCompatibility].(string); ok && v != "" {
+		return v, nil
+	}
+	hist, err := d.c.Helm.History(ctx, ReleaseName, Namespace)
+	if err != nil {
+		return "", err
+	}
+	v, err := semver.NewVersion(hist[0].ChartVersion)
+	if err != nil {
+		return "", fmt.Errorf("release %s revision %d: chart version %q: %w", ReleaseName, hist[0].Revision, hist[0].ChartVersion, err)
+	}
+	return fmt.Sprintf("%d.%d", v.Major(), v.Minor()), nil
+}
+
+func (d *Driver) hop(ctx context.Context, from string, ch *chart.Chart, vals map[string]any) (*cni.Hop, error) {
+	sw := cni.StartStopwatch()
+	hop := &cni.Hop{From: from, To: ch.Version()}
+	pf, err := d.preflight(ctx, ch, sw)
+	hop.Preflight = pf
+	if err != nil {
+		hop.Timings = sw.Timings()
+		return hop, err
+	}
+	d.logf("helm upgrade %s %s -> %s", ReleaseName, from, ch.Version())
+	rel, err := d.c.Helm.Upgrade(ctx, ch, ReleaseName, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	if err != nil {
+		hop.Timings = sw.Timings()
+		return hop, fmt.Errorf("%w; `hybridcni cni rollback` returns to the previous revision", err)
+	}
+	hop.Revision = rel.Revision
+	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
+		hop.Timings = sw.Timings()
+		return hop, fmt.Errorf("upgraded to %s (revision %d) but %w; `hybridcni cni rollback` returns to the previous revision", ch.Version(), rel.Revision, err)
+	}
+	hop.Timings = sw.Timings()
+	d.o.Recorded("upgrade "+from+" -> "+ch.Version(), hop.Timings)
+	d.o.Emit(cni.Event{Step: cni.EventUpgraded, From: from, To: ch.Version()})
+	return hop, nil
+}
+
+// preflight installs the pre-flight release of the target chart, waits
+// until its DaemonSet has as many ready pods as the agent's and its
+// Deployment is 1/1, and uninstalls it. On failure it uninstalls it too and
+// returns why, so the upgrade stops with the cluster as it was.
+func (d *Driver) preflight(ctx context.Context, ch *chart.Chart, sw *cni.Stopwatch) (*cni.PreflightResult, error) {
+	psw := cni.StartStopwatch()
+	defer func() { d.o.Recorded("preflight "+ch.Version(), psw.Timings()) }()
+	if prev, err := d.c.Helm.Get(ctx, PreflightRelease, Namespace); err == nil {
+		return nil, fmt.Errorf("pre-flight release %s already exists (%s): an earlier upgrade stopped; uninstall it (helm uninstall %s -n %s) and retry",
+			PreflightRelease, prev, PreflightRelease, Namespace)
+	} else if !errors.Is(err, chart.ErrReleaseNotFound) {
+		return nil, err
+	}
+	vals := chart.MergeValues(PreflightValues(), d.o.PreflightValues)
+	d.logf("pre-flight: installing %s (chart %s)", PreflightRelease, ch.Version())
+	rel, err := d.c.Helm.Install(ctx, ch, PreflightRelease, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	if err != nil {
+		d.removePreflight(ctx)
+		return nil, fmt.Errorf("pre-flight for %s: %w; upgrade not started", ch.Version(), err)
+	}
+	res := &cni.PreflightResult{Release: PreflightRelease, Revision: rel.Revision}
+	var werr error
+	both := func(f func() error) error { return sw.Wait(func() error { return psw.Wait(f) }) }
+	_ = both(func() error { werr = d.waitPreflight(ctx, res); return nil })
+	if werr != nil {
+		d.removePreflight(ctx)
+		return res, fmt.Errorf("pre-flight for %s failed, upgrade not started: %w", ch.Version(), werr)
+	}
+	d.logf("pre-flight: %s READY %d = %s READY %d, Deployment %s", PreflightName, res.DaemonSetReady, AgentDaemonSet, res.AgentReady, res.DeploymentReady)
+	d.o.Emit(cni.Event{Step: cni.EventPreflightReady, To: ch.Version()})
+	if err := both(func() error {
+		return d.c.Helm.Uninstall(ctx, PreflightRelease, Namespace, chart.ActionOptions{Wait: true, Timeout: d.o.WaitTimeout()})
+	}); err != nil {
+		return res, fmt.Errorf("pre-flight passed but removing it failed: %w", err)
+	}
+	if ok, err := d.c.Helm.Exists(ctx, PreflightRelease, Namespace); err != nil || ok {
+		return res, fmt.Errorf("pre-flight release %s still present after uninstall (err %v)", PreflightRelease, err)
+	}
+	res.Removed = true
+	d.o.Emit(cni.Event{Step: cni.EventPreflightRemoved, To: ch.Version()})
+	return res, nil
+}
+
+func (d *Driver) removePreflight(ctx context.Context) {
+	// A fresh context: the caller's may be what ended.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.WaitTimeout())
+	defer cancel()
+	if err := d.c.Helm.Uninstall(cctx, PreflightRelease, Namespace, chart.ActionOptions{Wait: true, Timeout: d.o.WaitTimeout()}); err != nil &&
+		!errors.Is(err, chart.ErrReleaseNotFound) {
+		d.logf("pre-flight: could not remove %s: %v", PreflightRelease, err)
+	}
+}
+
+// waitPreflight waits for step 2 of the guide's upgrade.
+func (d *Driver) waitPreflight(ctx context.Context, res *cni.PreflightResult) error {
+	apps := d.c.Kube.AppsV1()
+	var agent, pfDS *appsv1.DaemonSet
+	var pfDep *appsv1.Deployment
+	var apiErr error
+	cond := func(ctx context.Context) (bool, error) {
+		var err error
+		if agent, err = apps.DaemonSets(Namespace).Get(ctx, AgentDaemonSet, metav1.GetOptions{}); err != nil {
+			apiErr = err
+			return false, nil
+		}
+		if pfDS, err = apps.DaemonSets(Namespace).Get(ctx, PreflightName, metav1.GetOptions{}); err != nil {
+			apiErr = err
+			return false, nil
+		}
+		pfDep, err = apps.Deployments(Namespace).Get(ctx, PreflightName, metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			apiErr = err
+			return false, nil
+		}
+		apiErr = nil
+		res.AgentReady, res.DaemonSetReady = agent.Status.NumberReady, pfDS.Status.NumberReady
+		res.DeploymentReady = "absent"
+		depOK := pfDep == nil || apierrors.IsNotFound(err) // validateCNPs off: no Deployment
+		if err == nil {
+			want := int32(1)
+			if pfDep.Spec.Replicas != nil {
+				want = *pfDep.Spec.Replicas
+			}
+			res.DeploymentReady = fmt.Sprintf("%d/%d", pfDep.Status.ReadyReplicas, want)
+			depOK = pfDep.Status.ReadyReplicas == want
+		} else {
+			pfDep = nil
+		}
+		return depOK && res.DaemonSetReady == res.AgentReady && res.AgentReady > 0, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, d.o.WaitTimeout())
+	defer cancel()
+	err := wait.For(cond, wait.WithContext(wctx), wait.WithInterval(250*time.Millisecond), wait.WithImmediate())
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if apiErr != nil {
+		return fmt.Errorf("after %s: %v", d.o.WaitTimeout(), apiErr)
+	}
+	msg := fmt.Sprintf("after %s: DaemonSet %s READY %d, DaemonSet %s READY %d (want equal)",
+		d.o.WaitTimeout(), PreflightName, res.DaemonSetReady, AgentDaemonSet, res.AgentReady)
+	if pfDep != nil {
+		msg += fmt.Sprintf("; Deployment %s READY %s", PreflightName, res.DeploymentReady)
+		if pfDep.Status.ReadyReplicas == 0 {
+			msg += " (0/1 means the CiliumNetworkPolicy validation failed or the pod cannot run: check its logs)"
+		}
+	}
+	if pods := d.preflightPodProblems(ctx); len(pods) > 0 {
+		msg += "; pods: " + strings.Join(pods, "; ")
+	}
+	return errors.New(msg)
+}
+
+func (d *Driver) preflightPodProblems(ctx context.Context) []string {
+	var out []string
+	for _, sel := range []string{"k8s-app=" + PreflightName, "k8s-app=" + PreflightName + "-deployment"} {
+		pods, err := d.c.Kube.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			continue
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if reason, detail, bad := cni.PodProblem(p); bad {
+				out = append(out, fmt.Sprintf("pod %s: %s (%s)", p.Name, reason, detail))
+			}
+		}
+	}
+	return out
+}
+
+// Rollback implements cni.Driver (`helm rollback cilium REVISION`).
+func (d *Driver) Rollback(ctx context.Context, _ config.Run, revision int) (*chart.Release, error) {
+	sw := cni.StartStopwatch()
+	rel, err := d.c.Helm.Rollback(ctx, ReleaseName, Namespace, revision, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	if err != nil {
+		return nil, err
+	}
+	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
+		return rel, fmt.Errorf("rolled back to %s (revision %d) but %w", rel.ChartVersion, rel.Revision, err)
+	}
+	d.o.Recorded("rollback", sw.Timings())
+	return rel, nil
+}
+
+// Uninstall implements cni.Driver (`helm uninstall cilium`), removing a
+// leftover pre-flight release too.
+func (d *Driver) Uninstall(ctx context.Context) error {
+	sw := cni.StartStopwatch()
+	if ok, err := d.c.Helm.Exists(ctx, PreflightRelease, Namespace); err == nil && ok {
+		d.removePreflight(ctx)
+	}
+	err := sw.Wait(func() error {
+		return d.c.Helm.Uninstall(ctx, ReleaseName, Namespace, chart.ActionOptions{Wait: true, Timeout: d.o.WaitTimeout()})
+	})
+	d.o.Recorded("uninstall", sw.Timings())
+	return err
+}
+
+// Cleanup implements cni.Driver: every CRD whose name contains "cilium".
+func (d *Driver) Cleanup(ctx context.Context) (*cni.CleanupReport, error) {
+	rep, err := cni.Cleanup(ctx, d.c, cni.CleanupOptions{
+		MatchCRD:         func(n string) bool { return strings.Contains(n, "cilium") },
+		Timeout:          d.o.WaitTimeout(),
+		RemoveFinalizers: d.o.RemoveFinalizers,
+	})
+	if rep != nil {
+		d.o.Recorded("cleanup", rep.Timings)
+	}
+	return rep, err
+}
+
+// BGPAPIVersion asks API discovery which cilium.io version serves the BGP
+// resources, waiting (bounded) for the operator to register them.
+func (d *Driver) BGPAPIVersion(ctx context.Context) (string, error) {
+	v, err := d.c.WaitServed(ctx, BGPGroup, BGPKinds[0], d.o.WaitTimeout())
+	if err != nil {
+		return "", fmt.Errorf("%w: the cilium-operator registers Cilium's CRDs at start-up; check that it runs and that bgpControlPlane.enabled is true", err)
+	}
+	for _, k := range BGPKinds[1:] {
+		got, ok, err := cni.ServedVersion(d.c.Discovery, BGPGroup, k)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", fmt.Errorf("%s (%s) is not served while %s is (%s/%s): Cilium's CRDs are incomplete", k, BGPGroup, BGPKinds[0], BGPGroup, v)
+		}
+		if got != v {
+			// Prefer a version serving every kind.
+			if _, err := d.c.Discovery.ServerResourcesForGroupVersion(BGPGroup + "/" + got); err == nil {
+				v = got
+			}
+		}
+	}
+	return BGPGroup + "/" + v, nil
+}
+
+// ApplyBGP implements cni.Driver.
+func (d *Driver) ApplyBGP(ctx context.Context, run config.Run) ([]*unstructured.Unstructured, error) {
+	sw := cni.StartStopwatch()
+	return d.applyBGP(ctx, run, sw)
+}
+
+func (d *Driver) applyBGP(ctx context.Context, run config.Run, sw *cni.Stopwatch) ([]*unstructured.Unstructured, error) {
+	var version string
+	err := sw.Wait(func() error {
+		var err error
+		version, err = d.BGPAPIVersion(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	objs := New(WithBGPAPIVersion(version)).BGPResources(run)
+	d.logf("applying %d BGP resources as %s", len(objs), version)
+	out, err := d.c.Apply(ctx, objs)
+	d.o.Recorded("bgp", sw.Timings())
+	return out, err
+}
+
+// BGPResources implements cni.Driver: the BGP objects in the cluster, in
+// the version discovery picks.
+func (d *Driver) BGPResources(ctx context.Context) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	m, err := d.c.Mapper()
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range BGPKinds {
+		v, ok, err := cni.ServedVersion(d.c.Discovery, BGPGroup, k)
+		if err != nil || !ok {
+			continue
+		}
+		probe := &unstructured.Unstructured{}
+		probe.SetAPIVersion(BGPGroup + "/" + v)
+		probe.SetKind(k)
+		ri, err := d.c.ResourceFor(m, probe)
+		if err != nil {
+			return nil, err
+		}
+		list, err := ri.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", k, err)
+		}
+		for i := range list.Items {
+			out = append(out, &list.Items[i])
+		}
+	}
+	return out, nil
+}
+
+// Readiness implements cni.Driver.
+func (d *Driver) Readiness(ctx context.Context) (*cni.Readiness, error) {
+	return cni.CheckReadiness(ctx, d.c, ReadinessSpec())
+}
+
+// WaitReady implements cni.Driver.
+func (d *Driver) WaitReady(ctx context.Context) (*cni.Readiness, error) {
+	return cni.WaitReadiness(ctx, d.c, ReadinessSpec(), d.o.WaitTimeout())
+}
+
+// PreflightPods lists the pre-flight pods (for status output and tests).
+func PreflightPods(ctx context.Context, c *cni.Cluster) ([]corev1.Pod, error) {
+	l, err := c.Kube.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app in (" + PreflightName + "," + PreflightName + "-deployment)"})
+	if err != nil {
+		return nil, err
+	}
+	return l.Items, nil
+}

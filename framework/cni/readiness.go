@@ -1,0 +1,516 @@
+package cni
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/e2e-framework/klient/wait"
+)
+
+// Workload kinds readiness knows.
+const (
+	KindDaemonSet  = "DaemonSet"
+	KindDeployment = "Deployment"
+)
+
+// Workload is one object a CNI needs running.
+type Workload struct {
+	Kind      string
+	Namespace string
+	Name      string
+	// Agent: a Ready pod on every hybrid node and none on other nodes (DaemonSets).
+	Agent bool
+	// HybridOnly: every pod must run on a hybrid node (Deployments).
+	HybridOnly bool
+}
+
+func (w Workload) String() string { return w.Kind + " " + w.Namespace + "/" + w.Name }
+
+// ReadinessSpec is what "ready" means for one CNI, per the guide.
+type ReadinessSpec struct {
+	Workloads []Workload
+	// TigeraStatus names tigerastatus objects that must be Available and not Degraded.
+	TigeraStatus []string
+}
+
+// Problem is one reason a CNI is not ready: which object, and why.
+type Problem struct {
+	Object string // e.g. "node hybrid-node-2", "pod kube-system/cilium-x7k2p"
+	Reason string // missing, pending, unschedulable, crash-looping, image pull, not ready, ...
+	Detail string
+}
+
+func (p Problem) String() string {
+	s := p.Object + ": " + p.Reason
+	if p.Detail != "" {
+		s += " (" + p.Detail + ")"
+	}
+	return s
+}
+
+// Reasons a Problem gives.
+const (
+	ReasonMissing       = "missing"
+	ReasonPending       = "pending"
+	ReasonUnschedulable = "unschedulable"
+	ReasonCrashLooping  = "crash-looping"
+	ReasonImagePull     = "image pull"
+	ReasonNotReady      = "not ready"
+	ReasonRollingOut    = "rolling out"
+	ReasonWrongNode     = "on a non-hybrid node"
+	ReasonDegraded      = "degraded"
+)
+
+// NodeState is one node as readiness saw it.
+type NodeState struct {
+	Name   string
+	Hybrid bool
+	Ready  bool
+	// Agents maps an agent workload to its pod on the node ("" if none).
+	Agents map[string]string
+}
+
+// WorkloadState is one workload's counts.
+type WorkloadState struct {
+	Workload Workload
+	Ready    string // e.g. 3/3
+	OK       bool
+}
+
+// Readiness is a snapshot of a CNI's readiness.
+type Readiness struct {
+	Nodes     []NodeState
+	Workloads []WorkloadState
+	Tigera    map[string]string // tigerastatus name -> "Available" or the failing condition
+	Problems  []Problem
+	// Pods lists the pods of each workload by node (pod name -> node).
+	Pods map[string]map[string]string
+}
+
+// OK reports whether nothing is wrong.
+func (r *Readiness) OK() bool { return r != nil && len(r.Problems) == 0 }
+
+// Err is nil when ready, else an error listing every problem.
+func (r *Readiness) Err() error {
+	if r.OK() {
+		return nil
+	}
+	lines := make([]string, len(r.Problems))
+	for i, p := range r.Problems {
+		lines[i] = "  - " + p.String()
+	}
+	return fmt.Errorf("not ready, %d problem(s):\n%s", len(r.Problems), strings.Join(lines, "\n"))
+}
+
+// Has reports whether a problem names object (exactly or as a prefix) with reason.
+func (r *Readiness) Has(object, reason string) bool {
+	for _, p := range r.Problems {
+		if strings.HasPrefix(p.Object, object) && (reason == "" || p.Reason == reason) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrNotReady is wrapped by WaitReadiness when the deadline passes.
+var ErrNotReady = errors.New("CNI not ready")
+
+// WaitReadiness waits (polling the API, bounded by timeout and ctx) until
+// CheckReadiness finds no problem. On timeout the error lists the problems
+// of the last check.
+func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout time.Duration) (*Readiness, error) {
+	var last *Readiness
+	var lastErr error
+	cond := func(ctx context.Context) (bool, error) {
+		r, err := CheckReadiness(ctx, c, spec)
+		if err != nil {
+			lastErr = err // API trouble: keep polling until the deadline, then report it
+			return false, nil
+		}
+		last, lastErr = r, nil
+		return r.OK(), nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := wait.For(cond, wait.WithContext(wctx), wait.WithInterval(250*time.Millisecond), wait.WithImmediate())
+	if err == nil {
+		return last, nil
+	}
+	if ctx.Err() != nil {
+		return last, ctx.Err()
+	}
+	switch {
+	case lastErr != nil:
+		return last, fmt.Errorf("%w after %s: %v", ErrNotReady, timeout, lastErr)
+	case last != nil:
+		return last, fmt.Errorf("%w after %s: %w", ErrNotReady, timeout, last.Err())
+	}
+	return nil, fmt.Errorf("%w after %s: %v", ErrNotReady, timeout, err)
+}
+
+// CheckReadiness looks once at nodes, workloads, their pods and
+// tigerastatus. The error is for API failures only; what is not ready is in
+// Readiness.Problems.
+func CheckReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec) (*Readiness, error) {
+	nodes, err := c.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	r := &Readiness{Pods: map[string]map[string]string{}, Tigera: map[string]string{}}
+	hybrid := map[string]bool{}
+	var hybridNames []string
+	for _, n := range nodes.Items {
+		h := n.Labels[HybridLabel] == HybridValue
+		hybrid[n.Name] = h
+		st := NodeState{Name: n.Name, Hybrid: h, Ready: nodeReady(&n), Agents: map[string]string{}}
+		r.Nodes = append(r.Nodes, st)
+		if h {
+			hybridNames = append(hybridNames, n.Name)
+			if !st.Ready {
+				r.Problems = append(r.Problems, Problem{Object: "node " + n.Name, Reason: ReasonNotReady, Detail: nodeReadyMessage(&n)})
+			}
+		}
+	}
+	if len(hybridNames) == 0 {
+		r.Problems = append(r.Problems, Problem{Object: "nodes", Reason: ReasonMissing,
+			Detail: fmt.Sprintf("no node carries %s=%s", HybridLabel, HybridValue)})
+	}
+	for _, w := range spec.Workloads {
+		var err error
+		switch w.Kind {
+		case KindDaemonSet:
+			err = checkDaemonSet(ctx, c, w, hybrid, r)
+		case KindDeployment:
+			err = checkDeployment(ctx, c, w, hybrid, r)
+		default:
+			err = fmt.Errorf("readiness: unknown workload kind %q", w.Kind)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range spec.TigeraStatus {
+		if err := checkTigeraStatus(ctx, c, name, r); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func checkDaemonSet(ctx context.Context, c *Cluster, w Workload, hybrid map[string]bool, r *Readiness) error {
+	ds, err := c.Kube.AppsV1().DaemonSets(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonMissing, Detail: "not found"})
+		r.Workloads = append(r.Workloads, WorkloadState{Workload: w, Ready: "0/0"})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get %s: %w", w, err)
+	}
+	st := ds.Status
+	state := WorkloadState{Workload: w, Ready: fmt.Sprintf("%d/%d", st.NumberReady, st.DesiredNumberScheduled)}
+	pods, err := ownedPods(ctx, c, w.Namespace, ds.Spec.Selector, ds.UID)
+	if err != nil {
+		return err
+	}
+	byNode := map[string]*corev1.Pod{}
+	r.Pods[w.String()] = map[string]string{}
+	for i := range pods {
+		p := &pods[i]
+		r.Pods[w.String()][p.Name] = p.Spec.NodeName
+		node := p.Spec.NodeName
+		if node == "" {
+			node = targetNode(p)
+		}
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		if prev := byNode[node]; prev == nil || p.CreationTimestamp.After(prev.CreationTimestamp.Time) {
+			byNode[node] = p
+		}
+	}
+	before := len(r.Problems)
+	if w.Agent {
+		var names []string
+		for n := range hybrid {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			p := byNode[n]
+			for i := range r.Nodes {
+				if r.Nodes[i].Name == n && p != nil {
+					r.Nodes[i].Agents[w.Name] = p.Name
+				}
+			}
+			switch {
+			case hybrid[n] && p == nil:
+				why := fmt.Sprintf("no %s pod on this hybrid node; DaemonSet desires %d pods for %d hybrid nodes", w.Name, st.DesiredNumberScheduled, countTrue(hybrid))
+				if int(st.DesiredNumberScheduled) < countTrue(hybrid) {
+					why += ": its node selector, affinity or tolerations leave this node out"
+				}
+				r.Problems = append(r.Problems, Problem{Object: "node " + n, Reason: ReasonMissing, Detail: why})
+			case hybrid[n]:
+				if reason, detail, bad := PodProblem(p); bad {
+					r.Problems = append(r.Problems, Problem{Object: "pod " + p.Namespace + "/" + p.Name + " on node " + n, Reason: reason, Detail: detail})
+				}
+			case p != nil:
+				r.Problems = append(r.Problems, Problem{Object: "node " + n, Reason: ReasonWrongNode,
+					Detail: fmt.Sprintf("%s pod %s runs on a node without %s=%s; the CNI must stay off cloud nodes", w.Name, p.Name, HybridLabel, HybridValue)})
+			}
+		}
+	} else {
+		for _, p := range byNode {
+			if reason, detail, bad := PodProblem(p); bad {
+				r.Problems = append(r.Problems, Problem{Object: "pod " + p.Namespace + "/" + p.Name, Reason: reason, Detail: detail})
+			}
+		}
+	}
+	if len(r.Problems) == before {
+		switch {
+		case ds.Status.ObservedGeneration < ds.Generation:
+			r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonRollingOut, Detail: "the controller has not seen the latest spec yet"})
+		case st.UpdatedNumberScheduled < st.DesiredNumberScheduled:
+			r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonRollingOut,
+				Detail: fmt.Sprintf("%d of %d pods run the current template", st.UpdatedNumberScheduled, st.DesiredNumberScheduled)})
+		case st.NumberReady < st.DesiredNumberScheduled:
+			r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonNotReady, Detail: "ready " + state.Ready})
+		}
+	}
+	state.OK = len(r.Problems) == before
+	r.Workloads = append(r.Workloads, state)
+	return nil
+}
+
+func checkDeployment(ctx context.Context, c *Cluster, w Workload, hybrid map[string]bool, r *Readiness) error {
+	d, err := c.Kube.AppsV1().Deployments(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonMissing, Detail: "not found"})
+		r.Workloads = append(r.Workloads, WorkloadState{Workload: w, Ready: "0/0"})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get %s: %w", w, err)
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	st := d.Status
+	state := WorkloadState{Workload: w, Ready: fmt.Sprintf("%d/%d", st.ReadyReplicas, want)}
+	before := len(r.Problems)
+	pods, err := c.Kube.CoreV1().Pods(w.Namespace).List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(d.Spec.Selector)})
+	if err != nil {
+		return fmt.Errorf("list pods of %s: %w", w, err)
+	}
+	r.Pods[w.String()] = map[string]string{}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		r.Pods[w.String()][p.Name] = p.Spec.NodeName
+		if reason, detail, bad := PodProblem(p); bad {
+			r.Problems = append(r.Problems, Problem{Object: "pod " + p.Namespace + "/" + p.Name, Reason: reason, Detail: detail})
+		} else if w.HybridOnly && p.Spec.NodeName != "" && !hybrid[p.Spec.NodeName] {
+			r.Problems = append(r.Problems, Problem{Object: "pod " + p.Namespace + "/" + p.Name, Reason: ReasonWrongNode,
+				Detail: fmt.Sprintf("scheduled on %s, which lacks %s=%s", p.Spec.NodeName, HybridLabel, HybridValue)})
+		}
+	}
+	if len(r.Problems) == before {
+		switch {
+		case st.ObservedGeneration < d.Generation:
+			r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonRollingOut, Detail: "the controller has not seen the latest spec yet"})
+		case st.UpdatedReplicas < want:
+			r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonRollingOut, Detail: fmt.Sprintf("%d of %d replicas updated", st.UpdatedReplicas, want)})
+		case st.AvailableReplicas < want:
+			detail := "available " + fmt.Sprintf("%d/%d", st.AvailableReplicas, want)
+			if len(pods.Items) == 0 {
+				detail += ", no pods exist"
+			}
+			r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonNotReady, Detail: detail})
+		}
+	}
+	state.OK = len(r.Problems) == before
+	r.Workloads = append(r.Workloads, state)
+	return nil
+}
+
+// TigeraStatusGVR is the tigera-operator's status resource.
+var TigeraStatusGVR = schema.GroupVersionResource{Group: "operator.tigera.io", Version: "v1", Resource: "tigerastatuses"}
+
+func checkTigeraStatus(ctx context.Context, c *Cluster, name string, r *Readiness) error {
+	obj := "tigerastatus " + name
+	u, err := c.Dynamic.Resource(TigeraStatusGVR).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		r.Tigera[name] = "not found"
+		r.Problems = append(r.Problems, Problem{Object: obj, Reason: ReasonMissing, Detail: "the tigera-operator has not reported this component"})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get %s: %w", obj, err)
+	}
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	get := func(t string) (string, string) {
+		for _, c := range conds {
+			m, _ := c.(map[string]any)
+			if m["type"] == t {
+				s, _ := m["status"].(string)
+				msg, _ := m["message"].(string)
+				if msg == "" {
+					msg, _ = m["reason"].(string)
+				}
+				return s, msg
+			}
+		}
+		return "", ""
+	}
+	if s, msg := get("Degraded"); s == "True" {
+		r.Tigera[name] = "Degraded"
+		r.Problems = append(r.Problems, Problem{Object: obj, Reason: ReasonDegraded, Detail: msg})
+		return nil
+	}
+	if s, msg := get("Available"); s != "True" {
+		r.Tigera[name] = "Available=" + s
+		if ps, pmsg := get("Progressing"); ps == "True" {
+			msg = "progressing: " + pmsg
+		}
+		r.Problems = append(r.Problems, Problem{Object: obj, Reason: ReasonNotReady, Detail: strings.TrimSpace("Available=" + s + " " + msg)})
+		return nil
+	}
+	r.Tigera[name] = "Available"
+	return nil
+}
+
+// PodProblem classifies a pod that is not Ready: unschedulable, pending,
+// crash-looping, image pull, or plainly not ready. bad is false for a
+// Running, Ready pod.
+func PodProblem(p *corev1.Pod) (reason, detail string, bad bool) {
+	if p.Status.Phase == corev1.PodRunning && podReady(p) {
+		return "", "", false
+	}
+	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if w := cs.State.Waiting; w != nil {
+			switch w.Reason {
+			case "CrashLoopBackOff", "RunContainerError", "CreateContainerError":
+				d := fmt.Sprintf("container %s: %s, %d restarts", cs.Name, w.Reason, cs.RestartCount)
+				if t := cs.LastTerminationState.Terminated; t != nil {
+					d += fmt.Sprintf(", last exit code %d", t.ExitCode)
+					if t.Reason != "" {
+						d += " (" + t.Reason + ")"
+					}
+				}
+				return ReasonCrashLooping, d, true
+			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull":
+				return ReasonImagePull, fmt.Sprintf("container %s image %s: %s %s", cs.Name, cs.Image, w.Reason, w.Message), true
+			}
+		}
+	}
+	if p.Status.Phase == corev1.PodPending {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+				return ReasonUnschedulable, strings.TrimSpace(c.Reason + ": " + c.Message), true
+			}
+		}
+		if p.Spec.NodeName == "" {
+			return ReasonPending, "not scheduled yet", true
+		}
+		return ReasonPending, "scheduled on " + p.Spec.NodeName + ", containers not started", true
+	}
+	if p.Status.Phase != corev1.PodRunning {
+		return ReasonNotReady, "phase " + string(p.Status.Phase), true
+	}
+	var notReady []string
+	for _, cs := range p.Status.ContainerStatuses {
+		if !cs.Ready {
+			notReady = append(notReady, cs.Name)
+		}
+	}
+	return ReasonNotReady, "running, containers not ready: " + strings.Join(notReady, ", "), true
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func nodeReadyMessage(n *corev1.Node) string {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return fmt.Sprintf("Ready=%s: %s", c.Status, c.Message)
+		}
+	}
+	return "no Ready condition"
+}
+
+// ownedPods lists the pods selected by sel that uid owns.
+func ownedPods(ctx context.Context, c *Cluster, ns string, sel *metav1.LabelSelector, uid any) ([]corev1.Pod, error) {
+	list, err := c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(sel)})
+	if err != nil {
+		return nil, fmt.Errorf("list pods in %s: %w", ns, err)
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		for _, o := range p.OwnerReferences {
+			if string(o.UID) == fmt.Sprint(uid) {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// targetNode is the node a DaemonSet pod is pinned to by its node affinity.
+func targetNode(p *corev1.Pod) string {
+	a := p.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return ""
+	}
+	for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		for _, f := range t.MatchFields {
+			if f.Key == "metadata.name" && len(f.Values) == 1 {
+				return f.Values[0]
+			}
+		}
+	}
+	return ""
+}
+
+func countTrue(m map[string]bool) int {
+	n := 0
+	for _, v := range m {
+		if v {
+			n++
+		}
+	}
+	return n
+}
+
+// DaemonSetReady returns a DaemonSet's ready and desired counts.
+func DaemonSetReady(ctx context.Context, c *Cluster, ns, name string) (*appsv1.DaemonSet, error) {
+	return c.Kube.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+}
