@@ -104,7 +104,9 @@ func Current() (*NS, error) {
 	}
 	path := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), syscall.Gettid())
 	n := &NS{Name: "current", Short: "current", Path: path, handle: h, logf: func(string, ...any) {}}
-	if n.nl, err = netlink.NewHandleAt(h); err != nil {
+	// A handle in the calling thread's namespace needs no setns, so this
+	// works with CAP_NET_ADMIN alone (the router container has no SYS_ADMIN).
+	if n.nl, err = netlink.NewHandle(); err != nil {
 		h.Close()
 		return nil, err
 	}

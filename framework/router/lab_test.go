@@ -210,4 +210,23 @@ func TestLabMaxPrefix(t *testing.T) {
 	if err := b.k.PrefixLearned(ctx, n2.Node, n2.block); err != nil {
 		t.Fatal(err)
 	}
+	if err := b.kernelHas(n2.block, n2.Address, true); err != nil {
+		t.Fatal(err)
+	}
+
+	// SIGTERM: the router exits cleanly and takes its kernel routes along.
+	if err := b.proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.proc.Done():
+		if err := b.proc.Wait(); err != nil {
+			t.Fatalf("router exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("router still running 15s after SIGTERM")
+	}
+	if err := b.kernelHas(n2.block, n2.Address, false); err != nil {
+		t.Fatal(err)
+	}
 }

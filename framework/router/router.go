@@ -316,11 +316,15 @@ func (r *Router) Stop() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var errs []error
+	n := len(r.installed)
 	for p := range r.installed {
 		if err := r.kernel.DeleteRoute(lab.Route{Dst: p, Protocol: ProtoBGP}); err != nil {
 			errs = append(errs, err)
 		}
 		delete(r.installed, p)
+	}
+	if r.cfg.InstallRoutes {
+		r.logf("router: kernel: removed %d installed routes", n)
 	}
 	r.logf("router: stopped")
 	return errors.Join(errs...)
