@@ -1,4 +1,4 @@
-package plan
+package plan_test
 
 import (
 	"slices"
@@ -8,6 +8,7 @@ import (
 	"github.com/hybridcni/hybridcni/framework/cni/calico"
 	"github.com/hybridcni/hybridcni/framework/cni/cilium"
 	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/plan"
 )
 
 func run(cniName, version, upgradeTo string, bgp bool) config.Run {
@@ -18,7 +19,7 @@ func run(cniName, version, upgradeTo string, bgp bool) config.Run {
 	return r
 }
 
-func phases(p *Plan) []string {
+func phases(p *plan.Plan) []string {
 	out := make([]string, len(p.Steps))
 	for i, s := range p.Steps {
 		out[i] = s.Phase
@@ -26,7 +27,7 @@ func phases(p *Plan) []string {
 	return slices.Compact(out)
 }
 
-func text(t *testing.T, p *Plan) string {
+func text(t *testing.T, p *plan.Plan) string {
 	t.Helper()
 	var b strings.Builder
 	if err := p.WriteText(&b); err != nil {
@@ -36,15 +37,15 @@ func text(t *testing.T, p *Plan) string {
 }
 
 func TestCiliumUpgradePlan(t *testing.T) {
-	p, err := Build(run(config.Cilium, "1.16.18", "1.17.18", true), cilium.New(), cilium1617)
+	p, err := plan.Build(run(config.Cilium, "1.16.18", "1.17.18", true), cilium.New(), cilium1617)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(p.UpgradePath, []string{"1.16.19", "1.17.18"}) {
 		t.Fatalf("upgrade path %v", p.UpgradePath)
 	}
-	want := []string{PhaseTopology, PhaseCheck, PhaseInstall, PhaseCheck,
-		PhaseRollback, PhaseUpgrade, PhaseCheck, PhaseRollback, PhaseUpgrade, PhaseCheck, PhaseDelete, PhaseCleanup}
+	want := []string{plan.PhaseTopology, plan.PhaseCheck, plan.PhaseInstall, plan.PhaseCheck,
+		plan.PhaseRollback, plan.PhaseUpgrade, plan.PhaseCheck, plan.PhaseRollback, plan.PhaseUpgrade, plan.PhaseCheck, plan.PhaseDelete, plan.PhaseCleanup}
 	if got := phases(p); !slices.Equal(got, want) {
 		t.Errorf("phases %v, want %v", got, want)
 	}
@@ -68,7 +69,7 @@ func TestCiliumUpgradePlan(t *testing.T) {
 var cilium1617 = []string{"1.16.18", "1.16.19", "1.17.18"}
 
 func TestCalicoUpgradePlanAppliesCRDsFirst(t *testing.T) {
-	p, err := Build(run(config.Calico, "3.29.6", "3.30.7", false), calico.New(), []string{"v3.29.6", "v3.29.7", "v3.30.7"})
+	p, err := plan.Build(run(config.Calico, "3.29.6", "3.30.7", false), calico.New(), []string{"v3.29.6", "v3.29.7", "v3.30.7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,21 +93,21 @@ func TestCalicoUpgradePlanAppliesCRDsFirst(t *testing.T) {
 }
 
 func TestPlanWithoutUpgrade(t *testing.T) {
-	p, err := Build(run(config.Cilium, "1.16.19", "", false), cilium.New(), cilium1617)
+	p, err := plan.Build(run(config.Cilium, "1.16.19", "", false), cilium.New(), cilium1617)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slices.Contains(phases(p), PhaseUpgrade) || slices.Contains(phases(p), PhaseRollback) || p.UpgradePath != nil {
+	if slices.Contains(phases(p), plan.PhaseUpgrade) || slices.Contains(phases(p), plan.PhaseRollback) || p.UpgradePath != nil {
 		t.Errorf("plan without upgradeTo has upgrade steps: %v", phases(p))
 	}
 }
 
 func TestPlanRejectsMissingVersions(t *testing.T) {
-	_, err := Build(run(config.Cilium, "1.16.20", "", false), cilium.New(), cilium1617)
+	_, err := plan.Build(run(config.Cilium, "1.16.20", "", false), cilium.New(), cilium1617)
 	if !slices.Contains(config.Fields(err), "cni.version") || !strings.Contains(err.Error(), "1.16.19") {
 		t.Errorf("missing version: %v", err)
 	}
-	_, err = Build(run(config.Cilium, "1.16.19", "1.18.0", false), cilium.New(), cilium1617)
+	_, err = plan.Build(run(config.Cilium, "1.16.19", "1.18.0", false), cilium.New(), cilium1617)
 	if !slices.Contains(config.Fields(err), "cni.upgradeTo") {
 		t.Errorf("missing target: %v", err)
 	}

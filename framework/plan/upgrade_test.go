@@ -1,4 +1,4 @@
-package plan
+package plan_test
 
 import (
 	"slices"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/plan"
 )
 
 var ciliumVersions = []string{"1.15.9", "1.16.0", "1.16.18", "1.16.19", "1.17.0", "1.17.17", "1.17.18", "1.18.0-rc.1", "1.18.3", "1.19.1", "2.0.0"}
@@ -26,9 +27,9 @@ func TestUpgradePath(t *testing.T) {
 		{"calico spelling", "3.29.6", "3.30.7", []string{"v3.29.6", "v3.29.7", "v3.30.7"}, []string{"v3.29.7", "v3.30.7"}},
 	}
 	for _, c := range cases {
-		got, err := UpgradePath(c.from, c.to, c.available)
+		got, err := plan.UpgradePath(c.from, c.to, c.available)
 		if err != nil || !slices.Equal(got, c.want) {
-			t.Errorf("%s: UpgradePath(%s, %s) = %v, %v; want %v", c.name, c.from, c.to, got, err, c.want)
+			t.Errorf("%s: plan.UpgradePath(%s, %s) = %v, %v; want %v", c.name, c.from, c.to, got, err, c.want)
 		}
 	}
 }
@@ -48,9 +49,9 @@ func TestImpossibleUpgradePaths(t *testing.T) {
 		{"garbage to", "1.16.19", "latest", ciliumVersions, "cni.upgradeTo", "not a version"},
 	}
 	for _, c := range cases {
-		hops, err := UpgradePath(c.from, c.to, c.available)
+		hops, err := plan.UpgradePath(c.from, c.to, c.available)
 		if !slices.Contains(config.Fields(err), c.field) || !strings.Contains(err.Error(), c.says) {
-			t.Errorf("%s: UpgradePath(%s, %s) = %v, %v; want an error on %s saying %q", c.name, c.from, c.to, hops, err, c.field, c.says)
+			t.Errorf("%s: plan.UpgradePath(%s, %s) = %v, %v; want an error on %s saying %q", c.name, c.from, c.to, hops, err, c.field, c.says)
 		}
 	}
 }
