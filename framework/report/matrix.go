@@ -70,6 +70,8 @@ type Matrix struct {
 	cells   map[string]map[Column]*Cell
 	// Unlabelled counts specs without a cni label (not placed in the matrix).
 	Unlabelled int
+	// Setup lists failed suite set-up nodes (BeforeSuite and the like).
+	Setup []Result
 }
 
 // Cell returns the cell for a feature and column, or nil when no spec ran there.
@@ -85,6 +87,10 @@ func Build(results []Result) *Matrix {
 	}
 	extra := map[string]bool{}
 	for _, r := range results {
+		if strings.HasPrefix(r.Spec, "[") && r.State == Failed {
+			m.Setup = append(m.Setup, r)
+			continue
+		}
 		if r.CNI == "" {
 			m.Unlabelled++
 			continue

@@ -45,6 +45,12 @@ func (m *Matrix) Markdown() string {
 	if len(failures) > 0 {
 		b.WriteString("\n### Failures\n\n" + strings.Join(failures, "\n") + "\n")
 	}
+	if len(m.Setup) > 0 {
+		b.WriteString("\n### Set-up failures (no spec could run after them)\n\n")
+		for _, r := range m.Setup {
+			fmt.Fprintf(&b, "- %s: %s\n", mdEscape(r.Spec), mdEscape(r.Message))
+		}
+	}
 	if m.Unlabelled > 0 {
 		fmt.Fprintf(&b, "\n%d specs carried no cni label and are not in the matrix.\n", m.Unlabelled)
 	}
@@ -80,6 +86,6 @@ func (m *Matrix) HTML(title string) (string, error) {
 		rows = append(rows, rv)
 	}
 	var buf bytes.Buffer
-	err := htmlTmpl.Execute(&buf, map[string]any{"Title": title, "Columns": m.Columns, "Rows": rows, "Unlabelled": m.Unlabelled})
+	err := htmlTmpl.Execute(&buf, map[string]any{"Title": title, "Columns": m.Columns, "Rows": rows, "Unlabelled": m.Unlabelled, "Setup": m.Setup})
 	return buf.String(), err
 }

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/probe"
+	"github.com/hybridcni/hybridcni/suites"
+	_ "github.com/hybridcni/hybridcni/suites/providers/simulated"
+)
+
+func init() { register(newRunCmd) }
+
+// suiteFlags are how a run of the suites is carried out (not what it qualifies).
+type suiteFlags struct {
+	provider    string
+	results     string
+	labelFilter string
+	dryRun      bool
+	keep        bool
+	verbose     bool
+	maxGap      time.Duration
+	maxLoss     float64
+	timeout     time.Duration
+}
+
+func (s *suiteFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&s.provider, "provider", "kind", "environment: kind (clusters on Docker) or simulated (API server + kwok: lifecycle only)")
+	fs.StringVar(&s.results, "results", "results", "folder for junit.xml, report.json, diagnostics and the matrix")
+	fs.StringVar(&s.labelFilter, "label-filter", "", "run only specs matching this Ginkgo label filter, e.g. 'feature:bgp && !feature:upgrade'")
+	fs.BoolVar(&s.dryRun, "dry-run", false, "list the specs with their labels, run nothing")
+	fs.BoolVar(&s.keep, "keep", false, "leave the environment up after the run, for debugging")
+	fs.BoolVarP(&s.verbose, "verbose", "v", false, "stream spec progress")
+	fs.DurationVar(&s.maxGap, "disruption-max-gap", 2*time.Second, "upgrade budget: longest traffic gap per pair")
+	fs.Float64Var(&s.maxLoss, "disruption-max-loss", 1, "upgrade budget: lost probes per pair, in percent")
+	fs.DurationVar(&s.timeout, "timeout", 2*time.Hour, "bound of the whole run")
+}
+
+func (s *suiteFlags) options(runs []config.Run, results string) suites.Options {
+	return suites.Options{
+		Runs: runs, Provider: s.provider, ResultsDir: results, LabelFilter: s.labelFilter,
+		DryRun: s.dryRun, Keep: s.keep, Verbose: s.verbose, Timeout: s.timeout,
+		Disruption: probe.Budget{MaxGap: s.maxGap, MaxLossPct: s.maxLoss},
+	}
+}
+
+func newRunCmd() *cobra.Command {
+	var sf suiteFlags
+	var rf *runFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Qualify one CNI version: cluster, install, checks, upgrade, rollback, delete; JUnit and a matrix report",
+		Example: `  hybridcni run --cni cilium --version 1.16.18 --upgrade-to 1.17.18 --bgp --masquerade=false
+  hybridcni run -f run.yaml --label-filter 'feature:bgp' --keep
+  hybridcni run --provider simulated --chart-repo ../shared/charts --cni calico --version v3.29.6 --upgrade-to v3.30.7`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := rf.run()
+			if err != nil {
+				return err
+			}
+			if err := suites.Run(cmd.Context(), sf.options([]config.Run{r}, sf.results)); err != nil {
+				return err
+			}
+			if !sf.dryRun {
+				fmt.Fprintf(cmd.OutOrStdout(), "results in %s (junit.xml, report.json); `hybridcni report %s` prints the matrix\n", sf.results, sf.results)
+			}
+			return nil
+		},
+	}
+	rf = addRunFlags(cmd).withUpgradeTo()
+	sf.add(cmd.Flags())
+	return cmd
+}

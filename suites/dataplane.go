@@ -1,0 +1,181 @@
+package suites
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/hybridcni/hybridcni/framework/probe"
+)
+
+// dataplane readies a dataplane spec: capabilities, the CNI, the workload.
+func (w *world) dataplane(ctx context.Context, caps ...Capability) *workload {
+	w.require(append([]Capability{Dataplane}, caps...)...)
+	w.requireInstalled()
+	if w.workload == nil {
+		wl, err := w.deployWorkload(ctx)
+		Expect(err).NotTo(HaveOccurred(), "deploy the echo workload on the hybrid nodes")
+		w.workload = wl
+	}
+	return w.workload
+}
+
+// check runs the expectations in parallel and fails with the OK/ERROR table.
+func (w *world) check(ctx context.Context, exps ...probe.Expectation) {
+	c := probe.NewCheck(probe.WithLogf(func(f string, a ...any) { fmt.Fprintf(GinkgoWriter, f+"\n", a...) }))
+	Expect(c.Expect(exps...)).To(Succeed())
+	rep := c.Run(ctx)
+	table := rep.Table()
+	w.tables = append(w.tables, CurrentSpecReport().LeafNodeText+"\n"+table)
+	AddReportEntry("probes", table)
+	Expect(rep.Err()).NotTo(HaveOccurred(), "\n%s", table)
+}
+
+func (w *world) podToPodSameNode(ctx SpecContext) {
+	wl := w.dataplane(ctx)
+	var exps []probe.Expectation
+	for _, node := range wl.order {
+		a, b := wl.pods[node][0], wl.pods[node][1]
+		exps = append(exps, probe.ExpectSuccess("pod-to-pod/same-node", w.source(a), target(b), probe.WithSource(a.IP, "pod IP: no NAT inside the cluster")))
+	}
+	w.check(ctx, exps...)
+}
+
+func (w *world) podToPodCrossNode(ctx SpecContext) {
+	wl := w.dataplane(ctx)
+	if len(wl.order) < 2 {
+		Skip("cross-node traffic needs at least 2 hybrid nodes (nodes.hybrid)")
+	}
+	var exps []probe.Expectation
+	for i, node := range wl.order {
+		other := wl.order[(i+1)%len(wl.order)]
+		a, b := wl.pods[node][0], wl.pods[other][1]
+		exps = append(exps, probe.ExpectSuccess("pod-to-pod/cross-node", w.source(a), target(b), probe.WithSource(a.IP, "pod IP: no NAT inside the cluster")))
+	}
+	w.check(ctx, exps...)
+}
+
+func (w *world) podToClusterIP(ctx SpecContext) {
+	wl := w.dataplane(ctx)
+	var exps []probe.Expectation
+	for _, node := range wl.order {
+		b := wl.pods[node][1]
+		exps = append(exps, probe.ExpectSuccess("pod-to-service/cluster-ip", w.source(b),
+			probe.HTTPTarget("service/"+echoService, wl.serviceIP, echoHTTPPort, "/clientip")))
+	}
+	w.check(ctx, exps...)
+}
+
+func (w *world) podToServiceDNS(ctx SpecContext) {
+	wl := w.dataplane(ctx)
+	name := fmt.Sprintf("%s.%s.svc.cluster.local", echoService, workloadNamespace)
+	var exps []probe.Expectation
+	for _, node := range wl.order {
+		b := wl.pods[node][1]
+		exps = append(exps, probe.ExpectSuccess("pod-to-service/dns", w.source(b), probe.HTTPTarget("service/"+echoService, name, echoHTTPPort, "/healthz")))
+	}
+	w.check(ctx, exps...)
+}
+
+func (w *world) nodeToPod(ctx SpecContext) {
+	wl := w.dataplane(ctx)
+	w.require(NodeShell)
+	for _, node := range wl.order {
+		b := wl.pods[node][1]
+		out, err := w.env.NodeExec(ctx, node, "curl", "-sS", "--max-time", "5", fmt.Sprintf("http://%s:%d/clientip", b.IP, echoHTTPPort))
+		Expect(err).NotTo(HaveOccurred(), "node-to-pod: node %s -> %s (%s): %s", node, b.Name, b.IP, out)
+		Expect(strings.TrimSpace(out)).NotTo(BeEmpty(), "node-to-pod: node %s -> %s (%s) got no answer", node, b.Name, b.IP)
+	}
+}
+
+func (w *world) podToNode(ctx SpecContext) {
+	wl := w.dataplane(ctx)
+	var exps []probe.Expectation
+	for i, node := range wl.order {
+		other := wl.order[(i+1)%len(wl.order)]
+		a := wl.pods[node][0]
+		exps = append(exps, probe.ExpectSuccess("pod-to-node", w.source(a), probe.ICMPTarget("node/"+other, wl.pods[other][0].NodeIP)))
+	}
+	w.check(ctx, exps...)
+}
+
+func (w *world) onPremTarget() probe.Target {
+	return probe.HTTPTarget(w.env.OnPrem.Name, w.env.OnPrem.IP, echoHTTPPort, "/clientip").Outside()
+}
+
+func (w *world) podToExternal(ctx SpecContext) {
+	wl := w.dataplane(ctx, OnPremHost)
+	var exps []probe.Expectation
+	for _, node := range wl.order {
+		a := wl.pods[node][0]
+		exps = append(exps, probe.ExpectSuccess("pod-to-external", w.source(a), w.onPremTarget()))
+	}
+	w.check(ctx, exps...)
+}
+
+// masquerade: the exact source address the on-prem host sees.
+func (w *world) masquerade(ctx SpecContext) {
+	wl := w.dataplane(ctx, OnPremHost)
+	var exps []probe.Expectation
+	for _, node := range wl.order {
+		a := wl.pods[node][0]
+		exps = append(exps, probe.Masquerade(w.source(a), a.NodeIP, w.onPremTarget(), w.run.Network.Masquerade))
+	}
+	w.check(ctx, exps...)
+}
+
+// controlPlaneToNode: the API server reaches the kubelet (logs, exec).
+func (w *world) controlPlaneToNode(ctx SpecContext) {
+	wl := w.dataplane(ctx)
+	for _, node := range wl.order {
+		p := wl.pods[node][0]
+		req := w.env.Kube.CoreV1().Pods(workloadNamespace).GetLogs(p.Name, nil)
+		_, err := req.DoRaw(ctx)
+		Expect(err).NotTo(HaveOccurred(), "control-plane-to-node: logs of %s on %s", p.Name, node)
+		var out strings.Builder
+		code, err := probe.InPod(w.env.REST, workloadNamespace, p.Name, "echo").Exec(ctx, []string{"/hybridcni", "--help"}, probe.Stdio{Stdout: &out})
+		Expect(err).NotTo(HaveOccurred(), "control-plane-to-node: exec in %s on %s", p.Name, node)
+		Expect(code).To(Equal(0), "control-plane-to-node: exec in %s on %s exited %d", p.Name, node, code)
+	}
+}
+
+// controlPlaneToPod: the API server reaches pods (proxy, port-forward).
+// It works exactly when pod CIDRs are routable from the control plane.
+func (w *world) controlPlaneToPod(ctx SpecContext) {
+	wl := w.dataplane(ctx)
+	routable := w.podsRoutableFromControlPlane()
+	for _, node := range wl.order {
+		p := wl.pods[node][0]
+		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		body, err := w.env.Kube.CoreV1().Pods(workloadNamespace).ProxyGet("http", p.Name, fmt.Sprint(echoHTTPPort), "/clientip", nil).DoRaw(pctx)
+		cancel()
+		if routable {
+			Expect(err).NotTo(HaveOccurred(), "control-plane-to-pod: API proxy to %s (%s) on %s: pod CIDRs are routable, so it must work", p.Name, p.IP, node)
+			Expect(string(body)).NotTo(BeEmpty())
+		} else {
+			Expect(err).To(HaveOccurred(), "control-plane-to-pod: API proxy to %s (%s) worked although pod CIDRs are not routable from the control plane", p.Name, p.IP)
+		}
+	}
+	w.controlPlanePortForward(ctx, wl)
+}
+
+// controlPlanePortForward is part of the control-plane-to-pod spec: the
+// kubelet enters the pod's network namespace itself, so port-forward works
+// whether or not pod CIDRs are routable.
+func (w *world) controlPlanePortForward(ctx context.Context, wl *workload) {
+	for _, node := range wl.order {
+		p := wl.pods[node][0]
+		body, err := w.portForwardGet(ctx, p.Name, echoHTTPPort, "/healthz")
+		Expect(err).NotTo(HaveOccurred(), "control-plane-to-pod: port-forward to %s on %s", p.Name, node)
+		Expect(body).NotTo(BeEmpty())
+	}
+}
+
+// podsRoutableFromControlPlane: remote pod networks configured (BGP to the router).
+func (w *world) podsRoutableFromControlPlane() bool {
+	return w.env.PodsRoutable
+}

@@ -1,0 +1,148 @@
+package suites
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/diagnostics"
+	"github.com/hybridcni/hybridcni/framework/probe"
+	"github.com/hybridcni/hybridcni/framework/router"
+)
+
+// Capability is something an environment can do; specs that need one it
+// lacks skip with the reason.
+type Capability string
+
+const (
+	// Dataplane: pods run real containers and exchange real packets.
+	Dataplane Capability = "dataplane"
+	// Router: an on-prem router that hybrid nodes can peer with.
+	Router Capability = "router"
+	// OnPremHost: an echo server outside the cluster, behind the router.
+	OnPremHost Capability = "on-prem-host"
+	// NodeShell: commands run on nodes (leftover interfaces, routes, files).
+	NodeShell Capability = "node-shell"
+)
+
+// Node is a cluster node as the specs see it.
+type Node struct {
+	Name    string
+	Address string
+	Hybrid  bool
+}
+
+// Env is one cluster under test, with what surrounds it.
+type Env struct {
+	Run        config.Run
+	Provider   string
+	Kubeconfig string
+	REST       *rest.Config
+	Kube       kubernetes.Interface
+	Nodes      []Node
+	// Router reads the on-prem router's peers and routes (nil without one).
+	Router *router.Client
+	// OnPrem is the on-prem host: a place to run probes from and an echo target.
+	OnPrem *probe.Source
+	// PodsRoutable: the control plane reaches pod CIDRs (EKS remote pod
+	// networks, through the on-prem router).
+	PodsRoutable bool
+	// EchoImage is the image the workload pods run (the harness's echo image).
+	EchoImage string
+	// NodeExec runs a command on a node (nil without NodeShell).
+	NodeExec func(ctx context.Context, node string, argv ...string) (string, error)
+	// Diagnostics are the provider's own sources (router RIB, node logs).
+	Diagnostics []diagnostics.Source
+	// Lacking says why each missing capability is missing.
+	Lacking map[Capability]string
+	// ResultsDir is where reports and diagnostics go.
+	ResultsDir string
+}
+
+// Has reports whether the environment has every capability.
+func (e *Env) Has(caps ...Capability) bool {
+	for _, c := range caps {
+		if _, missing := e.Lacking[c]; missing {
+			return false
+		}
+	}
+	return true
+}
+
+// Missing explains the first missing capability, or "".
+func (e *Env) Missing(caps ...Capability) string {
+	for _, c := range caps {
+		if why, missing := e.Lacking[c]; missing {
+			return fmt.Sprintf("needs %s: %s", c, why)
+		}
+	}
+	return ""
+}
+
+// HybridNodes and CloudNodes split the node list.
+func (e *Env) HybridNodes() []Node { return e.nodes(true) }
+func (e *Env) CloudNodes() []Node  { return e.nodes(false) }
+
+func (e *Env) nodes(hybrid bool) []Node {
+	var out []Node
+	for _, n := range e.Nodes {
+		if n.Hybrid == hybrid {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// RouterNodes are the hybrid nodes as the router checks name them.
+func (e *Env) RouterNodes() []router.Node {
+	var out []router.Node
+	for _, n := range e.HybridNodes() {
+		out = append(out, router.Node{Name: n.Name, Address: n.Address})
+	}
+	return out
+}
+
+// Provider builds environments.
+type Provider interface {
+	Name() string
+	// Prepare runs once per suite, before any run is provisioned (doctor
+	// checks, harness images).
+	Prepare(ctx context.Context) error
+	// Provision brings up a cluster for run, with hybrid nodes NotReady (no
+	// CNI yet). Teardown removes everything Provision made.
+	Provision(ctx context.Context, run config.Run, resultsDir string) (*Env, error)
+	Teardown(ctx context.Context, env *Env) error
+}
+
+var (
+	providersMu sync.Mutex
+	providers   = map[string]func() Provider{}
+)
+
+// RegisterProvider makes a provider available by name.
+func RegisterProvider(name string, newProvider func() Provider) {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	providers[name] = newProvider
+}
+
+// LookupProvider returns a new provider by name, or a *config.Error.
+func LookupProvider(name string) (Provider, error) {
+	providersMu.Lock()
+	defer providersMu.Unlock()
+	if p, ok := providers[name]; ok {
+		return p(), nil
+	}
+	var names []string
+	for n := range providers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return nil, config.Invalid("provider", fmt.Sprintf("unknown provider %q", name), "use one of: "+strings.Join(names, ", "))
+}

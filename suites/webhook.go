@@ -1,0 +1,119 @@
+package suites
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/hybridcni/hybridcni/framework/webhook"
+)
+
+const (
+	webhookName   = "hybridcni-webhook"
+	webhookPort   = 8443
+	webhookTarget = "hybridcni.dev/webhook-target"
+)
+
+// webhookOnHybridNode serves a validating webhook from a pod on a hybrid
+// node. Admission reaches it exactly when the control plane can route to
+// pod CIDRs; otherwise calls fail (failurePolicy Fail), as the guide warns.
+func (w *world) webhookOnHybridNode(ctx SpecContext) {
+	wl := w.dataplane(ctx)
+	kube := w.env.Kube
+	node := wl.order[0]
+	host := fmt.Sprintf("%s.%s.svc", webhookName, workloadNamespace)
+	kp, err := webhook.SelfSigned(host)
+	Expect(err).NotTo(HaveOccurred())
+
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: webhookName, Namespace: workloadNamespace},
+		Data: map[string][]byte{"tls.crt": kp.CertPEM, "tls.key": kp.KeyPEM}}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: webhookName, Namespace: workloadNamespace, Labels: map[string]string{labelApp: webhookName}},
+		Spec: corev1.PodSpec{
+			NodeSelector: map[string]string{"kubernetes.io/hostname": node},
+			Containers: []corev1.Container{{
+				Name: "webhook", Image: w.env.EchoImage, Command: []string{"/hybridcni", "webhook"},
+				Args:         []string{fmt.Sprintf("--listen=:%d", webhookPort), "--tls-cert=/tls/tls.crt", "--tls-key=/tls/tls.key"},
+				VolumeMounts: []corev1.VolumeMount{{Name: "tls", MountPath: "/tls", ReadOnly: true}},
+			}},
+			Volumes: []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: webhookName}}}},
+		},
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: webhookName, Namespace: workloadNamespace},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{labelApp: webhookName},
+			Ports: []corev1.ServicePort{{Port: 443, TargetPort: intstr.FromInt32(webhookPort)}}},
+	}
+	_, err = kube.CoreV1().Secrets(workloadNamespace).Create(ctx, secret, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	_, err = kube.CoreV1().Pods(workloadNamespace).Create(ctx, pod, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	_, err = kube.CoreV1().Services(workloadNamespace).Create(ctx, svc, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+
+	// Only ConfigMaps carrying the target label go through the webhook, so
+	// nothing else in the cluster depends on it.
+	fail := admissionregistrationv1.Fail
+	none := admissionregistrationv1.SideEffectClassNone
+	timeout := int32(5)
+	path := "/validate"
+	port := int32(443)
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: webhookName},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name: "configmaps.hybridcni.dev",
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{CABundle: kp.CertPEM,
+				Service: &admissionregistrationv1.ServiceReference{Namespace: workloadNamespace, Name: webhookName, Path: &path, Port: &port}},
+			Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}}}},
+			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{webhookTarget: "true"}},
+			FailurePolicy:           &fail,
+			SideEffects:             &none,
+			TimeoutSeconds:          &timeout,
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+	_, err = kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, vwc, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func(ctx SpecContext) {
+		_ = kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, webhookName, metav1.DeleteOptions{})
+		_ = kube.CoreV1().Services(workloadNamespace).Delete(ctx, webhookName, metav1.DeleteOptions{})
+		_ = kube.CoreV1().Pods(workloadNamespace).Delete(ctx, webhookName, metav1.DeleteOptions{})
+		_ = kube.CoreV1().Secrets(workloadNamespace).Delete(ctx, webhookName, metav1.DeleteOptions{})
+	})
+
+	// The webhook pod must run before admission can be judged.
+	err = wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		p, err := kube.CoreV1().Pods(workloadNamespace).Get(ctx, webhookName, metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "", nil
+	})
+	Expect(err).NotTo(HaveOccurred(), "webhook pod on %s never ran", node)
+
+	cm := func(name string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: workloadNamespace, Labels: map[string]string{webhookTarget: "true"}}}
+	}
+	cms := kube.CoreV1().ConfigMaps(workloadNamespace)
+	if w.podsRoutableFromControlPlane() {
+		_, err = cms.Create(ctx, cm(webhook.RejectName), metav1.CreateOptions{})
+		Expect(err).To(HaveOccurred(), "the webhook on %s was not consulted: the marker ConfigMap was admitted", node)
+		Expect(err.Error()).To(ContainSubstring(webhook.RejectMessage), "admission failed, but not by the webhook's answer")
+		_, err = cms.Create(ctx, cm("hybridcni-webhook-allow"), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "the webhook on hybrid node %s must admit an ordinary ConfigMap: pod CIDRs are routable", node)
+		_ = cms.Delete(ctx, "hybridcni-webhook-allow", metav1.DeleteOptions{})
+		return
+	}
+	_, err = cms.Create(ctx, cm("hybridcni-webhook-allow"), metav1.CreateOptions{})
+	Expect(err).To(HaveOccurred(), "a webhook on a hybrid node answered although pod CIDRs are not routable from the control plane")
+	Expect(apierrors.IsInternalError(err) || strings.Contains(err.Error(), "failed calling webhook")).To(BeTrue(),
+		"admission failed for another reason than an unreachable webhook: %v", err)
+}

@@ -1,0 +1,121 @@
+package suites
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/hybridcni/hybridcni/framework/chart"
+	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/diagnostics"
+)
+
+// maxDiagnosed bounds how many failed specs get a full diagnostics bundle.
+const maxDiagnosed = 3
+
+// world is one run's state, shared by its ordered specs.
+type world struct {
+	run    config.Run
+	env    *Env
+	driver cni.Driver
+
+	installed   bool // the release is installed and ready
+	uninstalled bool
+	workload    *workload
+	// tables are the probe result tables of this run, for diagnostics.
+	tables    []string
+	diagnosed int
+}
+
+func (w *world) provisionTimeout() time.Duration { return 30 * time.Minute }
+func (w *world) upgradeTimeout() time.Duration   { return 45 * time.Minute }
+
+func (w *world) resultsDir() string { return state.opts.ResultsDir }
+
+func (w *world) provision(ctx SpecContext) {
+	p := state.provider
+	By(fmt.Sprintf("provisioning a %s cluster: %d hybrid and %d cloud nodes", p.Name(), w.run.Nodes.Hybrid, w.run.Nodes.Cloud))
+	env, err := p.Provision(ctx, w.run, w.resultsDir())
+	Expect(err).NotTo(HaveOccurred(), "provision the %s environment", p.Name())
+	w.env = env
+	DeferCleanup(func(ctx SpecContext) {
+		if state.opts.Keep {
+			fmt.Fprintf(GinkgoWriter, "keeping the environment: KUBECONFIG=%s\n", env.Kubeconfig)
+			return
+		}
+		Expect(p.Teardown(ctx, env)).To(Succeed(), "tear down the %s environment", p.Name())
+	}, NodeTimeout(15*time.Minute))
+
+	source, err := chart.NewSource(w.run.CNI.ChartSource)
+	Expect(err).NotTo(HaveOccurred())
+	cluster, err := cni.NewCluster(env.REST)
+	Expect(err).NotTo(HaveOccurred())
+	w.driver, err = cni.NewDriver(w.run.CNI.Name, cluster, cni.Options{Source: source, Log: GinkgoWriter, Timeout: 10 * time.Minute})
+	Expect(err).NotTo(HaveOccurred())
+}
+
+// require skips the spec when the environment lacks a capability.
+func (w *world) require(caps ...Capability) {
+	if why := w.env.Missing(caps...); why != "" {
+		Skip(fmt.Sprintf("%s provider %s", w.env.Provider, why))
+	}
+}
+
+// requireInstalled skips when the CNI is not installed and ready.
+func (w *world) requireInstalled() {
+	if !w.installed {
+		Skip("the CNI is not installed and ready (see the install spec)")
+	}
+}
+
+var slugRE = regexp.MustCompile(`[^a-z0-9]+`)
+
+func slug(s string) string {
+	s = strings.Trim(slugRE.ReplaceAllString(strings.ToLower(s), "-"), "-")
+	if len(s) > 60 {
+		s = s[:60]
+	}
+	return s
+}
+
+// diagnoseFailure collects diagnostics after a failed spec.
+func (w *world) diagnoseFailure(ctx SpecContext) {
+	if !CurrentSpecReport().Failed() || w.env == nil {
+		return
+	}
+	w.diagnosed++
+	if w.diagnosed > maxDiagnosed {
+		fmt.Fprintf(GinkgoWriter, "diagnostics: not collected for this failure (the first %d were)\n", maxDiagnosed)
+		return
+	}
+	dir := filepath.Join(w.resultsDir(), DiagnosticsDir, fmt.Sprintf("%02d-%s", w.diagnosed, slug(CurrentSpecReport().LeafNodeText)))
+	err := diagnostics.Collect(ctx, dir, w.diagnosticSources()...)
+	if err != nil {
+		fmt.Fprintf(GinkgoWriter, "diagnostics incomplete: %v\n", err)
+	}
+	AddReportEntry("diagnostics", dir)
+}
+
+func (w *world) diagnosticSources() []diagnostics.Source {
+	ns := []string{"kube-system", "calico-system", "tigera-operator", "calico-apiserver", workloadNamespace}
+	srcs := []diagnostics.Source{diagnostics.Kubernetes{Client: w.env.Kube, Namespaces: ns}}
+	srcs = append(srcs, w.env.Diagnostics...)
+	if len(w.tables) > 0 {
+		tables := strings.Join(w.tables, "\n")
+		srcs = append(srcs, diagnostics.SourceFunc{N: "probes", F: func(_ context.Context, dir string) error {
+			return os.WriteFile(filepath.Join(dir, "tables.txt"), []byte(tables), 0o644)
+		}})
+	}
+	if w.driver != nil {
+		srcs = append(srcs, diagnostics.SourceFunc{N: "cni", F: w.collectCNIStatus})
+	}
+	return srcs
+}
