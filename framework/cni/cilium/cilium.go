@@ -77,7 +77,9 @@ func (p *Profile) BGPAPIVersion() string { return p.bgpAPIVersion }
 // Values are the guide's values: agent and operator only on hybrid nodes,
 // cluster-pool IPAM carved from the pod CIDR, VXLAN tunnel, masquerading and
 // the BGP control plane as the run says, no Envoy DaemonSet, and no restarts
-// of pods Cilium does not manage.
+// of pods Cilium does not manage. routingMode and tunnelProtocol are set
+// explicitly: 1.16 charts only default to a VXLAN tunnel when routingMode is
+// empty, 1.17 charts default each value on its own.
 func (*Profile) Values(run config.Run) map[string]any {
 	return map[string]any{
 		"affinity": cni.HybridNodeAffinity(),
