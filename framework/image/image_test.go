@@ -1,0 +1,135 @@
+package image
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestRefAndSpecs(t *testing.T) {
+	if got := Ref("router", "v1.2.3"); got != "hybridcni/router:v1.2.3" {
+		t.Fatalf("Ref = %q", got)
+	}
+	names := map[string]string{}
+	for _, s := range All {
+		names[s.Name] = strings.Join(s.Args, " ")
+	}
+	if names["router"] != "router" || names["echo"] != "echo" {
+		t.Fatalf("images and their subcommands = %v, want router->router, echo->echo", names)
+	}
+}
+
+func TestBadInputNamesFieldBeforeAnything(t *testing.T) {
+	// No engine needed: validation comes first (Docker is nil here).
+	b := &Builder{Binary: "/nonexistent", Version: "v1"}
+	if _, err := b.Build(context.Background(), Spec{Name: "Router!"}); err == nil || !strings.Contains(err.Error(), `name "Router!"`) {
+		t.Fatalf("want an error naming the image name, got %v", err)
+	}
+	b.Version = "bad tag"
+	if _, err := b.Build(context.Background(), Router); err == nil || !strings.Contains(err.Error(), `version "bad tag"`) {
+		t.Fatalf("want an error naming the version, got %v", err)
+	}
+	b.Version = "v1"
+	if _, err := b.Build(context.Background(), Router); err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
+		t.Fatalf("want an error telling how to build the binary, got %v", err)
+	}
+}
+
+func TestCheckStaticRefusesDynamicBinary(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh to use as a dynamically linked binary")
+	}
+	sh, _ = filepath.EvalSymlinks(sh)
+	err = CheckStatic(sh)
+	if err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
+		t.Fatalf("CheckStatic(%s) = %v, want refusal telling to build with CGO_ENABLED=0", sh, err)
+	}
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// staticBinary builds the static hybridcni once per test run.
+func staticBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		root, err := ModuleRoot()
+		if err != nil {
+			binErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "hcimg-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "hybridcni")
+		binErr = BuildBinary(context.Background(), root, binPath, "imagetest")
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// Docker tier: both images are built, carry the entrypoint and labels, and
+// a rebuild with the same binary is a no-op.
+func TestBuildImages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("Docker tier: skipped with -short")
+	}
+	ctx := context.Background()
+	dc, err := Engine(ctx)
+	if err != nil {
+		t.Skipf("Docker tier: %v", err)
+	}
+	defer dc.Close()
+	bin := staticBinary(t)
+	if err := CheckStatic(bin); err != nil {
+		t.Fatalf("CGO_ENABLED=0 build is not static: %v", err)
+	}
+	b := &Builder{Docker: dc, Binary: bin, Version: "imagetest", Logf: t.Logf}
+	for _, s := range All {
+		img, err := b.Build(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		labels, ok, err := dc.ImageLabels(ctx, img.Ref)
+		if err != nil || !ok {
+			t.Fatalf("%s not present after build (%v)", img.Ref, err)
+		}
+		if labels["hybridcni.dev/component"] != s.Name || labels["hybridcni.dev/version"] != "imagetest" || len(labels["hybridcni.dev/binary-sha256"]) != 64 {
+			t.Fatalf("%s labels = %v", img.Ref, labels)
+		}
+		ep, err := dc.ImageEntrypoint(ctx, img.Ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(ep, " ") != BinaryPath+" "+strings.Join(s.Args, " ") {
+			t.Fatalf("%s entrypoint = %v, want [%s %s]", img.Ref, ep, BinaryPath, strings.Join(s.Args, " "))
+		}
+		again, err := b.Build(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Fresh {
+			t.Fatalf("%s rebuilt although the binary is unchanged", img.Ref)
+		}
+	}
+}
