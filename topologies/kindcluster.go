@@ -9,6 +9,7 @@ import (
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 )
 
@@ -117,10 +118,10 @@ func workerIndex(cluster, node string) int {
 // kindLogger sends kind's messages to logf.
 type kindLogger struct{ logf func(string, ...any) }
 
-func (l kindLogger) Warn(m string)                     { l.logf("kind: %s", m) }
-func (l kindLogger) Warnf(f string, a ...any)          { l.logf("kind: "+f, a...) }
-func (l kindLogger) Error(m string)                    { l.logf("kind: %s", m) }
-func (l kindLogger) Errorf(f string, a ...any)         { l.logf("kind: "+f, a...) }
+func (l kindLogger) Warn(m string)                        { l.logf("kind: %s", m) }
+func (l kindLogger) Warnf(f string, a ...any)             { l.logf("kind: "+f, a...) }
+func (l kindLogger) Error(m string)                       { l.logf("kind: %s", m) }
+func (l kindLogger) Errorf(f string, a ...any)            { l.logf("kind: "+f, a...) }
 func (l kindLogger) V(v kindlog.Level) kindlog.InfoLogger { return kindInfo{l, v == 0} }
 
 type kindInfo struct {
@@ -139,3 +140,28 @@ func (i kindInfo) Infof(f string, a ...any) {
 	}
 }
 func (i kindInfo) Enabled() bool { return i.on }
+
+// LoadImageArchive loads a `docker save` archive into every node of a kind
+// cluster (containerd's image store), as `kind load image-archive` does.
+func LoadImageArchive(cluster, path string, logf func(string, ...any)) error {
+	ns, err := kindProvider(logf).ListNodes(cluster)
+	if err != nil {
+		return fmt.Errorf("list nodes of %s: %w", cluster, err)
+	}
+	if len(ns) == 0 {
+		return fmt.Errorf("kind cluster %s has no nodes: check the name (`hybridcni up` printed it)", cluster)
+	}
+	for _, n := range ns {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		err = nodeutils.LoadImageArchive(n, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("load %s into node %s: %w", path, n, err)
+		}
+		logf("loaded %s into %s", path, n)
+	}
+	return nil
+}

@@ -85,6 +85,9 @@ type Options struct {
 	LookPath func(string) (string, error)
 	// FreeBytes reports free space under a path (default statfs).
 	FreeBytes func(path string) (uint64, error)
+	// Buildable reports whether an absent image can be built here (the
+	// harness images, from a static hybridcni binary).
+	Buildable func(ref string) bool
 	// ProbeRegistry reports whether a registry host answers (default an
 	// HTTPS GET of /v2/ with a 5 s timeout; any HTTP answer counts).
 	ProbeRegistry func(ctx context.Context, host string) error
@@ -213,11 +216,21 @@ func checkCgroups(o Options) Finding {
 	return Finding{Check: "cgroups", Severity: OK, Message: "cgroup v2"}
 }
 
+// procSigns are /proc files that exist when a module is in the kernel.
+var procSigns = map[string]string{"ip_tables": "/proc/net/ip_tables_names"}
+
 // moduleState says whether a kernel module is loaded or built in, can be
 // loaded, or is nowhere to be seen.
 func moduleState(root, name string) (string, bool) {
 	if _, err := os.Stat(filepath.Join(root, "/sys/module", name)); err == nil {
 		return "loaded", true
+	}
+	// Built-in modules without parameters have no /sys/module entry; some
+	// show themselves in /proc instead.
+	if p, ok := procSigns[name]; ok {
+		if _, err := os.Stat(filepath.Join(root, p)); err == nil {
+			return "present (" + p + ")", true
+		}
 	}
 	rel, err := os.ReadFile(filepath.Join(root, "/proc/sys/kernel/osrelease"))
 	if err != nil {
@@ -390,7 +403,7 @@ func checkImages(ctx context.Context, o Options) []Finding {
 	for _, ref := range o.Images {
 		if ref != "" && !seen[ref] && ref != o.NodeImage {
 			seen[ref] = true
-			imgs = append(imgs, img{ref, "image"})
+			imgs = append(imgs, img{ref, "image " + ref})
 		}
 	}
 	if len(imgs) == 0 {
@@ -404,7 +417,7 @@ func checkImages(ctx context.Context, o Options) []Finding {
 		}
 		why := ""
 		if o.Offline {
-			why = "registry not checked, offline (" + OfflineEnv + "=1)"
+			why = "registry not checked, offline"
 		} else if err := o.ProbeRegistry(ctx, host); err != nil {
 			why = fmt.Sprintf("registry %s does not answer: %v", host, err)
 		}
@@ -420,6 +433,11 @@ func checkImages(ctx context.Context, o Options) []Finding {
 		}
 		if present {
 			f.Severity, f.Message = OK, im.ref+" is present locally"
+			out = append(out, f)
+			continue
+		}
+		if o.Buildable != nil && o.Buildable(im.ref) {
+			f.Severity, f.Message = OK, im.ref+" is absent locally; it will be built from this binary"
 			out = append(out, f)
 			continue
 		}
@@ -449,7 +467,7 @@ func loadFix(ref string) string {
 	if strings.HasPrefix(ref, "hybridcni/") {
 		return "build the harness images: `hybridcni images build`"
 	}
-	return "on a machine where the registry answers: `hybridcni images save -f RUN.yaml -o images.tar`; here: `docker load -i images.tar` (or `hybridcni images load`); or unset " + OfflineEnv
+	return "on a machine where the registry answers: `hybridcni images save -f RUN.yaml -o images.tar`; here: `docker load -i images.tar` (or `hybridcni images load`); or unset " + OfflineEnv + " so registries are asked"
 }
 
 func probeRegistry(ctx context.Context, host string) error {

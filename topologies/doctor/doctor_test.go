@@ -112,6 +112,12 @@ func TestEachProblemIsFoundWithItsFix(t *testing.T) {
 			delete(m, "sys/module/ip_tables/parameters/.keep")
 			m["lib/modules/6.1.0-test/modules.dep"] = ""
 		}, "kernel-packet-filter", Blocker, "neither ip_tables nor nf_tables"},
+		"ip_tables built in": {func(m map[string]string, o *Options) {
+			delete(m, "sys/module/nf_tables/refcnt")
+			delete(m, "sys/module/ip_tables/parameters/.keep")
+			m["lib/modules/6.1.0-test/modules.dep"] = ""
+			m["proc/net/ip_tables_names"] = "nat\nfilter\n"
+		}, "kernel-packet-filter", OK, "ip_tables present (/proc/net/ip_tables_names)"},
 		"low inotify": {func(m map[string]string, o *Options) { m["proc/sys/fs/inotify/max_user_instances"] = "128" },
 			"inotify-max-user-instances", Warning, "is 128"},
 		"little disk": {func(m map[string]string, o *Options) { o.FreeBytes = func(string) (uint64, error) { return gib, nil } },
@@ -126,6 +132,13 @@ func TestEachProblemIsFoundWithItsFix(t *testing.T) {
 			"node-image", Blocker, "node image " + nodeImage + " is absent and no registry answers (registry registry-1.docker.io does not answer: refused)"},
 		"node image absent, offline": {func(m map[string]string, o *Options) { o.Docker = fakeEngine{}; o.Offline = true },
 			"node-image", Blocker, "is absent and no registry answers (registry not checked, offline"},
+		"harness image buildable": {func(m map[string]string, o *Options) {
+			o.Docker = fakeEngine{nodeImage: true, "quay.io/cilium/cilium:v1.16.19": true}
+			o.Buildable = func(ref string) bool { return strings.HasPrefix(ref, "hybridcni/") }
+		}, "image hybridcni/router:dev", OK, "hybridcni/router:dev is absent locally; it will be built"},
+		"harness image absent, not buildable": {func(m map[string]string, o *Options) {
+			o.Docker = fakeEngine{nodeImage: true, "quay.io/cilium/cilium:v1.16.19": true}
+		}, "image hybridcni/router:dev", Blocker, "hybridcni/router:dev is absent"},
 		"node image absent, registry answers": {func(m map[string]string, o *Options) {
 			o.Docker = fakeEngine{}
 			o.ProbeRegistry = func(context.Context, string) error { return nil }

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"log"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hybridcni/hybridcni/topologies"
+)
+
+func init() { register(newGCCmd) }
+
+func newGCCmd() *cobra.Command {
+	var (
+		o     topologies.GCOptions
+		state string
+	)
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Delete leftover kind clusters (hcni-*), containers, networks and volumes carrying the harness labels, older than an age",
+		Long: `Delete what earlier runs left behind: kind clusters named hcni-*, then
+containers, networks and volumes labelled ` + topologies.LabelRun + `, older than
+--older-than (by their ` + topologies.LabelCreated + ` label, else the engine's
+creation time). --run limits it to one run.`,
+		Example: `  hybridcni gc                       # older than 2h
+  hybridcni gc --older-than 0s --run hcni-cilium-1-16-19-3f9a2c
+  hybridcni gc --dry-run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.OlderThan < 0 {
+				return invalidf("--older-than %s: use 0s or more", o.OlderThan)
+			}
+			ctx := cmd.Context()
+			dc, err := engine(ctx)
+			if err != nil {
+				return err
+			}
+			defer dc.Close()
+			o.StateDir = stateDir(state)
+			logger := log.New(cmd.ErrOrStderr(), "gc: ", log.Ltime)
+			removed, err := topologies.GC(ctx, dc, o, topologies.WithLogf(logger.Printf))
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			verb := "REMOVED"
+			if o.DryRun {
+				verb = "WOULD REMOVE"
+			}
+			fmt.Fprintf(w, "%s\tNAME\tCREATED\n", verb)
+			for _, e := range removed {
+				created := "-"
+				if !e.Created.IsZero() {
+					created = e.Created.Format(time.RFC3339)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\n", e.Kind, e.Name, created)
+			}
+			w.Flush()
+			fmt.Fprintf(cmd.OutOrStdout(), "%d object(s)\n", len(removed))
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&o.OlderThan, "older-than", 2*time.Hour, "only objects at least this old")
+	f.StringVar(&o.Run, "run", "", "only this run's objects (the name `hybridcni up` printed)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "list, do not remove")
+	f.StringVar(&state, "state-dir", "", "state directory whose entries of removed runs go too")
+	return cmd
+}

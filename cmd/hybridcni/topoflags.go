@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/docker"
+	"github.com/hybridcni/hybridcni/topologies"
+	"github.com/hybridcni/hybridcni/topologies/doctor"
+)
+
+// topoFlags are the flags shared by up, doctor and images.
+type topoFlags struct {
+	file       string
+	topology   string
+	k8s        string
+	nodeImage  string
+	dockerOnly bool
+}
+
+func (t *topoFlags) add(f *pflag.FlagSet) {
+	f.StringVarP(&t.file, "file", "f", "", "run configuration file (default: the default run)")
+	f.StringVar(&t.topology, "topology", "default", "topology: "+fmt.Sprint(topologies.Builtin())+" or a topology file")
+	f.StringVar(&t.k8s, "kubernetes-version", "", "Kubernetes version of the kind nodes (overrides kubernetes.version)")
+	f.StringVar(&t.nodeImage, "node-image", "", "kind node image (default: the one pinned for the Kubernetes version)")
+	f.BoolVar(&t.dockerOnly, "docker-only", false, "only the Docker side: node network, router, on-prem host (no kind cluster)")
+}
+
+// load reads and validates the run and the topology.
+func (t *topoFlags) load() (config.Run, topologies.Topology, error) {
+	override := func(r *config.Run) {
+		if t.k8s != "" {
+			r.Kubernetes.Version = t.k8s
+		}
+	}
+	var r config.Run
+	var err error
+	if t.file != "" {
+		r, err = config.Load(t.file, override)
+	} else {
+		r, err = config.Parse(nil, override)
+	}
+	if err != nil {
+		return r, topologies.Topology{}, err
+	}
+	if err := r.Validate(); err != nil {
+		return r, topologies.Topology{}, err
+	}
+	topo, err := topologies.Load(t.topology)
+	if err != nil {
+		return r, topo, err
+	}
+	if !t.dockerOnly && t.nodeImage == "" {
+		if _, err := topologies.NodeImage(r.Kubernetes.Version); err != nil {
+			return r, topo, err
+		}
+	}
+	return r, topo, nil
+}
+
+func (t *topoFlags) images(r config.Run) topologies.Images {
+	im := harnessImages()
+	im.Node = t.nodeImage
+	if im.Node == "" && !t.dockerOnly {
+		im.Node, _ = topologies.NodeImage(r.Kubernetes.Version)
+	}
+	return im
+}
+
+// doctorOptions are the checks up and doctor share.
+func (t *topoFlags) doctorOptions(dc *docker.Client, dcErr error, r config.Run, topo topologies.Topology) doctor.Options {
+	im := t.images(r)
+	o := doctor.Options{DockerErr: dcErr, Cluster: !t.dockerOnly, Nodes: 1 + r.Nodes.Hybrid + r.Nodes.Cloud,
+		NodeImage: im.Node, Offline: doctor.OfflineFromEnv(), Buildable: buildable}
+	if dc != nil {
+		o.Docker = dc
+	}
+	if topo.Router {
+		o.Images = append(o.Images, im.Router)
+	}
+	if topo.OnPremHost {
+		o.Images = append(o.Images, im.Echo)
+	}
+	return o
+}
+
+// stateDir is where runs keep their ledger and kubeconfig.
+func stateDir(flag string) string {
+	switch {
+	case flag != "":
+		return flag
+	case os.Getenv("HYBRIDCNI_STATE_DIR") != "":
+		return os.Getenv("HYBRIDCNI_STATE_DIR")
+	case os.Getenv("XDG_STATE_HOME") != "":
+		return filepath.Join(os.Getenv("XDG_STATE_HOME"), "hybridcni")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "hybridcni")
+	}
+	return filepath.Join(home, ".local", "state", "hybridcni")
+}
+
+// secondSignal returns a channel closed on the second SIGINT/SIGTERM of the
+// command (the first one cancels the command's context, see execute). It
+// prints a line on the first so the user knows teardown is under way.
+func secondSignal(stderr io.Writer) (<-chan struct{}, func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	abort := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case s := <-sigs:
+				n++
+				if n == 1 {
+					fmt.Fprintf(stderr, "%s: removing what this run created (signal again to exit at once)\n", s)
+					continue
+				}
+				close(abort)
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return abort, func() { signal.Stop(sigs); close(done) }
+}
+
+// leftBehind prints what a stopped teardown left and the gc command.
+func leftBehind(stderr io.Writer, err error) {
+	var lb *topologies.LeftBehindError
+	if errors.As(err, &lb) {
+		fmt.Fprintf(stderr, "left behind by %s:\n", lb.Run)
+		for _, e := range lb.Left {
+			fmt.Fprintf(stderr, "  %s\n", e)
+		}
+		fmt.Fprintf(stderr, "remove them with: %s\n", topologies.GCCommand(lb.Run))
+	}
+}
+
+// engine connects to Docker with a bounded wait.
+func engine(ctx context.Context) (*docker.Client, error) {
+	return docker.New(ctx)
+}
