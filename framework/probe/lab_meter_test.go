@@ -94,8 +94,14 @@ func TestLabDisruptionMeter(t *testing.T) {
 			waitAnswer(t, a, crossUDP)
 			time.Sleep(200 * time.Millisecond) // a clean stretch after recovery
 			rep := stopMeter(t, m)
-			tolerance := 50*time.Millisecond + meterInterval
 			for _, p := range rep.Pairs[:2] { // the cross-node pairs
+				// ±50 ms plus one interval; on a loaded machine also the
+				// meter's own reported lateness (a stalled sender moves an edge).
+				late := time.Duration(p.MaxLateMS * float64(time.Millisecond))
+				tolerance := 50*time.Millisecond + meterInterval + late
+				if late > 20*time.Millisecond {
+					t.Logf("%s: the meter ran up to %v behind schedule (loaded machine); tolerance %v", p.Name, late, tolerance)
+				}
 				gap := time.Duration(p.LongestGapMS * float64(time.Millisecond))
 				if math.Abs(float64(gap-actual)) > float64(tolerance) {
 					t.Errorf("%s: longest gap %v, link was down %v: off by more than %v", p.Name, gap, actual, tolerance)
