@@ -57,6 +57,22 @@ func TestLabCLI(t *testing.T) {
 		t.Fatalf("expected failure: exit %d %+v", code, r)
 	}
 
+	// The meter from a shell: a budget it cannot meet exits 1 naming the figure.
+	var out, errOut bytes.Buffer
+	mctx, mcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer mcancel()
+	code, err := place.Exec(mctx, append(place.Command(), "probe", "meter", "--target", "udp://10.99.8.1:9999",
+		"--duration", "200ms", "--reply-timeout", "100ms", "--max-loss", "1"), probe.Stdio{Stdout: &out, Stderr: &errOut})
+	must(t, err)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var mr probe.MeterResult
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &mr) != nil || mr.Sent == 0 || mr.Lost != mr.Sent {
+		t.Fatalf("meter to a closed port printed %q, want a started line and a result with every probe lost", out.String())
+	}
+	if code != 1 || !strings.Contains(errOut.String(), "loss 100.00%") || !strings.Contains(errOut.String(), "exceeds the budget of 1.00%") {
+		t.Fatalf("meter over budget: exit %d, stderr %q", code, errOut.String())
+	}
+
 	// SIGTERM: the echo server stops gracefully (exit 0) and stops answering.
 	must(t, echoProc.Signal(syscall.SIGTERM))
 	select {
