@@ -69,7 +69,26 @@ fi
 rm -rf "$cache_root/apitier/.$key.tmp."*
 tmp=$(mktemp -d "$cache_root/apitier/.$key.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
+# Each build runs in the background in its own process group, so a signal
+# is handled at once: end the go command with its compilers and
+# linker, wait for them, then clean up.
+child=""
+on_signal() {
+	log "interrupted; removing the partial build"
+	if [[ -n "$child" ]]; then
+		kill -TERM -- "-$child" 2>/dev/null || true
+		wait "$child" 2>/dev/null || true
+	fi
+	exit 130
+}
+trap on_signal INT TERM
+run() {
+	setsid "$@" &
+	child=$!
+	wait "$child"
+	child=""
+}
+chmod 755 "$tmp"
 mkdir -p "$tmp/bin"
 
 ncpu=$(nproc 2>/dev/null || echo 2)
@@ -95,16 +114,16 @@ start=$(date +%s)
 log "building $key into $dest (-p $p); a cold build takes ~17 min on 2 cores"
 
 log "etcd $etcd_version"
-(cd "$tools/etcd" && go build "${common[@]}" "-s -w" -o "$tmp/bin/etcd" go.etcd.io/etcd/server/v3)
+run env -C "$tools/etcd" go build "${common[@]}" "-s -w" -o "$tmp/bin/etcd" go.etcd.io/etcd/server/v3
 
 log "kwok $kwok_version"
-(cd "$tools/kwok" && go build "${common[@]}" "-s -w" -o "$tmp/bin/kwok" sigs.k8s.io/kwok/cmd/kwok)
+run env -C "$tools/kwok" go build "${common[@]}" "-s -w" -o "$tmp/bin/kwok" sigs.k8s.io/kwok/cmd/kwok
 
 log "kube-apiserver, kube-controller-manager, kube-scheduler $k8s_version"
-(cd "$tools/k8s" && go build "${common[@]}" "-s -w$kver" -o "$tmp/bin/" \
+run env -C "$tools/k8s" go build "${common[@]}" "-s -w$kver" -o "$tmp/bin/" \
 	k8s.io/kubernetes/cmd/kube-apiserver \
 	k8s.io/kubernetes/cmd/kube-controller-manager \
-	k8s.io/kubernetes/cmd/kube-scheduler)
+	k8s.io/kubernetes/cmd/kube-scheduler
 
 for b in "${binaries[@]}"; do [[ -x "$tmp/bin/$b" ]] || die "build produced no $b"; done
 got=$("$tmp/bin/kube-apiserver" --version)

@@ -150,7 +150,7 @@ func (e *Env) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, etcd, fmt.Sprintf("http://127.0.0.1:%d/health", e.ports.etcdClient), nil); err != nil {
+	if err := e.waitHTTP(ctx, etcd, fmt.Sprintf("http://127.0.0.1:%d/health", e.ports.etcdClient), nil); err != nil {
 		return err
 	}
 
@@ -166,7 +166,7 @@ func (e *Env) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, api, e.restConfig.Host+"/readyz", apiClient); err != nil {
+	if err := e.waitHTTP(ctx, api, e.restConfig.Host+"/readyz", apiClient); err != nil {
 		return err
 	}
 	if e.kube, err = kubernetes.NewForConfig(e.restConfig); err != nil {
@@ -200,7 +200,7 @@ func (e *Env) start(ctx context.Context) error {
 		probes = append(probes, probe{p, c.url})
 	}
 	for _, pr := range probes {
-		if err := waitHTTP(ctx, pr.p, pr.url, insecureLoopbackClient); err != nil {
+		if err := e.waitHTTP(ctx, pr.p, pr.url, insecureLoopbackClient); err != nil {
 			return err
 		}
 	}

@@ -19,10 +19,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/e2e-framework/klient/k8s"
 	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
 	"sigs.k8s.io/e2e-framework/klient/wait"
 	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
+	"sigs.k8s.io/e2e-framework/pkg/env"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
 )
 
 const helperEnv = "HYBRIDCNI_TESTENV_HELPER"
@@ -94,17 +98,43 @@ func TestStartStopLeavesNothing(t *testing.T) {
 	}
 }
 
+// Also the e2e-framework path: Setup/Finish as env.Funcs and an Assess.
 func TestServerReportsRealVersion(t *testing.T) {
+	RequireBinaries(t)
 	t.Parallel()
-	e := StartT(t, WithHybridNodes(1), WithCloudNodes(0))
-	v, err := e.Kube().Discovery().ServerVersion()
+	cfg := envconf.New()
+	ctx, err := Setup(WithHybridNodes(1), WithCloudNodes(0), WithLogOutput(&testLog{t: t}))(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.GitVersion != KubeVersion || v.Major != "1" || v.Minor != strings.Split(KubeVersion, ".")[1] {
-		t.Errorf("server reports %s (major %q minor %q), want %s: were the version ldflags set by hack/apitier-build.sh?",
-			v.GitVersion, v.Major, v.Minor, KubeVersion)
+	e, ok := FromContext(ctx)
+	if !ok || cfg.KubeconfigFile() != e.Kubeconfig() || cfg.Client() == nil {
+		t.Fatalf("Setup did not record the Env (%v) and its kubeconfig (%q) and client", ok, cfg.KubeconfigFile())
 	}
+	pids := e.PIDs()
+
+	version := features.New("server version").
+		Assess("reports the built release", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+			dc, err := discovery.NewDiscoveryClientForConfig(cfg.Client().RESTConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := dc.ServerVersion()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.GitVersion != KubeVersion || v.Major != "1" || v.Minor != strings.Split(KubeVersion, ".")[1] {
+				t.Errorf("server reports %s (major %q minor %q), want %s: were the version ldflags set by hack/apitier-build.sh?",
+					v.GitVersion, v.Major, v.Minor, KubeVersion)
+			}
+			return ctx
+		}).Feature()
+	env.NewWithConfig(cfg).Test(t, version)
+
+	if _, err := Finish()(ctx, cfg); err != nil {
+		t.Errorf("Finish: %v", err)
+	}
+	assertNothingLeft(t, pids, e.Dir())
 }
 
 func TestWithoutNetworkGateHybridNodesReadyAtOnce(t *testing.T) {
@@ -186,14 +216,23 @@ func TestHybridNodeReadyOnlyWithCNIAgent(t *testing.T) {
 	}
 	err := wait.For(conditions.New(e.Client().Resources()).ResourceMatch(app, func(o k8s.Object) bool {
 		for _, c := range o.(*corev1.Pod).Status.Conditions {
-			if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable && strings.Contains(c.Message, "not-ready") {
+			if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonUnschedulable && strings.Contains(c.Message, "untolerated taint") {
 				return true
 			}
 		}
 		return false
 	}), wait.WithTimeout(30*time.Second), wait.WithInterval(pollInterval))
 	if err != nil {
-		t.Fatalf("pod %s not reported unschedulable for the not-ready taint: %v (conditions %v)", app.Name, err, app.Status.Conditions)
+		t.Fatalf("pod %s not reported unschedulable for a taint: %v (conditions %v)", app.Name, err, app.Status.Conditions)
+	}
+	for _, name := range e.HybridNodes() {
+		n, err := e.Kube().CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !hasTaint(n, corev1.TaintNodeNotReady, corev1.TaintEffectNoSchedule) {
+			t.Errorf("NotReady node %s has taints %v, want %s:NoSchedule", name, n.Spec.Taints, corev1.TaintNodeNotReady)
+		}
 	}
 
 	ds := agentDaemonSet("cilium", "cilium", true)
@@ -282,7 +321,7 @@ func TestInterruptStopsEverything(t *testing.T) {
 			}
 			// Pdeathsig is asynchronous: give the kernel a bounded moment.
 			deadline := time.Now().Add(5 * time.Second)
-			for len(processesUsing(dir)) > 0 && time.Now().Before(deadline) {
+			for anyAlive(pids) && time.Now().Before(deadline) {
 				time.Sleep(pollInterval)
 			}
 			assertNothingLeft(t, pids, dir)
@@ -428,6 +467,15 @@ func waitNodesReady(t *testing.T, e *Env, names []string, want bool) {
 	}
 }
 
+func hasTaint(n *corev1.Node, key string, effect corev1.TaintEffect) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == key && t.Effect == effect {
+			return true
+		}
+	}
+	return false
+}
+
 // processesUsing lists processes whose command line mentions dir.
 func processesUsing(dir string) []string {
 	entries, _ := os.ReadDir("/proc")
@@ -445,6 +493,15 @@ func processesUsing(dir string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func anyAlive(pids map[string]int) bool {
+	for _, pid := range pids {
+		if alive(pid) {
+			return true
+		}
+	}
+	return false
 }
 
 func assertNothingLeft(t *testing.T, pids map[string]int, dir string) {

@@ -141,8 +141,20 @@ func logTail(name, path string, n int) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// alive reports whether pid still exists (and is not a zombie we reaped).
+// alive reports whether pid is a live process. A zombie (dead, waiting for
+// its parent to reap it, as children orphaned by Pdeathsig briefly are)
+// holds no resources and counts as gone.
 func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
 }

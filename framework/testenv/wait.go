@@ -25,9 +25,9 @@ var insecureLoopbackClient = &http.Client{
 	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // loopback health probe
 }
 
-// waitHTTP polls url until it answers 200, the process exits (error with
+// waitHTTP polls url until it answers 200, a component exits (error with
 // its log tail) or ctx ends (error with the last answer and the log tail).
-func waitHTTP(ctx context.Context, p *process, url string, c *http.Client) error {
+func (e *Env) waitHTTP(ctx context.Context, p *process, url string, c *http.Client) error {
 	if c == nil {
 		c = &http.Client{Timeout: 2 * time.Second}
 	}
@@ -44,11 +44,15 @@ func waitHTTP(ctx context.Context, p *process, url string, c *http.Client) error
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				e.logf("%s ready (%s after start)", p.name, time.Since(e.started).Round(time.Millisecond))
 				return nil
 			}
 			last = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, lastLines(string(body), 6))
 		} else {
 			last = err.Error()
+		}
+		if err := e.Failed(); err != nil { // this or an earlier component died
+			return err
 		}
 		select {
 		case <-p.done:
