@@ -295,6 +295,7 @@ func (n *NS) Routes(protocol int) ([]Route, error) {
 		return nil, fmt.Errorf("lab: %s: list routes: %w", n.Short, err)
 	}
 	out := make([]Route, 0, len(rs))
+	names := map[int]string{}
 	for _, r := range rs {
 		o := Route{Dst: "default", Protocol: int(r.Protocol)}
 		if r.Dst != nil && r.Dst.String() != "0.0.0.0/0" {
@@ -303,9 +304,14 @@ func (n *NS) Routes(protocol int) ([]Route, error) {
 		if r.Gw != nil {
 			o.Gw = r.Gw.String()
 		}
-		if l, err := n.nl.LinkByIndex(r.LinkIndex); err == nil {
-			o.Dev = l.Attrs().Name
+		name, ok := names[r.LinkIndex]
+		if !ok {
+			if l, err := n.nl.LinkByIndex(r.LinkIndex); err == nil {
+				name = l.Attrs().Name
+			}
+			names[r.LinkIndex] = name
 		}
+		o.Dev = name
 		out = append(out, o)
 	}
 	return out, nil

@@ -82,6 +82,7 @@ type backend interface {
 	listPaths(ctx context.Context, fn func(*api.Destination)) error
 	watch(ctx context.Context, req *api.WatchEventRequest, fn func(*api.WatchEventResponse)) error
 	addPath(ctx context.Context, p *api.Path) error
+	addPaths(ctx context.Context, ps []*api.Path) error
 	deletePath(ctx context.Context, p *api.Path) error
 	close() error
 }
@@ -216,6 +217,23 @@ func (c *Client) Advertise(ctx context.Context, prefix, nextHop string, communit
 	}
 	if err := c.b.addPath(ctx, p); err != nil {
 		return fmt.Errorf("router: advertise %s: %w", prefix, err)
+	}
+	return nil
+}
+
+// AdvertiseMany originates many routes with one next hop in one batch
+// (one gRPC stream), for large route sets.
+func (c *Client) AdvertiseMany(ctx context.Context, prefixes []string, nextHop string) error {
+	ps := make([]*api.Path, 0, len(prefixes))
+	for _, p := range prefixes {
+		path, err := newPath(p, nextHop, nil, false)
+		if err != nil {
+			return err
+		}
+		ps = append(ps, path)
+	}
+	if err := c.b.addPaths(ctx, ps); err != nil {
+		return fmt.Errorf("router: advertise %d routes: %w", len(ps), err)
 	}
 	return nil
 }
@@ -363,6 +381,15 @@ func (l localBackend) addPath(ctx context.Context, p *api.Path) error {
 	return err
 }
 
+func (l localBackend) addPaths(ctx context.Context, ps []*api.Path) error {
+	for _, p := range ps {
+		if err := l.addPath(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (l localBackend) deletePath(ctx context.Context, p *api.Path) error {
 	return l.s.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: ipv4Unicast, Path: p})
 }
@@ -436,6 +463,22 @@ func (g grpcBackend) watch(ctx context.Context, req *api.WatchEventRequest, fn f
 
 func (g grpcBackend) addPath(ctx context.Context, p *api.Path) error {
 	_, err := g.c.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
+	return err
+}
+
+func (g grpcBackend) addPaths(ctx context.Context, ps []*api.Path) error {
+	st, err := g.c.AddPathStream(ctx)
+	if err != nil {
+		return err
+	}
+	const batch = 500
+	for i := 0; i < len(ps); i += batch {
+		end := min(i+batch, len(ps))
+		if err := st.Send(&api.AddPathStreamRequest{TableType: api.TableType_GLOBAL, Paths: ps[i:end]}); err != nil {
+			return err
+		}
+	}
+	_, err = st.CloseAndRecv()
 	return err
 }
 

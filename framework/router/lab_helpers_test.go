@@ -28,7 +28,7 @@ const (
 )
 
 type bgpLab struct {
-	t      *testing.T
+	t      testing.TB
 	lab    *lab.Lab
 	dir    string
 	br     *lab.Bridge
@@ -37,6 +37,9 @@ type bgpLab struct {
 	logs   *logFiles
 	client *Client
 	k      *Checker
+	cfg    Config
+	// deferRouter leaves the router for the caller to start.
+	deferRouter bool
 }
 
 type labNode struct {
@@ -54,13 +57,18 @@ func (l *logFiles) add(p string) { l.mu.Lock(); l.files = append(l.files, p); l.
 
 // newBGPLab builds the lab and starts the router as a process (the test
 // binary re-executed) in its namespace, installing routes into it.
-func newBGPLab(t *testing.T, mod func(*Config)) *bgpLab {
+func newBGPLab(t testing.TB, mod func(*Config)) *bgpLab {
+	t.Helper()
+	return newBGPLabWith(t, false, mod)
+}
+
+func newBGPLabWith(t testing.TB, deferRouter bool, mod func(*Config)) *bgpLab {
 	t.Helper()
 	if _, err := exec.LookPath("ping"); err != nil {
 		t.Skip("lab tier: ping not installed (Debian iputils-ping)")
 	}
 	l := lab.ForTest(t)
-	b := &bgpLab{t: t, lab: l, dir: shortTempDir(t), logs: &logFiles{}}
+	b := &bgpLab{t: t, lab: l, dir: shortTempDir(t), logs: &logFiles{}, deferRouter: deferRouter}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, f := range b.logs.files {
@@ -97,14 +105,23 @@ func newBGPLab(t *testing.T, mod func(*Config)) *bgpLab {
 	if mod != nil {
 		mod(&cfg)
 	}
-	b.proc, b.client = b.startChild(b.router, "router", cfg)
-	b.k = NewChecker(b.client)
-	b.k.Timeout = 20 * time.Second
+	b.cfg = cfg
+	if !b.deferRouter {
+		b.startRouter()
+	}
 	return b
 }
 
+// startRouter starts the router process (newBGPLab does unless deferred).
+func (b *bgpLab) startRouter() {
+	b.t.Helper()
+	b.proc, b.client = b.startChild(b.router, "router", b.cfg)
+	b.k = NewChecker(b.client)
+	b.k.Timeout = 20 * time.Second
+}
+
 // shortTempDir keeps unix socket paths under the 108-byte limit.
-func shortTempDir(t *testing.T) string {
+func shortTempDir(t testing.TB) string {
 	d, err := os.MkdirTemp("", "hcr-")
 	if err != nil {
 		t.Fatal(err)
