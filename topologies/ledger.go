@@ -139,7 +139,18 @@ func (l *Ledger) Teardown(ctx context.Context, remove Remover) error {
 			errs = append(errs, fmt.Errorf("teardown stopped before %s: %w", e, err))
 			break
 		}
-		if err := remove(ctx, e); err != nil {
+		// A removal that ignores ctx (kind shells out) must not hold up
+		// an abort: stop waiting for it when ctx ends.
+		done := make(chan error, 1)
+		go func() { done <- remove(ctx, e) }()
+		var err error
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("teardown stopped during %s: %w", e, ctx.Err()))
+			return errors.Join(errs...)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("remove %s: %w", e, err))
 			continue
 		}

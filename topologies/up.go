@@ -482,6 +482,11 @@ func (e *Env) Down(ctx context.Context) error {
 	return e.Ledger.Teardown(ctx, e.remove)
 }
 
+// Undo removes the topology after ctx was cancelled (an interrupt right
+// after Up returned): like a failed Up, it ignores ctx's cancellation, stops
+// only on WithAbort, and reports what is left in a *LeftBehindError.
+func (e *Env) Undo(ctx context.Context) error { return e.teardown(ctx) }
+
 func (e *Env) teardown(ctx context.Context) error {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), TeardownTimeout)
 	defer cancel()

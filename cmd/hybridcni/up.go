@@ -74,6 +74,15 @@ signal exits at once, printing what is left and the gc command.`,
 				leftBehind(stderr, err)
 				return err
 			}
+			if ctx.Err() != nil {
+				// Interrupted as up finished: still remove what it made.
+				if err := env.Undo(ctx); err != nil {
+					leftBehind(stderr, err)
+					return err
+				}
+				logger.Printf("removed everything this run created")
+				return fmt.Errorf("interrupted: %w", ctx.Err())
+			}
 			return printEnv(cmd.OutOrStdout(), output, &env.EnvInfo)
 		},
 	}

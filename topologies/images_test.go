@@ -1,0 +1,75 @@
+package topologies
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/hybridcni/hybridcni/framework/chart/charttest"
+	"github.com/hybridcni/hybridcni/framework/config"
+)
+
+func TestImagesFromObjects(t *testing.T) {
+	ds := &unstructured.Unstructured{Object: map[string]any{"kind": "DaemonSet", "spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+		"initContainers": []any{map[string]any{"image": "quay.io/x/init:v1"}},
+		"containers":     []any{map[string]any{"image": "quay.io/x/agent:v1"}, map[string]any{"image": "quay.io/x/init:v1"}},
+	}}}}}
+	pod := &unstructured.Unstructured{Object: map[string]any{"kind": "Pod", "spec": map[string]any{"containers": []any{map[string]any{"image": "busybox:1"}}}}}
+	cm := &unstructured.Unstructured{Object: map[string]any{"kind": "ConfigMap", "data": map[string]any{"image": "not-an-image"}}}
+	got := ImagesFromObjects([]*unstructured.Unstructured{ds, pod, cm})
+	if want := []string{"busybox:1", "quay.io/x/agent:v1", "quay.io/x/init:v1"}; !slices.Equal(got, want) {
+		t.Fatalf("images = %v, want %v", got, want)
+	}
+}
+
+// The real charts: Cilium's agent and operator images, Calico's operator
+// plus what it deploys, at both versions of an upgrade run.
+func TestRunImagesFromTheRealCharts(t *testing.T) {
+	dir := charttest.Dir(t)
+	ctx := context.Background()
+	cil := run(t, func(r *config.Run) { r.CNI.ChartSource = dir; r.CNI.Version = "1.16.19"; r.CNI.UpgradeTo = "1.17.18" })
+	imgs, err := RunImages(ctx, cil, Images{Router: "hybridcni/router:dev", Echo: "hybridcni/echo:dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []string
+	for _, im := range imgs {
+		refs = append(refs, im.Ref+" for "+im.For)
+	}
+	all := strings.Join(refs, "\n")
+	for _, want := range []string{"kindest/node:v1.37.0@sha256:", "hybridcni/router:dev for harness", "quay.io/cilium/cilium:v1.16.19", "quay.io/cilium/cilium:v1.17.18",
+		"quay.io/cilium/operator-generic:v1.16.19"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("cilium images lack %s:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "envoy") {
+		t.Errorf("envoy is disabled on hybrid nodes but listed:\n%s", all)
+	}
+	cal := run(t, func(r *config.Run) {
+		r.CNI.Name = config.Calico
+		r.CNI.ChartSource = dir
+		r.CNI.Version = "v3.29.7"
+		r.CNI.UpgradeTo = "v3.30.7"
+	})
+	imgs, err = RunImages(ctx, cal, Images{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs = nil
+	for _, im := range imgs {
+		refs = append(refs, im.Ref)
+	}
+	all = strings.Join(refs, "\n")
+	for _, want := range []string{"quay.io/tigera/operator:", "docker.io/calico/node:v3.29.7", "docker.io/calico/node:v3.30.7", "docker.io/calico/goldmane:v3.30.7"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("calico images lack %s:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "goldmane:v3.29.7") {
+		t.Errorf("goldmane listed for 3.29:\n%s", all)
+	}
+}
