@@ -238,7 +238,8 @@ func (c *Cluster) findStuck(ctx context.Context, crds, namespaces []string) ([]S
 			}
 		}
 		if held == 0 {
-			stuck = append(stuck, Stuck{Object: "CRD " + n, Finalizers: u.GetFinalizers(), Why: crdTerminatingMessage(u)})
+			// Only the API server's own finalizer: still deleting, nothing holds it.
+			stuck = append(stuck, Stuck{Object: "CRD " + n, Why: "still being deleted: " + crdTerminatingMessage(u)})
 		}
 	}
 	for _, ns := range namespaces {
@@ -257,7 +258,7 @@ func (c *Cluster) findStuck(ctx context.Context, crds, namespaces []string) ([]S
 			add(r, "keeps namespace "+ns+" Terminating")
 		}
 		if len(held) == 0 {
-			stuck = append(stuck, Stuck{Object: "namespace " + ns, Why: namespaceMessage(nsObj)})
+			stuck = append(stuck, Stuck{Object: "namespace " + ns, Why: "still being deleted: " + namespaceMessage(nsObj)})
 		}
 	}
 	return stuck, refs, nil

@@ -32,6 +32,7 @@ type Cluster struct {
 // NewCluster builds the clients for rc. It does not contact the server.
 func NewCluster(rc *rest.Config) (*Cluster, error) {
 	rc = rest.CopyConfig(rc)
+	rc.WarningHandler = rest.NoWarnings{}
 	if rc.QPS == 0 {
 		rc.QPS, rc.Burst = 50, 100
 	}

@@ -1,0 +1,346 @@
+package calico
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/hybridcni/hybridcni/framework/chart"
+	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/config"
+)
+
+// Objects the tigera-operator chart and the operator make.
+const (
+	OperatorDeployment = "tigera-operator"
+	SystemNamespace    = "calico-system"
+	APIServerNamespace = "calico-apiserver"
+	// InstallationName is the Installation (and APIServer) the chart creates.
+	InstallationName = "default"
+	// CRDAPIVersion is where the BGP resources live without calico-apiserver.
+	CRDAPIVersion = "crd.projectcalico.org/v1"
+)
+
+// Operator resources.
+var (
+	InstallationGVR = schema.GroupVersionResource{Group: "operator.tigera.io", Version: "v1", Resource: "installations"}
+	APIServerGVR    = schema.GroupVersionResource{Group: "operator.tigera.io", Version: "v1", Resource: "apiservers"}
+)
+
+// CRDChartNames are the separate CRD charts newer Calico releases ship
+// (3.32 moved the CRDs out of tigera-operator), tried in order at the
+// target version when the operator chart has no crds/.
+var CRDChartNames = []string{"crd.projectcalico.org.v1", "projectcalico.org.v3", "calico-crds"}
+
+// ReadinessSpec is the guide's "verify": tigera-operator; calico-node and
+// csi-node-driver on every hybrid node; calico-kube-controllers and
+// calico-typha (and calico-apiserver when an APIServer is requested) on
+// hybrid nodes; tigerastatus Available.
+func ReadinessSpec(apiServer bool) cni.ReadinessSpec {
+	s := cni.ReadinessSpec{
+		Workloads: []cni.Workload{
+			{Kind: cni.KindDeployment, Namespace: Namespace, Name: OperatorDeployment},
+			{Kind: cni.KindDaemonSet, Namespace: SystemNamespace, Name: "calico-node", Agent: true},
+			{Kind: cni.KindDaemonSet, Namespace: SystemNamespace, Name: "csi-node-driver", Agent: true},
+			{Kind: cni.KindDeployment, Namespace: SystemNamespace, Name: "calico-kube-controllers", HybridOnly: true},
+			{Kind: cni.KindDeployment, Namespace: SystemNamespace, Name: "calico-typha", HybridOnly: true},
+		},
+		TigeraStatus: []string{"calico"},
+	}
+	if apiServer {
+		s.Workloads = append(s.Workloads, cni.Workload{Kind: cni.KindDeployment, Namespace: APIServerNamespace, Name: "calico-apiserver", HybridOnly: true})
+		s.TigeraStatus = append(s.TigeraStatus, "apiserver")
+	}
+	return s
+}
+
+// Driver runs the Calico lifecycle of the hybrid-nodes guide.
+type Driver struct {
+	c *cni.Cluster
+	o cni.Options
+	p *Profile
+}
+
+// NewDriver returns a Calico driver for cluster c.
+func NewDriver(c *cni.Cluster, o cni.Options) *Driver { return &Driver{c: c, o: o, p: New()} }
+
+func init() {
+	cni.RegisterDriver(config.Calico, func(c *cni.Cluster, o cni.Options) cni.Driver { return NewDriver(c, o) })
+}
+
+var _ cni.Driver = (*Driver)(nil)
+
+// Profile implements cni.Driver.
+func (d *Driver) Profile() cni.Profile { return d.p }
+
+func (d *Driver) logf(format string, args ...any) { cni.Logf(d.o.Log, "calico: "+format, args...) }
+
+func (d *Driver) load(ctx context.Context, field, version string) (*chart.Chart, error) {
+	if d.o.Source == nil {
+		return nil, config.Invalid("cni.chartSource", "is not set", "pass --chart-repo")
+	}
+	if _, err := d.o.Source.ResolveField(ctx, field, ChartName, version); err != nil {
+		return nil, err
+	}
+	return d.o.Source.Load(ctx, ChartName, version)
+}
+
+// Install implements cni.Driver: `helm install calico` of the
+// tigera-operator chart (its crds/ included) with the guide's values.
+func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, error) {
+	sw := cni.StartStopwatch()
+	ch, err := d.load(ctx, "cni.version", run.CNI.Version)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := chart.MergeValuesFiles(d.p.Values(run), run.CNI.ValuesFiles)
+	if err != nil {
+		return nil, err
+	}
+	d.logf("installing release %s (chart %s %s) into %s", ReleaseName, ch.Name(), ch.Version(), Namespace)
+	rel, err := d.c.Helm.Install(ctx, ch, ReleaseName, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	if err != nil {
+		return rel, err
+	}
+	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
+		return rel, fmt.Errorf("calico %s installed (revision %d) but %w", ch.Version(), rel.Revision, err)
+	}
+	if run.BGP.Enabled {
+		if _, err := d.applyBGP(ctx, run); err != nil {
+			return rel, err
+		}
+	}
+	d.o.Recorded("install", sw.Timings())
+	return rel, nil
+}
+
+// Upgrade implements cni.Driver: server-side apply (force-conflicts) of the
+// target version's operator CRDs, then `helm upgrade calico` with the
+// release's own values.
+func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.Hop, error) {
+	sw := cni.StartStopwatch()
+	cur, err := d.c.Helm.Get(ctx, ReleaseName, Namespace)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := d.load(ctx, "cni.upgradeTo", to)
+	if err != nil {
+		return nil, err
+	}
+	if newer, err := isNewer(ch.Version(), cur.ChartVersion); err != nil || !newer {
+		return nil, config.Invalid("cni.upgradeTo", fmt.Sprintf("%s is not newer than the installed %s", ch.Version(), cur.ChartVersion),
+			"pick a newer version, or use rollback to go back")
+	}
+	crds, err := d.crds(ctx, ch)
+	if err != nil {
+		return nil, err
+	}
+	hop := cni.Hop{From: cur.ChartVersion, To: ch.Version()}
+	d.logf("server-side applying %d CRDs of %s", len(crds), ch.Version())
+	applied, err := d.c.Apply(ctx, crds)
+	if err != nil {
+		return nil, fmt.Errorf("apply the CRDs of %s: %w; the release is unchanged", ch.Version(), err)
+	}
+	for _, a := range applied {
+		hop.CRDs = append(hop.CRDs, a.GetName())
+	}
+	if err := sw.Wait(func() error { return d.c.WaitCRDsEstablished(ctx, hop.CRDs, d.o.WaitTimeout()) }); err != nil {
+		return nil, err
+	}
+	d.o.Emit(cni.Event{Step: cni.EventCRDsApplied, From: hop.From, To: hop.To})
+	d.logf("helm upgrade %s %s -> %s", ReleaseName, hop.From, hop.To)
+	rel, err := d.c.Helm.Upgrade(ctx, ch, ReleaseName, Namespace, cur.Values, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	if err != nil {
+		return []cni.Hop{hop}, fmt.Errorf("%w; `hybridcni cni rollback` returns to the previous revision", err)
+	}
+	hop.Revision = rel.Revision
+	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
+		hop.Timings = sw.Timings()
+		return []cni.Hop{hop}, fmt.Errorf("upgraded to %s (revision %d) but %w", hop.To, rel.Revision, err)
+	}
+	hop.Timings = sw.Timings()
+	d.o.Recorded("upgrade "+hop.From+" -> "+hop.To, hop.Timings)
+	d.o.Emit(cni.Event{Step: cni.EventUpgraded, From: hop.From, To: hop.To})
+	return []cni.Hop{hop}, nil
+}
+
+// crds are the operator CRDs of the target version: the chart's crds/, or
+// the separate CRD chart of the same version.
+func (d *Driver) crds(ctx context.Context, ch *chart.Chart) ([]*unstructured.Unstructured, error) {
+	crds, err := ch.CRDObjects()
+	if err != nil || len(crds) > 0 {
+		return crds, err
+	}
+	var tried []string
+	for _, name := range CRDChartNames {
+		tried = append(tried, name)
+		if _, err := d.o.Source.Versions(ctx, name); err != nil {
+			continue
+		}
+		c, err := d.o.Source.Load(ctx, name, ch.Version())
+		if err != nil {
+			return nil, fmt.Errorf("CRD chart %s %s: %w", name, ch.Version(), err)
+		}
+		objs, err := chart.Render(ctx, c, nil, chart.RenderOptions{ReleaseName: name, Namespace: Namespace, KubeVersion: d.kubeVersion(ctx)})
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			if o.GetKind() == "CustomResourceDefinition" {
+				crds = append(crds, o)
+			}
+		}
+		if len(crds) > 0 {
+			return crds, nil
+		}
+	}
+	return nil, fmt.Errorf("%s %s has no crds/ folder and the chart source has no CRD chart (tried %s) at that version: add the CRD chart to the source",
+		ChartName, ch.Version(), strings.Join(tried, ", "))
+}
+
+func (d *Driver) kubeVersion(_ context.Context) string {
+	v, err := d.c.Discovery.ServerVersion()
+	if err != nil {
+		return ""
+	}
+	return v.GitVersion
+}
+
+func isNewer(a, b string) (bool, error) {
+	va, err := semver.NewVersion(a)
+	if err != nil {
+		return false, err
+	}
+	vb, err := semver.NewVersion(b)
+	if err != nil {
+		return false, err
+	}
+	return va.GreaterThan(vb), nil
+}
+
+// Rollback implements cni.Driver.
+func (d *Driver) Rollback(ctx context.Context, _ config.Run, revision int) (*chart.Release, error) {
+	sw := cni.StartStopwatch()
+	rel, err := d.c.Helm.Rollback(ctx, ReleaseName, Namespace, revision, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	if err != nil {
+		return nil, err
+	}
+	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
+		return rel, fmt.Errorf("rolled back to %s (revision %d) but %w", rel.ChartVersion, rel.Revision, err)
+	}
+	d.o.Recorded("rollback", sw.Timings())
+	return rel, nil
+}
+
+// Uninstall implements cni.Driver (`helm uninstall calico`; the chart's
+// pre-delete hook asks the operator to tear Calico down). It does not wait
+// for the Installation: its finalizer is the operator's, and Cleanup
+// reports it when the operator is gone before it could finish.
+func (d *Driver) Uninstall(ctx context.Context) error {
+	sw := cni.StartStopwatch()
+	err := d.c.Helm.Uninstall(ctx, ReleaseName, Namespace, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	d.o.Recorded("uninstall", sw.Timings())
+	return err
+}
+
+// Cleanup implements cni.Driver: CRDs containing "calico" or "tigera" and
+// the namespaces the operator made, with a bounded wait for finalizers.
+func (d *Driver) Cleanup(ctx context.Context) (*cni.CleanupReport, error) {
+	rep, err := cni.Cleanup(ctx, d.c, cni.CleanupOptions{
+		MatchCRD:         func(n string) bool { return strings.Contains(n, "calico") || strings.Contains(n, "tigera") },
+		Namespaces:       []string{SystemNamespace, APIServerNamespace},
+		Timeout:          d.o.WaitTimeout(),
+		RemoveFinalizers: d.o.RemoveFinalizers,
+	})
+	if rep != nil {
+		d.o.Recorded("cleanup", rep.Timings)
+	}
+	return rep, err
+}
+
+// BGPAPIVersion is projectcalico.org/v3 when calico-apiserver serves it,
+// else the CRDs' crd.projectcalico.org/v1.
+func (d *Driver) BGPAPIVersion(ctx context.Context) (string, error) {
+	if v, ok, err := cni.ServedVersion(d.c.Discovery, "projectcalico.org", "BGPPeer"); err == nil && ok {
+		return "projectcalico.org/" + v, nil
+	}
+	v, err := d.c.WaitServed(ctx, "crd.projectcalico.org", "BGPPeer", d.o.WaitTimeout())
+	if err != nil {
+		return "", fmt.Errorf("%w: the tigera-operator chart installs Calico's CRDs; is the release installed?", err)
+	}
+	return "crd.projectcalico.org/" + v, nil
+}
+
+// ApplyBGP implements cni.Driver.
+func (d *Driver) ApplyBGP(ctx context.Context, run config.Run) ([]*unstructured.Unstructured, error) {
+	return d.applyBGP(ctx, run)
+}
+
+func (d *Driver) applyBGP(ctx context.Context, run config.Run) ([]*unstructured.Unstructured, error) {
+	sw := cni.StartStopwatch()
+	version, err := d.BGPAPIVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	objs := d.p.BGPResources(run)
+	for _, o := range objs {
+		o.SetAPIVersion(version)
+	}
+	d.logf("applying %d BGP resources as %s", len(objs), version)
+	out, err := d.c.Apply(ctx, objs)
+	d.o.Recorded("bgp", sw.Timings())
+	return out, err
+}
+
+// BGPResources implements cni.Driver.
+func (d *Driver) BGPResources(ctx context.Context) ([]*unstructured.Unstructured, error) {
+	version, err := d.BGPAPIVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := d.c.Mapper()
+	if err != nil {
+		return nil, err
+	}
+	var out []*unstructured.Unstructured
+	for _, k := range []string{"BGPPeer", "BGPConfiguration"} {
+		probe := &unstructured.Unstructured{}
+		probe.SetAPIVersion(version)
+		probe.SetKind(k)
+		ri, err := d.c.ResourceFor(m, probe)
+		if err != nil {
+			return nil, err
+		}
+		list, err := ri.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", k, err)
+		}
+		for i := range list.Items {
+			out = append(out, &list.Items[i])
+		}
+	}
+	return out, nil
+}
+
+// apiServerRequested reports whether the chart asked the operator for a
+// calico-apiserver (an APIServer object exists).
+func (d *Driver) apiServerRequested(ctx context.Context) bool {
+	_, err := d.c.Dynamic.Resource(APIServerGVR).Get(ctx, InstallationName, metav1.GetOptions{})
+	return err == nil || !apierrors.IsNotFound(err)
+}
+
+// Readiness implements cni.Driver.
+func (d *Driver) Readiness(ctx context.Context) (*cni.Readiness, error) {
+	return cni.CheckReadiness(ctx, d.c, ReadinessSpec(d.apiServerRequested(ctx)))
+}
+
+// WaitReady implements cni.Driver.
+func (d *Driver) WaitReady(ctx context.Context) (*cni.Readiness, error) {
+	return cni.WaitReadiness(ctx, d.c, ReadinessSpec(d.apiServerRequested(ctx)), d.o.WaitTimeout())
+}
