@@ -4,7 +4,7 @@
 // registry, no daemon and no BuildKit.
 //
 //	imagetool archive --out F --tag REF [--base ROOTFS.tar] \
-//	    [--file SRC:DST]... [--entrypoint PATH]... [--env K=V]...
+//	    [--file SRC:DST]... [--entrypoint ARG]... [--env K=V]... [--label K=V]... [--stop-signal SIG]
 package main
 
 import (
@@ -35,6 +35,8 @@ type Spec struct {
 	Files      []string // SRC:DST, added in one layer, mode kept
 	Entrypoint []string
 	Env        []string
+	Labels     map[string]string
+	StopSignal string
 }
 
 func main() {
@@ -44,15 +46,24 @@ func main() {
 	}
 	fs := flag.NewFlagSet("archive", flag.ExitOnError)
 	var s Spec
-	var files, ep, env list
+	var files, ep, env, labels list
 	out := fs.String("out", "", "archive to write")
 	fs.StringVar(&s.Tag, "tag", "", "image reference, e.g. registry.k8s.io/pause:3.10.2")
 	fs.StringVar(&s.Base, "base", "", "root filesystem tar for the first layer")
 	fs.Var(&files, "file", "SRC:DST file to add (repeatable)")
 	fs.Var(&ep, "entrypoint", "entrypoint argument (repeatable)")
 	fs.Var(&env, "env", "K=V environment entry (repeatable)")
+	fs.Var(&labels, "label", "K=V image label (repeatable)")
+	fs.StringVar(&s.StopSignal, "stop-signal", "", "signal that stops the container, e.g. SIGRTMIN+3 for systemd")
 	_ = fs.Parse(os.Args[2:])
 	s.Files, s.Entrypoint, s.Env = files, ep, env
+	for _, l := range labels {
+		k, v, _ := strings.Cut(l, "=")
+		if s.Labels == nil {
+			s.Labels = map[string]string{}
+		}
+		s.Labels[k] = v
+	}
 	if err := writeFile(*out, s); err != nil {
 		fmt.Fprintf(os.Stderr, "imagetool: %v\n", err)
 		os.Exit(1)
@@ -112,7 +123,7 @@ func Write(w io.Writer, s Spec) error {
 		"architecture": runtime.GOARCH,
 		"os":           "linux",
 		"created":      created,
-		"config":       map[string]any{"Env": s.Env, "Entrypoint": s.Entrypoint},
+		"config":       map[string]any{"Env": s.Env, "Entrypoint": s.Entrypoint, "Labels": s.Labels, "StopSignal": s.StopSignal},
 		"rootfs":       map[string]any{"type": "layers", "diff_ids": prefixed(diffIDs)},
 		"history":      []map[string]any{{"created": created, "created_by": "hybridcni imagetool"}},
 	}

@@ -48,7 +48,7 @@ func TestArchiveLayersMatchConfig(t *testing.T) {
 
 	var buf bytes.Buffer
 	err := Write(&buf, Spec{Tag: "registry.k8s.io/pause:3.10.2", Base: base,
-		Files: []string{bin + ":/usr/local/bin/pause"}, Entrypoint: []string{"/usr/local/bin/pause"}, Env: []string{"PATH=/usr/bin"}})
+		Files: []string{bin + ":/usr/local/bin/pause"}, Entrypoint: []string{"/usr/local/bin/pause"}, Env: []string{"PATH=/usr/bin"}, Labels: map[string]string{"a": "b"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,10 @@ func TestArchiveLayersMatchConfig(t *testing.T) {
 		t.Fatalf("manifest = %+v", m)
 	}
 	var cfg struct {
-		Config struct{ Entrypoint, Env []string }
+		Config struct {
+			Entrypoint, Env []string
+			Labels          map[string]string
+		}
 		RootFS struct {
 			DiffIDs []string `json:"diff_ids"`
 		} `json:"rootfs"`
@@ -74,7 +77,7 @@ func TestArchiveLayersMatchConfig(t *testing.T) {
 	if err := json.Unmarshal(entries[m.Config], &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Config.Entrypoint[0] != "/usr/local/bin/pause" || cfg.Config.Env[0] != "PATH=/usr/bin" {
+	if cfg.Config.Entrypoint[0] != "/usr/local/bin/pause" || cfg.Config.Env[0] != "PATH=/usr/bin" || cfg.Config.Labels["a"] != "b" {
 		t.Fatalf("config = %+v", cfg.Config)
 	}
 	sum := sha256.Sum256(entries[m.Config])
