@@ -42,7 +42,8 @@ type NS struct {
 type NSOption func(*NS) error
 
 // WithForwarding turns on IPv4 forwarding (net.ipv4.ip_forward=1), making the
-// namespace a router.
+// namespace a router. Lab namespaces start with forwarding off, whatever
+// the host's setting.
 func WithForwarding() NSOption {
 	return func(n *NS) error { return n.Sysctl("net.ipv4.ip_forward", "1") }
 }
@@ -117,6 +118,13 @@ func (n *NS) init() error {
 	var err error
 	if n.nl, err = netlink.NewHandleAt(n.handle); err != nil {
 		return fmt.Errorf("lab: netlink in %s: %w", n.Name, err)
+	}
+	// A new namespace copies the host's IPv4 settings (forwarding is on
+	// wherever Docker runs): start every lab namespace as a host, not a
+	// router, so results do not depend on the machine. WithForwarding
+	// turns it on.
+	if err := n.Sysctl("net.ipv4.ip_forward", "0"); err != nil {
+		return err
 	}
 	return n.SetLinkUp("lo", true)
 }
