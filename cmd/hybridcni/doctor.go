@@ -75,7 +75,7 @@ registries count as unreachable).`,
 			return nil
 		},
 	}
-	tf.add(cmd.Flags())
+	tf.add(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	cmd.Flags().BoolVar(&noCNI, "no-cni", false, "do not render the CNI charts for their images")
 	return cmd

@@ -84,7 +84,7 @@ func newImagesListCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	tf.add(cmd.Flags())
+	tf.add(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
 }
@@ -146,7 +146,7 @@ func newImagesSaveCmd() *cobra.Command {
 			return nil
 		},
 	}
-	tf.add(cmd.Flags())
+	tf.add(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "tar file to write (required)")
 	return cmd
 }

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/docker"
@@ -18,42 +18,31 @@ import (
 	"github.com/hybridcni/hybridcni/topologies/doctor"
 )
 
-// topoFlags are the flags shared by up, doctor and images.
+// topoFlags are the flags shared by up, doctor and images: the run flags
+// (-f and per-field overrides) plus the topology's own.
 type topoFlags struct {
-	file       string
+	rf         *runFlags
 	topology   string
-	k8s        string
 	nodeImage  string
 	dockerOnly bool
 }
 
-func (t *topoFlags) add(f *pflag.FlagSet) {
-	f.StringVarP(&t.file, "file", "f", "", "run configuration file (default: the default run)")
+func (t *topoFlags) add(cmd *cobra.Command) {
+	t.rf = addRunFlags(cmd).withUpgradeTo()
+	f := cmd.Flags()
 	f.StringVar(&t.topology, "topology", "default", "topology: "+fmt.Sprint(topologies.Builtin())+" or a topology file")
-	f.StringVar(&t.k8s, "kubernetes-version", "", "Kubernetes version of the kind nodes (overrides kubernetes.version)")
 	f.StringVar(&t.nodeImage, "node-image", "", "kind node image (default: the one pinned for the Kubernetes version)")
 	f.BoolVar(&t.dockerOnly, "docker-only", false, "only the Docker side: node network, router, on-prem host (no kind cluster)")
 }
 
 // load reads and validates the run and the topology.
 func (t *topoFlags) load() (config.Run, topologies.Topology, error) {
-	override := func(r *config.Run) {
-		if t.k8s != "" {
-			r.Kubernetes.Version = t.k8s
-		}
-	}
-	var r config.Run
-	var err error
-	if t.file != "" {
-		r, err = config.Load(t.file, override)
-	} else {
-		r, err = config.Parse(nil, override)
-	}
+	r, err := t.rf.run()
 	if err != nil {
 		return r, topologies.Topology{}, err
 	}
-	if err := r.Validate(); err != nil {
-		return r, topologies.Topology{}, err
+	if _, err := topologies.PlanAddresses(r); err != nil {
+		return r, topologies.Topology{}, t.rf.annotate(err)
 	}
 	topo, err := topologies.Load(t.topology)
 	if err != nil {
@@ -61,7 +50,7 @@ func (t *topoFlags) load() (config.Run, topologies.Topology, error) {
 	}
 	if !t.dockerOnly && t.nodeImage == "" {
 		if _, err := topologies.NodeImage(r.Kubernetes.Version); err != nil {
-			return r, topo, err
+			return r, topo, t.rf.annotate(err)
 		}
 	}
 	return r, topo, nil

@@ -86,7 +86,7 @@ signal exits at once, printing what is left and the gc command.`,
 			return printEnv(cmd.OutOrStdout(), output, &env.EnvInfo)
 		},
 	}
-	tf.add(cmd.Flags())
+	tf.add(cmd)
 	cmd.Flags().StringVar(&state, "state-dir", "", "where runs keep their ledger and kubeconfig (default $HYBRIDCNI_STATE_DIR or ~/.local/state/hybridcni)")
 	cmd.Flags().StringVar(&name, "name", "", "infrastructure name, hcni-... (default: unique, from the run name)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")

@@ -406,8 +406,8 @@ func checkImages(ctx context.Context, o Options) []Finding {
 			imgs = append(imgs, img{ref, "image " + ref})
 		}
 	}
-	if len(imgs) == 0 {
-		return nil
+	if len(imgs) == 0 || o.Docker == nil {
+		return nil // without an engine, docker-engine is the blocker
 	}
 	var out []Finding
 	reach := map[string]string{} // registry host -> "" reachable, else why not
@@ -426,12 +426,7 @@ func checkImages(ctx context.Context, o Options) []Finding {
 	}
 	for _, im := range imgs {
 		f := Finding{Check: im.check}
-		present := false
-		if o.Docker != nil {
-			ok, err := o.Docker.ImageExists(ctx, im.ref)
-			present = ok && err == nil
-		}
-		if present {
+		if ok, err := o.Docker.ImageExists(ctx, im.ref); ok && err == nil {
 			f.Severity, f.Message = OK, im.ref+" is present locally"
 			out = append(out, f)
 			continue
