@@ -35,6 +35,9 @@ type Options struct {
 	Disruption probe.Budget
 	// Timeout bounds the whole run.
 	Timeout time.Duration
+	// WaitTimeout bounds each wait for the cluster (readiness, pre-flight,
+	// deletion); default 10 minutes.
+	WaitTimeout time.Duration
 }
 
 // Paths of the reports a run writes under ResultsDir.
@@ -83,6 +86,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = defaultRunLimit
+	}
+	if opts.WaitTimeout == 0 {
+		opts.WaitTimeout = 10 * time.Minute
 	}
 	state.opts, state.ctx = opts, ctx
 

@@ -58,7 +58,7 @@ func (w *world) provision(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	cluster, err := cni.NewCluster(env.REST)
 	Expect(err).NotTo(HaveOccurred())
-	w.driver, err = cni.NewDriver(w.run.CNI.Name, cluster, cni.Options{Source: source, Log: GinkgoWriter, Timeout: 10 * time.Minute})
+	w.driver, err = cni.NewDriver(w.run.CNI.Name, cluster, cni.Options{Source: source, Log: GinkgoWriter, Timeout: state.opts.WaitTimeout})
 	Expect(err).NotTo(HaveOccurred())
 }
 

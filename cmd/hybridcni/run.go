@@ -26,6 +26,7 @@ type suiteFlags struct {
 	maxGap      time.Duration
 	maxLoss     float64
 	timeout     time.Duration
+	waitTimeout time.Duration
 }
 
 func (s *suiteFlags) add(fs *pflag.FlagSet) {
@@ -38,12 +39,13 @@ func (s *suiteFlags) add(fs *pflag.FlagSet) {
 	fs.DurationVar(&s.maxGap, "disruption-max-gap", 2*time.Second, "upgrade budget: longest traffic gap per pair")
 	fs.Float64Var(&s.maxLoss, "disruption-max-loss", 1, "upgrade budget: lost probes per pair, in percent")
 	fs.DurationVar(&s.timeout, "timeout", 2*time.Hour, "bound of the whole run")
+	fs.DurationVar(&s.waitTimeout, "wait-timeout", 10*time.Minute, "bound of each wait for the cluster (readiness, pre-flight, deletion)")
 }
 
 func (s *suiteFlags) options(runs []config.Run, results string) suites.Options {
 	return suites.Options{
 		Runs: runs, Provider: s.provider, ResultsDir: results, LabelFilter: s.labelFilter,
-		DryRun: s.dryRun, Keep: s.keep, Verbose: s.verbose, Timeout: s.timeout,
+		DryRun: s.dryRun, Keep: s.keep, Verbose: s.verbose, Timeout: s.timeout, WaitTimeout: s.waitTimeout,
 		Disruption: probe.Budget{MaxGap: s.maxGap, MaxLossPct: s.maxLoss},
 	}
 }

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/report"
+	"github.com/hybridcni/hybridcni/suites"
+)
+
+func init() { register(newMatrixCmd) }
+
+func newMatrixCmd() *cobra.Command {
+	var sf suiteFlags
+	var file, only string
+	var parallel int
+	cmd := &cobra.Command{
+		Use:   "matrix -f MATRIX",
+		Short: "Run every entry of a matrix file (one process and cluster each, --parallel at once) and merge the report",
+		Example: `  hybridcni matrix -f fixtures/matrix/nightly.yaml --parallel 2
+  hybridcni matrix -f fixtures/matrix/nightly.yaml --only cilium-1-16-19 --results results`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return invalidf("matrix needs -f FILE (a kind: Matrix file)")
+			}
+			if parallel < 1 {
+				return invalidf("--parallel must be 1 or more, got %d", parallel)
+			}
+			runs, err := config.LoadMatrix(file)
+			if err != nil {
+				return err
+			}
+			if runs, err = selectRuns(runs, only); err != nil {
+				return err
+			}
+			if sf.dryRun {
+				return suites.Run(cmd.Context(), sf.options(runs, sf.results))
+			}
+			if parallel > 1 {
+				if runs, err = distinctNodeCIDRs(runs); err != nil {
+					return err
+				}
+			}
+			return runMatrix(cmd.Context(), cmd.OutOrStdout(), runs, sf, parallel)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "matrix file (kind: Matrix)")
+	cmd.Flags().StringVar(&only, "only", "", "run only these entries (comma-separated names)")
+	cmd.Flags().IntVar(&parallel, "parallel", 1, "entries (clusters) at once; each gets its own names and node CIDR")
+	sf.add(cmd.Flags())
+	return cmd
+}
+
+func selectRuns(runs []config.Run, only string) ([]config.Run, error) {
+	if only == "" {
+		return runs, nil
+	}
+	byName := map[string]config.Run{}
+	var names []string
+	for _, r := range runs {
+		byName[r.Name] = r
+		names = append(names, r.Name)
+	}
+	var out []config.Run
+	for _, n := range strings.Split(only, ",") {
+		r, ok := byName[strings.TrimSpace(n)]
+		if !ok {
+			return nil, config.Invalid("only", fmt.Sprintf("no entry named %q", n), "use one of: "+strings.Join(names, ", "))
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// distinctNodeCIDRs moves entries that share a node CIDR to the next free
+// one of the same size, with the router at the same offset, so parallel
+// entries get Docker networks that do not overlap.
+func distinctNodeCIDRs(runs []config.Run) ([]config.Run, error) {
+	var taken []netip.Prefix
+	out := make([]config.Run, len(runs))
+	for i, r := range runs {
+		p := netip.MustParsePrefix(r.Network.NodeCIDR)
+		router := netip.MustParseAddr(r.BGP.RouterAddress)
+		offset := addrToUint(router) - addrToUint(p.Addr())
+		for tries := 0; overlapsAny(p, taken); tries++ {
+			next := addrToUint(p.Addr()) + 1<<(32-p.Bits())
+			if tries > 256 || next < addrToUint(p.Addr()) {
+				return nil, config.Invalid(fmt.Sprintf("entries[%d].network.nodeCIDR", i), "no free node CIDR for a parallel entry", "give entries distinct node CIDRs")
+			}
+			p = netip.PrefixFrom(uintToAddr(next), p.Bits())
+		}
+		if p.String() != r.Network.NodeCIDR {
+			r.Network.NodeCIDR = p.String()
+			r.BGP.RouterAddress = uintToAddr(addrToUint(p.Addr()) + offset).String()
+			if err := r.Validate(); err != nil {
+				return nil, fmt.Errorf("entry %s moved to node CIDR %s: %w", r.Name, p, err)
+			}
+		}
+		taken = append(taken, p)
+		out[i] = r
+	}
+	return out, nil
+}
+
+func overlapsAny(p netip.Prefix, ps []netip.Prefix) bool {
+	for _, q := range ps {
+		if p.Overlaps(q) {
+			return true
+		}
+	}
+	return false
+}
+
+func addrToUint(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func uintToAddr(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+type entryResult struct {
+	name     string
+	code     int
+	duration time.Duration
+	err      error
+}
+
+// runMatrix runs each entry as `hybridcni run -f ENTRY` in its own process,
+// parallel at most at once, then writes the merged matrix report.
+func runMatrix(ctx context.Context, out io.Writer, runs []config.Run, sf suiteFlags, parallel int) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(sf.results, 0o755); err != nil {
+		return err
+	}
+	results := make([]entryResult, len(runs))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, r := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			res := runEntry(ctx, self, r, sf)
+			mu.Lock()
+			results[i] = res
+			fmt.Fprintf(out, "%-44s exit %d in %s\n", r.Name, res.code, res.duration.Round(time.Second))
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+
+	failed := 0
+	for _, res := range results {
+		if res.code != 0 {
+			failed++
+		}
+	}
+	if all, err := report.ReadAll(sf.results); err == nil {
+		m := report.Build(all)
+		_ = os.WriteFile(filepath.Join(sf.results, "matrix.md"), []byte(m.Markdown()), 0o644)
+		if page, err := m.HTML("CNI compatibility on EKS hybrid nodes"); err == nil {
+			_ = os.WriteFile(filepath.Join(sf.results, "matrix.html"), []byte(page), 0o644)
+		}
+		fmt.Fprintf(out, "\n%s\nmatrix report: %s\n", m.Markdown(), filepath.Join(sf.results, "matrix.html"))
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d matrix entries failed (see %s/<entry>/)", failed, len(runs), sf.results)
+	}
+	return nil
+}
+
+func runEntry(ctx context.Context, self string, r config.Run, sf suiteFlags) entryResult {
+	start := time.Now()
+	dir := filepath.Join(sf.results, r.Name)
+	res := entryResult{name: r.Name}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		res.code, res.err = 1, err
+		return res
+	}
+	doc, _ := yaml.Marshal(r)
+	runFile := filepath.Join(dir, "run.yaml")
+	if err := os.WriteFile(runFile, doc, 0o644); err != nil {
+		res.code, res.err = 1, err
+		return res
+	}
+	args := []string{"run", "-f", runFile, "--results", dir, "--provider", sf.provider,
+		"--timeout", sf.timeout.String(), "--wait-timeout", sf.waitTimeout.String(), "--disruption-max-gap", sf.maxGap.String(),
+		"--disruption-max-loss", fmt.Sprint(sf.maxLoss)}
+	if sf.labelFilter != "" {
+		args = append(args, "--label-filter", sf.labelFilter)
+	}
+	if sf.keep {
+		args = append(args, "--keep")
+	}
+	log, err := os.Create(filepath.Join(dir, "run.log"))
+	if err != nil {
+		res.code, res.err = 1, err
+		return res
+	}
+	defer log.Close()
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	// On interrupt the entry gets SIGTERM and time to tear its cluster down.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 6 * time.Minute
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	err = cmd.Run()
+	res.duration = time.Since(start)
+	if ee, ok := err.(*exec.ExitError); ok {
+		res.code = ee.ExitCode()
+	} else if err != nil {
+		res.code, res.err = 1, err
+	}
+	return res
+}
