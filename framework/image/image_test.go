@@ -91,8 +91,8 @@ func TestMain(m *testing.M) {
 // Docker tier: both images are built, carry the entrypoint and labels, and
 // a rebuild with the same binary is a no-op.
 func TestBuildImages(t *testing.T) {
-	if testing.Short() {
-		t.Skip("Docker tier: skipped with -short")
+	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
+		t.Skip("Docker tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
 	}
 	ctx := context.Background()
 	dc, err := Engine(ctx)

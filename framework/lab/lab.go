@@ -88,9 +88,12 @@ func ForTest(t testing.TB, opts ...Option) *Lab {
 }
 
 // RequireRoot skips the test with a one-line reason unless the process can
-// create network namespaces (root).
+// create network namespaces (root), or when HYBRIDCNI_UNIT_ONLY is set.
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	if os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
+		t.Skip("lab tier: skipped (HYBRIDCNI_UNIT_ONLY is set)")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("lab tier: needs root to create network namespaces (run the tests as root)")
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,8 +25,8 @@ import (
 // the harness reads the route over the image's gRPC API, the route is in
 // the container's kernel table, and `docker stop` removes it cleanly.
 func TestDockerRouterImage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("Docker tier: skipped with -short")
+	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
+		t.Skip("Docker tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
 	}
 	lab.RequireRoot(t)
 	ctx := context.Background()

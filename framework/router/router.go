@@ -24,9 +24,10 @@ const ProtoBGP = 186
 
 // Router is a running GoBGP server.
 type Router struct {
-	cfg    Config
-	logf   func(string, ...any)
-	kernel *lab.NS
+	cfg       Config
+	logf      func(string, ...any)
+	kernel    *lab.NS
+	ownKernel bool // opened by Start, closed by Stop
 
 	s      *server.BgpServer
 	client *Client
@@ -80,6 +81,7 @@ func (r *Router) Start(ctx context.Context) (err error) {
 		if r.kernel, err = lab.Current(); err != nil {
 			return fmt.Errorf("router: open own network namespace for route install: %w", err)
 		}
+		r.ownKernel = true
 	}
 	sopts := []server.ServerOption{server.LoggerOption(newLogger(r.logf))}
 	if c.APIAddress != "" {
@@ -252,10 +254,14 @@ func (r *Router) handle(ev Event) {
 		r.logf("router: peer %s AS %d %s", ev.Peer.Address, ev.Peer.ASN, ev.Peer.State)
 	case EventRoute:
 		rt := ev.Route
+		from := rt.Peer
+		if from == "" {
+			from = "local"
+		}
 		if rt.Withdrawn {
-			r.logf("router: route withdraw %s from %s", rt.Prefix, rt.Peer)
+			r.logf("router: route withdraw %s from %s", rt.Prefix, from)
 		} else {
-			r.logf("router: route add %s via %s from %s as-path %v", rt.Prefix, rt.NextHop, rt.Peer, rt.ASPath)
+			r.logf("router: route add %s via %s from %s as-path %v", rt.Prefix, rt.NextHop, from, rt.ASPath)
 		}
 		if r.cfg.InstallRoutes && rt.Peer != "" {
 			r.install(rt)
@@ -325,6 +331,9 @@ func (r *Router) Stop() error {
 	}
 	if r.cfg.InstallRoutes {
 		r.logf("router: kernel: removed %d installed routes", n)
+	}
+	if r.ownKernel {
+		_ = r.kernel.Close()
 	}
 	r.logf("router: stopped")
 	return errors.Join(errs...)
