@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -337,14 +338,31 @@ func (e *Env) startRouter(ctx context.Context, s Spec, pod netip.Prefix, labels 
 	return e.waitRouterAPI(ctx)
 }
 
-// waitRouterAPI polls the router's gRPC API until it answers (bounded).
+// waitRouterAPI waits until the router's API port accepts connections,
+// then until its gRPC API answers (bounded). Dialling gRPC only once the
+// port listens spares gRPC's reconnect backoff.
 func (e *Env) waitRouterAPI(ctx context.Context) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", e.RouterAPI, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if _, perr := e.dc.ContainerPID(ctx, e.RouterContainer); perr != nil || time.Now().After(deadline) || ctx.Err() != nil {
+			logs, _ := e.dc.Logs(context.WithoutCancel(ctx), e.RouterContainer)
+			return fmt.Errorf("router API %s does not listen (%v); router output:\n%s", e.RouterAPI, err, tail(logs, 20))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	cl, err := router.Dial(e.RouterAPI)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	deadline := time.Now().Add(30 * time.Second)
 	for {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		_, err := cl.Peers(pctx)
@@ -394,14 +412,14 @@ func (e *Env) startOnPremHost(ctx context.Context, s Spec, pod netip.Prefix, lab
 	return e.waitLog(ctx, e.HostContainer, "listening")
 }
 
-// waitLog polls a container's output for a line starting with prefix.
+// waitLog polls a container's output for a line containing prefix.
 func (e *Env) waitLog(ctx context.Context, name, prefix string) error {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		logs, err := e.dc.Logs(ctx, name)
 		if err == nil {
 			for _, line := range strings.Split(logs, "\n") {
-				if strings.HasPrefix(line, prefix) {
+				if strings.Contains(line, prefix) {
 					return nil
 				}
 			}
