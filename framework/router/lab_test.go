@@ -230,3 +230,34 @@ func TestLabMaxPrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Calico's lineage: BIRD 1.6 killed without a NOTIFICATION gets graceful
+// restart too; its routes stay (stale, in the kernel) for its restart time.
+func TestLabBIRDGracefulRestart(t *testing.T) {
+	b := newBGPLab(t, nil)
+	ctx := context.Background()
+	n := b.addNode("node1", "10.80.0.11", "10.85.1.0/24")
+	p := b.birdSpeaker(n, 65002)
+	if err := b.k.PrefixLearned(ctx, n.Node, n.block); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	if err := b.k.RoutesRetained(ctx, n.Node, n.block); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.kernelHas(n.block, n.Address, true); err != nil {
+		t.Fatalf("kernel route dropped during BIRD's graceful restart: %v", err)
+	}
+	if err := b.k.RoutesFlushed(ctx, n.Node, n.block); err != nil {
+		t.Fatal(err)
+	}
+	if held := time.Since(killed); held < labRestartTime-time.Second {
+		t.Fatalf("BIRD's routes flushed after %s, before its %s restart time", held, labRestartTime)
+	}
+	if err := b.kernelHas(n.block, n.Address, false); err != nil {
+		t.Fatal(err)
+	}
+}
