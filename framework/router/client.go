@@ -150,8 +150,10 @@ func (c *Client) Routes(ctx context.Context) ([]Route, error) {
 	return out, nil
 }
 
-// Watch streams peer state changes and best-path changes (starting with
-// the current state) until ctx ends. The channel closes when the watch ends.
+// Watch streams peer state changes and best-path changes until ctx ends,
+// starting with the current best paths (GoBGP sends no initial peer
+// states: read them with Peers after Watch returns). The channel closes
+// when the watch ends.
 func (c *Client) Watch(ctx context.Context) (<-chan Event, error) {
 	ch := make(chan Event, 1024)
 	ready := make(chan struct{})
