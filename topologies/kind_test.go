@@ -1,0 +1,145 @@
+package topologies
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/image"
+	"github.com/hybridcni/hybridcni/topologies/doctor"
+)
+
+// localNodeImage is a kind node image present in the engine: $HYBRIDCNI_NODE_IMAGE,
+// else the offline one hack/node-image.sh builds; "" when neither is there.
+func localNodeImage(t *testing.T) string {
+	t.Helper()
+	ref := os.Getenv("HYBRIDCNI_NODE_IMAGE")
+	if ref == "" {
+		root, err := image.ModuleRoot()
+		if err != nil {
+			return ""
+		}
+		out, err := exec.Command(filepath.Join(root, "hack", "node-image.sh"), "--tag").Output()
+		if err != nil {
+			return ""
+		}
+		ref = strings.TrimSpace(string(out))
+	}
+	return ref
+}
+
+// The kind tier: the same Up the Docker tests drive, with the cluster. The
+// control plane carries no hybrid label, the workers do; nodes sit in the
+// lower half of the node CIDR; the control plane routes the pod CIDR
+// through the router when BGP makes it routable, and refuses it otherwise.
+func TestKindClusterOnTheNodeNetwork(t *testing.T) {
+	dc := dockerTier(t)
+	ref := localNodeImage(t)
+	if ok, _ := dc.ImageExists(context.Background(), ref); ref == "" || !ok {
+		t.Skipf("kind tier skipped: no node image %q in the engine (build it with hack/node-image.sh or set HYBRIDCNI_NODE_IMAGE)", ref)
+	}
+	_, imgs := harness(t, dc)
+	imgs.Node = ref
+	for _, c := range []struct {
+		topology string
+		routes   bool
+	}{{"default", true}, {"isolated-pods", false}} {
+		t.Run(c.topology, func(t *testing.T) {
+			r := testRun(t, dc, func(r *config.Run) { r.Nodes.Hybrid = 2; r.Nodes.Cloud = 1 })
+			topo, _ := Load(c.topology)
+			name := UniqueName("kind-" + c.topology)
+			cleanupRun(t, dc, name)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			e, err := Up(ctx, dc, Spec{Run: r, Topology: topo, Name: name, Images: imgs, Cluster: true,
+				CgroupV1: doctor.CgroupV1(""), StateDir: t.TempDir()}, WithLogf(t.Logf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := e.Down(context.Background()); err != nil {
+					t.Errorf("down: %v", err)
+				}
+				if left := leftovers(t, dc, name); len(left) > 0 {
+					t.Errorf("down left %s", names(left))
+				}
+			}()
+			if e.RoutesPodCIDRs != c.routes {
+				t.Fatalf("routes pod CIDRs = %v, want %v", e.RoutesPodCIDRs, c.routes)
+			}
+			plan, _ := PlanAddresses(r)
+			hybrid := 0
+			for _, n := range e.Nodes {
+				if !plan.NodePool.Contains(n.IP) {
+					t.Errorf("node %s at %s, outside the node pool %s", n.Name, n.IP, plan.NodePool)
+				}
+				if n.Hybrid {
+					hybrid++
+				}
+			}
+			if len(e.Nodes) != 4 || hybrid != 2 {
+				t.Fatalf("nodes = %+v, want 4 with 2 hybrid", e.Nodes)
+			}
+
+			cfg, err := clientcmd.BuildConfigFromFlags("", e.Kubeconfig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs := kubernetes.NewForConfigOrDie(cfg)
+			nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			byName := map[string]Node{}
+			for _, n := range e.Nodes {
+				byName[n.Name] = n
+			}
+			for _, n := range nodes.Items {
+				want := byName[n.Name].Hybrid
+				if got := n.Labels[HybridLabelKey] == HybridLabelValue; got != want {
+					t.Errorf("node %s hybrid label %v, want %v (labels %v)", n.Name, got, want, n.Labels)
+				}
+				for _, cond := range n.Status.Conditions {
+					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+						t.Errorf("node %s is Ready with no CNI installed", n.Name)
+					}
+				}
+			}
+
+			// The cloud side's route to the pod CIDR.
+			pod := netip.MustParsePrefix(e.PodCIDR)
+			for _, n := range e.Nodes {
+				if n.Hybrid {
+					continue
+				}
+				var got string
+				err := e.inContainer(ctx, n.Name, func(cn *ContainerNet) error {
+					out, err := cn.NS().Run(ctx, "ip", "-4", "route", "show", pod.String())
+					got = strings.TrimSpace(out)
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := "unreachable " + pod.String()
+				if c.routes {
+					want = pod.String() + " via " + e.Router.String()
+				}
+				if !strings.HasPrefix(got, want) {
+					t.Errorf("%s: route to %s is %q, want %q", n.Name, pod, got, want)
+				}
+			}
+		})
+	}
+}
