@@ -133,6 +133,9 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 	var lastErr error
 	cond := func(ctx context.Context) (bool, error) {
 		r, err := CheckReadiness(ctx, c, spec)
+		if ctx.Err() != nil {
+			return false, nil // the deadline cut this check short: keep the last full one
+		}
 		if err != nil {
 			lastErr = err // API trouble: keep polling until the deadline, then report it
 			return false, nil
@@ -149,11 +152,13 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 	if ctx.Err() != nil {
 		return last, ctx.Err()
 	}
+	// The last full look says what is wrong; an API error (often the
+	// deadline cutting the final look short) only when there was none.
 	switch {
-	case lastErr != nil:
-		return last, fmt.Errorf("%w after %s: %v", ErrNotReady, timeout, lastErr)
 	case last != nil:
 		return last, fmt.Errorf("%w after %s: %w", ErrNotReady, timeout, last.Err())
+	case lastErr != nil:
+		return last, fmt.Errorf("%w after %s: %v", ErrNotReady, timeout, lastErr)
 	}
 	return nil, fmt.Errorf("%w after %s: %v", ErrNotReady, timeout, err)
 }

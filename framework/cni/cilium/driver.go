@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -263,65 +262,82 @@ func (d *Driver) removePreflight(ctx context.Context) {
 
 // waitPreflight waits for step 2 of the guide's upgrade.
 func (d *Driver) waitPreflight(ctx context.Context, res *cni.PreflightResult) error {
-	apps := d.c.Kube.AppsV1()
-	var agent, pfDS *appsv1.DaemonSet
-	var pfDep *appsv1.Deployment
+	var last preflightState
+	var have bool
 	var apiErr error
 	cond := func(ctx context.Context) (bool, error) {
-		var err error
-		if agent, err = apps.DaemonSets(Namespace).Get(ctx, AgentDaemonSet, metav1.GetOptions{}); err != nil {
-			apiErr = err
+		st, err := d.lookPreflight(ctx)
+		if ctx.Err() != nil {
+			return false, nil // cut short by the deadline: keep the last full look
+		}
+		if apiErr = err; err != nil {
 			return false, nil
 		}
-		if pfDS, err = apps.DaemonSets(Namespace).Get(ctx, PreflightName, metav1.GetOptions{}); err != nil {
-			apiErr = err
-			return false, nil
-		}
-		pfDep, err = apps.Deployments(Namespace).Get(ctx, PreflightName, metav1.GetOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			apiErr = err
-			return false, nil
-		}
-		apiErr = nil
-		res.AgentReady, res.DaemonSetReady = agent.Status.NumberReady, pfDS.Status.NumberReady
-		res.DeploymentReady = "absent"
-		depOK := pfDep == nil || apierrors.IsNotFound(err) // validateCNPs off: no Deployment
-		if err == nil {
-			want := int32(1)
-			if pfDep.Spec.Replicas != nil {
-				want = *pfDep.Spec.Replicas
-			}
-			res.DeploymentReady = fmt.Sprintf("%d/%d", pfDep.Status.ReadyReplicas, want)
-			depOK = pfDep.Status.ReadyReplicas == want
-		} else {
-			pfDep = nil
-		}
-		return depOK && res.DaemonSetReady == res.AgentReady && res.AgentReady > 0, nil
+		last, have = st, true
+		return st.ok(), nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, d.o.WaitTimeout())
 	defer cancel()
 	err := wait.For(cond, wait.WithContext(wctx), wait.WithInterval(250*time.Millisecond), wait.WithImmediate())
+	res.AgentReady, res.DaemonSetReady, res.DeploymentReady = last.agentReady, last.dsReady, last.deployment
 	if err == nil {
 		return nil
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if apiErr != nil {
+	if !have {
 		return fmt.Errorf("after %s: %v", d.o.WaitTimeout(), apiErr)
 	}
 	msg := fmt.Sprintf("after %s: DaemonSet %s READY %d, DaemonSet %s READY %d (want equal)",
-		d.o.WaitTimeout(), PreflightName, res.DaemonSetReady, AgentDaemonSet, res.AgentReady)
-	if pfDep != nil {
-		msg += fmt.Sprintf("; Deployment %s READY %s", PreflightName, res.DeploymentReady)
-		if pfDep.Status.ReadyReplicas == 0 {
-			msg += " (0/1 means the CiliumNetworkPolicy validation failed or the pod cannot run: check its logs)"
+		d.o.WaitTimeout(), PreflightName, last.dsReady, AgentDaemonSet, last.agentReady)
+	if last.deployment != "absent" {
+		msg += fmt.Sprintf("; Deployment %s READY %s", PreflightName, last.deployment)
+		if !last.depOK {
+			msg += " (not 1/1: the CiliumNetworkPolicy validation failed or its pod cannot run; check its logs)"
 		}
 	}
 	if pods := d.preflightPodProblems(ctx); len(pods) > 0 {
 		msg += "; pods: " + strings.Join(pods, "; ")
 	}
 	return errors.New(msg)
+}
+
+type preflightState struct {
+	agentReady, dsReady int32
+	deployment          string // e.g. 1/1, or "absent" (validateCNPs off)
+	depOK               bool
+}
+
+func (s preflightState) ok() bool { return s.depOK && s.dsReady == s.agentReady && s.agentReady > 0 }
+
+func (d *Driver) lookPreflight(ctx context.Context) (preflightState, error) {
+	apps := d.c.Kube.AppsV1()
+	var st preflightState
+	agent, err := apps.DaemonSets(Namespace).Get(ctx, AgentDaemonSet, metav1.GetOptions{})
+	if err != nil {
+		return st, err
+	}
+	pf, err := apps.DaemonSets(Namespace).Get(ctx, PreflightName, metav1.GetOptions{})
+	if err != nil {
+		return st, err
+	}
+	st.agentReady, st.dsReady = agent.Status.NumberReady, pf.Status.NumberReady
+	dep, err := apps.Deployments(Namespace).Get(ctx, PreflightName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		st.deployment, st.depOK = "absent", true
+	case err != nil:
+		return st, err
+	default:
+		want := int32(1)
+		if dep.Spec.Replicas != nil {
+			want = *dep.Spec.Replicas
+		}
+		st.deployment = fmt.Sprintf("%d/%d", dep.Status.ReadyReplicas, want)
+		st.depOK = dep.Status.ReadyReplicas == want
+	}
+	return st, nil
 }
 
 func (d *Driver) preflightPodProblems(ctx context.Context) []string {
