@@ -249,3 +249,27 @@ func Engine(ctx context.Context) (*docker.Client, error) {
 	}
 	return docker.New(ctx)
 }
+
+// CachedBinary builds the static binary into the user cache
+// (~/.cache/hybridcni/bin/<name>) and returns its path. go build leaves an
+// up-to-date binary alone, so repeated runs skip the link. Give each
+// concurrent caller its own name.
+func CachedBinary(ctx context.Context, name, version string) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	dir = filepath.Join(dir, "hybridcni", "bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("image: binary cache %s: %w", dir, err)
+	}
+	out := filepath.Join(dir, name)
+	if err := BuildBinary(ctx, root, out, version); err != nil {
+		return "", err
+	}
+	return out, nil
+}

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -51,41 +50,14 @@ func TestCheckStaticRefusesDynamicBinary(t *testing.T) {
 	}
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// staticBinary builds the static hybridcni once per test run.
+// staticBinary builds the static hybridcni (cached between runs).
 func staticBinary(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		root, err := ModuleRoot()
-		if err != nil {
-			binErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "hcimg-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "hybridcni")
-		binErr = BuildBinary(context.Background(), root, binPath, "imagetest")
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
+	bin, err := CachedBinary(context.Background(), "hybridcni-image-test", "imagetest")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
+	return bin
 }
 
 // Docker tier: both images are built, carry the entrypoint and labels, and

@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,12 +35,8 @@ func TestDockerRouterImage(t *testing.T) {
 	}
 	t.Cleanup(func() { dc.Close() })
 
-	root, err := image.ModuleRoot()
+	bin, err := image.CachedBinary(ctx, "hybridcni-router-test", "test")
 	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "hybridcni")
-	if err := image.BuildBinary(ctx, root, bin, "test"); err != nil {
 		t.Fatal(err)
 	}
 	b := &image.Builder{Docker: dc, Binary: bin, Version: "test", Logf: t.Logf}
