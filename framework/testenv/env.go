@@ -43,7 +43,7 @@ type Env struct {
 	started    time.Time
 	ready      time.Duration
 
-	mu      sync.Mutex // guards procs while starting vs. a concurrent Stop
+	mu      sync.Mutex // guards procs (start vs. a concurrent Stop) and nodes
 	stopped bool
 	stopErr error
 }
@@ -139,7 +139,7 @@ func (e *Env) start(ctx context.Context) error {
 		return fmt.Errorf("certificates: %w", err)
 	}
 	e.pki = p
-	free, err := freePorts(6)
+	free, err := pickPorts(6)
 	if err != nil {
 		return err
 	}
@@ -436,7 +436,11 @@ func (e *Env) Dir() string { return e.dir }
 func (e *Env) StartupTime() time.Duration { return e.ready }
 
 // Nodes returns the fake nodes, in creation order.
-func (e *Env) Nodes() []Node { return append([]Node(nil), e.nodes...) }
+func (e *Env) Nodes() []Node {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Node(nil), e.nodes...)
+}
 
 // HybridNodes returns the names of the hybrid nodes.
 func (e *Env) HybridNodes() []string { return e.nodeNames(true) }
@@ -446,7 +450,7 @@ func (e *Env) CloudNodes() []string { return e.nodeNames(false) }
 
 func (e *Env) nodeNames(hybrid bool) []string {
 	var names []string
-	for _, n := range e.nodes {
+	for _, n := range e.Nodes() {
 		if n.Hybrid == hybrid {
 			names = append(names, n.Name)
 		}
@@ -491,6 +495,9 @@ func (e *Env) logf(format string, args ...any) {
 	}
 	fmt.Fprintf(e.cfg.logOutput, "testenv: "+format+"\n", args...)
 }
+
+// pickPorts is freePorts; a test replaces it to hand out a taken port.
+var pickPorts = freePorts
 
 // freePorts returns n distinct loopback TCP ports free at call time.
 func freePorts(n int) ([]int, error) {

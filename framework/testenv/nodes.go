@@ -104,6 +104,17 @@ func (n Node) object() *corev1.Node {
 	if n.Gated {
 		ann[NetworkGateAnnotation] = "cni"
 	}
+	var conds []corev1.NodeCondition
+	if n.Gated {
+		// Registered NotReady, so the not-ready taint the API server adds
+		// on create is never lifted before kwok initialises the node.
+		now := metav1.Now()
+		conds = []corev1.NodeCondition{{
+			Type: corev1.NodeReady, Status: corev1.ConditionFalse,
+			Reason: NotReadyReason, Message: NotReadyMessage,
+			LastHeartbeatTime: now, LastTransitionTime: now,
+		}}
+	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: lbl, Annotations: ann},
 		Spec:       corev1.NodeSpec{PodCIDR: n.PodCIDR, PodCIDRs: []string{n.PodCIDR}},
@@ -112,6 +123,7 @@ func (n Node) object() *corev1.Node {
 				{Type: corev1.NodeInternalIP, Address: n.InternalIP},
 				{Type: corev1.NodeHostName, Address: n.Name},
 			},
+			Conditions: conds,
 			NodeInfo: corev1.NodeSystemInfo{
 				KubeletVersion:          KubeVersion,
 				ContainerRuntimeVersion: "kwok://" + KwokVersion,
@@ -133,6 +145,8 @@ func (e *Env) AddNode(ctx context.Context, spec NodeSpec) (Node, error) {
 	if _, err := e.kube.CoreV1().Nodes().Create(ctx, n.object(), metav1.CreateOptions{}); err != nil {
 		return Node{}, fmt.Errorf("create node %s: %w", spec.Name, err)
 	}
+	e.mu.Lock()
 	e.nodes = append(e.nodes, n)
+	e.mu.Unlock()
 	return n, nil
 }

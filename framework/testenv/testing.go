@@ -13,7 +13,7 @@ func RequireBinaries(t testing.TB) string {
 	t.Helper()
 	dir, err := FindBinaries()
 	if err != nil {
-		t.Skipf("API tier not built: %v", err)
+		t.Skip(err.Error())
 	}
 	return dir
 }

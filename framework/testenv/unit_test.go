@@ -158,6 +158,9 @@ func TestDefaultNodeLayout(t *testing.T) {
 		hybrid.Annotations[kwokAnnotation] != kwokValue {
 		t.Errorf("hybrid node labels %v annotations %v", hybrid.Labels, hybrid.Annotations)
 	}
+	if c := NodeReadyCondition(hybrid); c == nil || c.Status != corev1.ConditionFalse || c.Reason != NotReadyReason {
+		t.Errorf("gated hybrid node registers with Ready condition %+v, want False/%s", c, NotReadyReason)
+	}
 	cloud := Node{NodeSpec: nodes[4]}.object()
 	if _, ok := cloud.Labels[HybridLabel]; ok || cloud.Annotations[NetworkGateAnnotation] != "" {
 		t.Errorf("cloud node labels %v annotations %v", cloud.Labels, cloud.Annotations)

@@ -83,8 +83,9 @@ func (e *Env) failFast(cond apimachinerywait.ConditionWithContextFunc) apimachin
 	}
 }
 
-// waitNodesInitialised waits until kwok has initialised every node: Ready
-// for plain nodes, NotReady with the CNI message for gated ones.
+// waitNodesInitialised waits until kwok has initialised every node (Ready
+// for plain nodes, NotReady with the CNI message for gated ones) and the
+// controller manager's not-ready taint agrees with that.
 func (e *Env) waitNodesInitialised(ctx context.Context) error {
 	pending := map[string]string{}
 	cond := func(ctx context.Context) (bool, error) {
@@ -97,7 +98,7 @@ func (e *Env) waitNodesInitialised(ctx context.Context) error {
 			byName[list.Items[i].Name] = &list.Items[i]
 		}
 		clear(pending)
-		for _, n := range e.nodes {
+		for _, n := range e.Nodes() {
 			obj := byName[n.Name]
 			if obj == nil {
 				pending[n.Name] = "not found"
@@ -111,6 +112,10 @@ func (e *Env) waitNodesInitialised(ctx context.Context) error {
 				pending[n.Name] = fmt.Sprintf("phase %q, Ready=%s", obj.Status.Phase, ready.Status)
 			case !n.Gated && ready.Status != corev1.ConditionTrue:
 				pending[n.Name] = fmt.Sprintf("Ready=%s: %s", ready.Status, ready.Message)
+			case hasNotReadyTaint(obj) != (ready.Status != corev1.ConditionTrue):
+				// The controller manager has not caught up yet: pods
+				// would be scheduled against a stale taint.
+				pending[n.Name] = fmt.Sprintf("Ready=%s but taints %v", ready.Status, obj.Spec.Taints)
 			}
 		}
 		return len(pending) == 0, nil
@@ -147,6 +152,15 @@ func describePending(p map[string]string) string {
 	}
 	sort.Strings(s)
 	return strings.Join(s, "; ")
+}
+
+func hasNotReadyTaint(n *corev1.Node) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == corev1.TaintNodeNotReady && t.Effect == corev1.TaintEffectNoSchedule {
+			return true
+		}
+	}
+	return false
 }
 
 // NodeReadyCondition returns the node's Ready condition, or nil.
