@@ -68,11 +68,20 @@ func TestKindClusterOnTheNodeNetwork(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func() {
-				if err := e.Down(context.Background()); err != nil {
-					t.Errorf("down: %v", err)
+				// default goes with down (the ledger), isolated-pods with gc
+				// (labels and the cluster name), as after a lost ledger.
+				how := "down"
+				if c.routes {
+					err = e.Down(context.Background())
+				} else {
+					how = "gc"
+					_, err = GC(context.Background(), dc, GCOptions{Run: name})
+				}
+				if err != nil {
+					t.Errorf("%s: %v", how, err)
 				}
 				if left := leftovers(t, dc, name); len(left) > 0 {
-					t.Errorf("down left %s", names(left))
+					t.Errorf("%s left %s", how, names(left))
 				}
 			}()
 			if e.RoutesPodCIDRs != c.routes {
