@@ -40,8 +40,8 @@ type FakeTigeraOperator struct {
 	mu     sync.Mutex
 	errs   []error
 	rounds int
-	// Broken, when set, names a component whose pods never get a node
-	// (its node selector matches nothing), to test failure reporting.
+	// Broken names a component whose pods never get a node (its node
+	// selector matches nothing), to test failure reporting; see SetBroken.
 	Broken string
 }
 
@@ -53,6 +53,7 @@ func StartFakeTigeraOperator(t testing.TB, c *cni.Cluster, broken string) *FakeT
 	go func() {
 		defer close(done)
 		var seen int64 = -1
+		seenBroken := broken
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -62,7 +63,8 @@ func StartFakeTigeraOperator(t testing.TB, c *cni.Cluster, broken string) *FakeT
 			case <-tick.C:
 			}
 			inst, err := c.Dynamic.Resource(installationGVR).Get(ctx, "default", metav1.GetOptions{})
-			if err != nil || inst.GetDeletionTimestamp() != nil || inst.GetGeneration() == seen {
+			b := f.broken()
+			if err != nil || inst.GetDeletionTimestamp() != nil || (inst.GetGeneration() == seen && b == seenBroken) {
 				continue
 			}
 			if err := f.reconcile(ctx, inst); err != nil {
@@ -73,7 +75,7 @@ func StartFakeTigeraOperator(t testing.TB, c *cni.Cluster, broken string) *FakeT
 				}
 				continue
 			}
-			seen = inst.GetGeneration()
+			seen, seenBroken = inst.GetGeneration(), b
 		}
 	}()
 	t.Cleanup(func() {
@@ -100,7 +102,7 @@ func (f *FakeTigeraOperator) Errors() []error {
 func (f *FakeTigeraOperator) reconcile(ctx context.Context, inst *unstructured.Unstructured) error {
 	sel := func(component string) map[string]any {
 		m, _, _ := unstructured.NestedMap(inst.Object, "spec", component, "spec", "template", "spec", "nodeSelector")
-		if component == f.Broken {
+		if component == f.broken() {
 			return map[string]any{"hybridcni.test/no-such-node": "true"}
 		}
 		return m
@@ -232,4 +234,17 @@ func workload(kind, ns, name string, nodeSelector map[string]any) *unstructured.
 		spec["replicas"] = int64(1)
 	}
 	return obj("apps/v1", kind, ns, name, spec)
+}
+
+// SetBroken changes the broken component; the stand-in reconciles again.
+func (f *FakeTigeraOperator) SetBroken(component string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Broken = component
+}
+
+func (f *FakeTigeraOperator) broken() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.Broken
 }
