@@ -344,4 +344,3 @@ func (d *Driver) Readiness(ctx context.Context) (*cni.Readiness, error) {
 func (d *Driver) WaitReady(ctx context.Context) (*cni.Readiness, error) {
 	return cni.WaitReadiness(ctx, d.c, ReadinessSpec(d.apiServerRequested(ctx)), d.o.WaitTimeout())
 }
-
