@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,8 +22,8 @@ import (
 // two containers and probes one from the other through the Docker API's
 // exec: the same `hybridcni probe` the lab runs, now in a container.
 func TestDockerContainerPlace(t *testing.T) {
-	if testing.Short() {
-		t.Skip("Docker tier: skipped with -short")
+	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
+		t.Skip("Docker tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -3,6 +3,7 @@ package probe_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +21,8 @@ import (
 // API server's refusals come back clearly; the command itself runs in the
 // Docker and lab tiers.
 func TestPodPlaceExecReachesAPIServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("API tier: skipped with -short")
+	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
+		t.Skip("API tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
 	}
 	env := testenv.StartT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
