@@ -1,31 +1,43 @@
 # hybridcni: CNI qualification on EKS hybrid nodes.
-GO        ?= go
-BIN       ?= bin/hybridcni
-PKGS      ?= ./...
+GO         ?= go
+BIN        ?= bin/hybridcni
+PKGS       ?= ./...
 TEST_FLAGS ?= -count=1 -timeout 40m
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X github.com/hybridcni/hybridcni/framework/version.Version=$(VERSION)
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS    := -X github.com/hybridcni/hybridcni/framework/version.Version=$(VERSION)
+GOBIN_DIR  := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
 
-.PHONY: all build test unit lint setup bench e2e images apitier clean
+# The default qualification run of `make e2e` (override: make e2e E2E_FLAGS='-f run.yaml').
+E2E_FLAGS  ?= --cni cilium --version 1.16.18 --upgrade-to 1.16.19 --bgp --masquerade=false --results results
+# `make matrix`: one entry or all of a matrix file.
+MATRIX     ?= fixtures/matrix/nightly.yaml
+ONLY       ?=
+PARALLEL   ?= 1
+RESULTS    ?= results
+
+.PHONY: all build test unit lint setup setup-e2e bench e2e matrix images apitier clean
 
 all: build
 
+## build: a static hybridcni (CGO off), so it can package itself into the router and echo images.
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/hybridcni
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/hybridcni
 
-## setup: Debian packages (root), Docker engine, API-tier binaries in their cache.
+## setup: Debian packages (root), Go tools, a Docker engine, API-tier binaries in their cache.
 setup:
 	hack/setup.sh
+
+# The kind runs need no API tier.
+setup-e2e:
+	HYBRIDCNI_SKIP_APITIER=1 hack/setup.sh
 
 ## test: every tier this machine can run (unit, lab, API, Docker), after set-up and lint.
 test: setup lint
 	$(GO) test $(TEST_FLAGS) $(PKGS)
 
-## unit: only the tests that need nothing but Go.
+## unit: only the tests that need nothing but Go (lab, Docker and API tiers skip).
 unit:
 	HYBRIDCNI_UNIT_ONLY=1 $(GO) test -count=1 -short $(PKGS)
-
-GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
 
 lint:
 	$(GO) vet $(PKGS)
@@ -37,6 +49,24 @@ lint:
 ## bench: speed and memory figures (no pass/fail thresholds).
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $(PKGS)
+
+## apitier: build kube-apiserver, etcd, controller-manager, scheduler and kwok into the cache.
+apitier:
+	hack/apitier-build.sh
+
+## images: the router and echo images, built here with no registry.
+images: build
+	hack/docker-up.sh
+	$(BIN) images build
+
+## e2e: the default qualification run on kind (needs Docker and the node and CNI images, or a registry).
+e2e: setup-e2e images
+	$(BIN) run $(E2E_FLAGS)
+	$(BIN) report results --markdown results/matrix.md --html results/matrix.html
+
+## matrix: run a matrix file (MATRIX, ONLY=entry,..., PARALLEL=N) and merge its report.
+matrix: setup-e2e images
+	$(BIN) matrix -f $(MATRIX) $(if $(ONLY),--only $(ONLY)) --parallel $(PARALLEL) --results $(RESULTS)
 
 clean:
 	rm -rf bin results
