@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,10 +31,8 @@ func TestDockerContainerPlace(t *testing.T) {
 		t.Skipf("Docker tier: %v", err)
 	}
 	t.Cleanup(func() { dc.Close() })
-	root, err := image.ModuleRoot()
+	bin, err := image.CachedBinary(ctx, "hybridcni-probe-test", "probe-test")
 	must(t, err)
-	bin := filepath.Join(t.TempDir(), "hybridcni")
-	must(t, image.BuildBinary(ctx, root, bin, "probe-test"))
 	img, err := (&image.Builder{Docker: dc, Binary: bin, Version: "probe-test", Logf: t.Logf}).Build(ctx, image.Echo)
 	must(t, err)
 
