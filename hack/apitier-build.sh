@@ -111,7 +111,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 
 start=$(date +%s)
-log "building $key into $dest (-p $p); a cold build takes ~17 min on 2 cores"
+log "building $key into $dest (-p $p); a cold build takes 10-17 min on 2 cores, a relink ~1-2 min"
 
 log "etcd $etcd_version"
 run env -C "$tools/etcd" go build "${common[@]}" "-s -w" -o "$tmp/bin/etcd" go.etcd.io/etcd/server/v3
