@@ -104,7 +104,7 @@ func (w *world) podToNode(ctx SpecContext) {
 }
 
 func (w *world) onPremTarget() probe.Target {
-	return probe.HTTPTarget(w.env.OnPrem.Name, w.env.OnPrem.IP, echoHTTPPort, "/clientip").Outside()
+	return probe.HTTPTarget(w.env.OnPrem.Name, w.env.OnPrem.IP, w.env.OnPremHTTPPort, "/clientip").Outside()
 }
 
 func (w *world) podToExternal(ctx SpecContext) {

@@ -48,8 +48,10 @@ type Env struct {
 	Nodes      []Node
 	// Router reads the on-prem router's peers and routes (nil without one).
 	Router *router.Client
-	// OnPrem is the on-prem host: a place to run probes from and an echo target.
-	OnPrem *probe.Source
+	// OnPrem is the on-prem host: a place to run probes from and an echo
+	// target, serving HTTP and UDP on the ports below.
+	OnPrem                        *probe.Source
+	OnPremHTTPPort, OnPremUDPPort int
 	// PodsRoutable: the control plane reaches pod CIDRs (EKS remote pod
 	// networks, through the on-prem router).
 	PodsRoutable bool
@@ -122,22 +124,23 @@ type Provider interface {
 
 var (
 	providersMu sync.Mutex
-	providers   = map[string]func() Provider{}
+	providers   = map[string]func(Options) Provider{}
 )
 
-// RegisterProvider makes a provider available by name.
-func RegisterProvider(name string, newProvider func() Provider) {
+// RegisterProvider makes a provider available by name; newProvider gets the
+// run's options (topology, images, results folder).
+func RegisterProvider(name string, newProvider func(Options) Provider) {
 	providersMu.Lock()
 	defer providersMu.Unlock()
 	providers[name] = newProvider
 }
 
 // LookupProvider returns a new provider by name, or a *config.Error.
-func LookupProvider(name string) (Provider, error) {
+func LookupProvider(name string, opts Options) (Provider, error) {
 	providersMu.Lock()
 	defer providersMu.Unlock()
 	if p, ok := providers[name]; ok {
-		return p(), nil
+		return p(opts), nil
 	}
 	var names []string
 	for n := range providers {

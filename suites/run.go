@@ -21,6 +21,10 @@ type Options struct {
 	Runs []config.Run
 	// Provider builds the environment ("kind" or "simulated").
 	Provider string
+	// Topology is the kind provider's topology (name or file; default "default").
+	Topology string
+	// NodeImage overrides the kind node image pinned for the Kubernetes version.
+	NodeImage string
 	// ResultsDir receives junit.xml, report.json and diagnostics/.
 	ResultsDir string
 	// LabelFilter selects specs (Ginkgo's --label-filter syntax).
@@ -72,7 +76,7 @@ func Run(ctx context.Context, opts Options) error {
 	dry, _ := ginkgo.GinkgoConfiguration()
 	opts.DryRun = opts.DryRun || dry.DryRun
 	if !opts.DryRun {
-		p, err := LookupProvider(opts.Provider)
+		p, err := LookupProvider(opts.Provider, opts)
 		if err != nil {
 			return err
 		}

@@ -204,9 +204,12 @@ func runEntry(ctx context.Context, self string, r config.Run, sf suiteFlags) ent
 		res.code, res.err = 1, err
 		return res
 	}
-	args := []string{"run", "-f", runFile, "--results", dir, "--provider", sf.provider,
+	args := []string{"run", "-f", runFile, "--results", dir, "--provider", sf.provider, "--topology", sf.topology,
 		"--timeout", sf.timeout.String(), "--wait-timeout", sf.waitTimeout.String(), "--disruption-max-gap", sf.maxGap.String(),
 		"--disruption-max-loss", fmt.Sprint(sf.maxLoss)}
+	if sf.nodeImage != "" {
+		args = append(args, "--node-image", sf.nodeImage)
+	}
 	if sf.labelFilter != "" {
 		args = append(args, "--label-filter", sf.labelFilter)
 	}

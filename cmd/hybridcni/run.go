@@ -10,6 +10,7 @@ import (
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/probe"
 	"github.com/hybridcni/hybridcni/suites"
+	_ "github.com/hybridcni/hybridcni/suites/providers/kind"
 	_ "github.com/hybridcni/hybridcni/suites/providers/simulated"
 )
 
@@ -18,6 +19,8 @@ func init() { register(newRunCmd) }
 // suiteFlags are how a run of the suites is carried out (not what it qualifies).
 type suiteFlags struct {
 	provider    string
+	topology    string
+	nodeImage   string
 	results     string
 	labelFilter string
 	dryRun      bool
@@ -31,6 +34,8 @@ type suiteFlags struct {
 
 func (s *suiteFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&s.provider, "provider", "kind", "environment: kind (clusters on Docker) or simulated (API server + kwok: lifecycle only)")
+	fs.StringVar(&s.topology, "topology", "default", "kind provider: built-in topology (default, isolated-pods, minimal) or a topology file")
+	fs.StringVar(&s.nodeImage, "node-image", "", "kind provider: node image (default: the one pinned for the Kubernetes version)")
 	fs.StringVar(&s.results, "results", "results", "folder for junit.xml, report.json, diagnostics and the matrix")
 	fs.StringVar(&s.labelFilter, "label-filter", "", "run only specs matching this Ginkgo label filter, e.g. 'feature:bgp && !feature:upgrade'")
 	fs.BoolVar(&s.dryRun, "dry-run", false, "list the specs with their labels, run nothing")
@@ -44,7 +49,7 @@ func (s *suiteFlags) add(fs *pflag.FlagSet) {
 
 func (s *suiteFlags) options(runs []config.Run, results string) suites.Options {
 	return suites.Options{
-		Runs: runs, Provider: s.provider, ResultsDir: results, LabelFilter: s.labelFilter,
+		Runs: runs, Provider: s.provider, Topology: s.topology, NodeImage: s.nodeImage, ResultsDir: results, LabelFilter: s.labelFilter,
 		DryRun: s.dryRun, Keep: s.keep, Verbose: s.verbose, Timeout: s.timeout, WaitTimeout: s.waitTimeout,
 		Disruption: probe.Budget{MaxGap: s.maxGap, MaxLossPct: s.maxLoss},
 	}

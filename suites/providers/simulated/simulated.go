@@ -20,7 +20,9 @@ import (
 const Name = "simulated"
 
 func init() {
-	suites.RegisterProvider(Name, func() suites.Provider { return &provider{envs: map[*suites.Env]running{}} })
+	suites.RegisterProvider(Name, func(suites.Options) suites.Provider {
+		return &provider{envs: map[*suites.Env]running{}}
+	})
 }
 
 type running struct {

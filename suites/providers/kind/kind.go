@@ -1,0 +1,246 @@
+// Package kind provides the suites' real environment: a kind cluster whose
+// workers are hybrid nodes on a Docker network standing in for the on-prem
+// node network, the on-prem router and an on-prem host (topologies.Up).
+package kind
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+
+	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/diagnostics"
+	"github.com/hybridcni/hybridcni/framework/docker"
+	"github.com/hybridcni/hybridcni/framework/image"
+	"github.com/hybridcni/hybridcni/framework/probe"
+	"github.com/hybridcni/hybridcni/framework/router"
+	"github.com/hybridcni/hybridcni/framework/version"
+	"github.com/hybridcni/hybridcni/suites"
+	"github.com/hybridcni/hybridcni/topologies"
+	"github.com/hybridcni/hybridcni/topologies/doctor"
+)
+
+// Name is the provider's name on the command line (--provider kind).
+const Name = "kind"
+
+func init() {
+	suites.RegisterProvider(Name, func(o suites.Options) suites.Provider {
+		return &provider{opts: o, envs: map[*suites.Env]*running{}}
+	})
+}
+
+type running struct {
+	topo   *topologies.Env
+	router *router.Client
+}
+
+type provider struct {
+	opts suites.Options
+	dc   *docker.Client
+	topo topologies.Topology
+
+	mu   sync.Mutex
+	envs map[*suites.Env]*running
+}
+
+func (p *provider) Name() string { return Name }
+
+func (p *provider) images(r config.Run) (topologies.Images, error) {
+	routerRef, echoRef := image.HarnessRefs(version.Version)
+	im := topologies.Images{Router: routerRef, Echo: echoRef, Node: p.opts.NodeImage}
+	if im.Node == "" {
+		var err error
+		if im.Node, err = topologies.NodeImage(r.Kubernetes.Version); err != nil {
+			return im, err
+		}
+	}
+	return im, nil
+}
+
+// Prepare checks the machine (doctor's blockers stop the run before anything
+// is created) and builds the router and echo images.
+func (p *provider) Prepare(ctx context.Context) error {
+	topo, err := topologies.Load(p.opts.Topology)
+	if err != nil {
+		return err
+	}
+	p.topo = topo
+	dc, dcErr := image.Engine(ctx)
+	p.dc = dc
+	for _, r := range p.opts.Runs {
+		im, err := p.images(r)
+		if err != nil {
+			return err
+		}
+		o := doctor.Options{DockerErr: dcErr, Cluster: true, Nodes: 1 + r.Nodes.Hybrid + r.Nodes.Cloud,
+			NodeImage: im.Node, Offline: doctor.OfflineFromEnv(),
+			Buildable: func(ref string) bool { return ref == im.Router || ref == im.Echo }}
+		if dc != nil {
+			o.Docker = dc
+		}
+		if err := doctor.Run(ctx, o).Err(); err != nil {
+			return fmt.Errorf("nothing created: %w", err)
+		}
+	}
+	if dc == nil {
+		return dcErr
+	}
+	_, err = image.BuildHarness(ctx, dc, "", version.Version, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
+	return err
+}
+
+// Provision brings the topology up: network, router, on-prem host, the kind
+// cluster (hybrid nodes NotReady, no CNI) and the echo image on its nodes.
+func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir string) (*suites.Env, error) {
+	im, err := p.images(run)
+	if err != nil {
+		return nil, err
+	}
+	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, "kind provider: "+f+"\n", a...) }
+	te, err := topologies.Up(ctx, p.dc, topologies.Spec{
+		Run: run, Topology: p.topo, Images: im, Cluster: true,
+		CgroupV1: doctor.CgroupV1(""), StateDir: filepath.Join(resultsDir, "state"),
+	}, topologies.WithLogf(logf))
+	if err != nil {
+		return nil, err
+	}
+	env, rn, err := p.describe(ctx, run, te, im, resultsDir)
+	if err != nil {
+		_ = te.Down(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	p.mu.Lock()
+	p.envs[env] = rn
+	p.mu.Unlock()
+	return env, nil
+}
+
+func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.Env, im topologies.Images, resultsDir string) (*suites.Env, *running, error) {
+	archive := filepath.Join(resultsDir, "state", te.Name, "echo-image.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		return nil, nil, err
+	}
+	err = p.dc.SaveImages(ctx, []string{im.Echo}, f)
+	f.Close()
+	if err == nil {
+		err = topologies.LoadImageArchive(te.Name, archive, func(string, ...any) {})
+	}
+	os.Remove(archive)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load %s into the kind nodes: %w", im.Echo, err)
+	}
+	rest, err := clientcmd.BuildConfigFromFlags("", te.Kubeconfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	kube, err := kubernetes.NewForConfig(rest)
+	if err != nil {
+		return nil, nil, err
+	}
+	env := &suites.Env{
+		Run: run, Provider: Name, Kubeconfig: te.Kubeconfig, REST: rest, Kube: kube,
+		EchoImage: im.Echo, PodsRoutable: te.RoutesPodCIDRs, ResultsDir: resultsDir,
+		Lacking: map[suites.Capability]string{},
+	}
+	for _, n := range te.Nodes {
+		env.Nodes = append(env.Nodes, suites.Node{Name: n.Name, Address: n.IP.String(), Hybrid: n.Hybrid})
+	}
+	dc := p.dc
+	env.NodeExec = func(ctx context.Context, node string, argv ...string) (string, error) {
+		res, err := dc.Exec(ctx, node, argv)
+		if err != nil {
+			return "", err
+		}
+		if res.ExitCode != 0 {
+			return res.Stdout, fmt.Errorf("%s on %s exited %d: %s", strings.Join(argv, " "), node, res.ExitCode, strings.TrimSpace(res.Stderr))
+		}
+		return res.Stdout, nil
+	}
+	rn := &running{topo: te}
+	if te.RouterAPI != "" {
+		if rn.router, err = router.Dial(te.RouterAPI); err != nil {
+			return nil, nil, fmt.Errorf("router API %s: %w", te.RouterAPI, err)
+		}
+		env.Router = rn.router
+	} else {
+		env.Lacking[suites.Router] = "the topology has no on-prem router"
+	}
+	if te.HostContainer != "" {
+		env.OnPrem = &probe.Source{Place: probe.InContainer(dc.API(), te.HostContainer), Name: "on-prem-host", IP: te.OnPremHost.String()}
+		env.OnPremHTTPPort, env.OnPremUDPPort = topologies.OnPremHTTPPort, topologies.OnPremUDPPort
+	} else {
+		env.Lacking[suites.OnPremHost] = "the topology has no on-prem host"
+	}
+	env.Diagnostics = []diagnostics.Source{
+		diagnostics.SourceFunc{N: "kind", F: func(_ context.Context, dir string) error {
+			return kindcluster.NewProvider(kindcluster.ProviderWithDocker()).CollectLogs(te.Name, dir)
+		}},
+		diagnostics.SourceFunc{N: "router", F: func(ctx context.Context, dir string) error { return routerState(ctx, rn.router, dir) }},
+		diagnostics.SourceFunc{N: "containers", F: func(ctx context.Context, dir string) error {
+			for _, c := range []string{te.RouterContainer, te.HostContainer} {
+				if c == "" {
+					continue
+				}
+				logs, err := dc.Logs(ctx, c)
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(filepath.Join(dir, c+".log"), []byte(logs), 0o644); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	}
+	return env, rn, nil
+}
+
+// routerState writes the router's neighbors and RIB.
+func routerState(ctx context.Context, c *router.Client, dir string) error {
+	if c == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	peers, err := c.Peers(ctx)
+	if err != nil {
+		return err
+	}
+	routes, err := c.Routes(ctx)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("# neighbors\n")
+	for _, p := range peers {
+		fmt.Fprintln(&b, p.String())
+	}
+	b.WriteString("\n# RIB\n")
+	for _, r := range routes {
+		fmt.Fprintln(&b, r.String())
+	}
+	return os.WriteFile(filepath.Join(dir, "router.txt"), []byte(b.String()), 0o644)
+}
+
+func (p *provider) Teardown(ctx context.Context, env *suites.Env) error {
+	p.mu.Lock()
+	rn := p.envs[env]
+	delete(p.envs, env)
+	p.mu.Unlock()
+	if rn == nil {
+		return nil
+	}
+	if rn.router != nil {
+		rn.router.Close()
+	}
+	return rn.topo.Down(ctx)
+}
