@@ -208,14 +208,14 @@ func (e *Env) start(ctx context.Context) error {
 	if e.cfg.networkGate {
 		e.gate = startNetworkGate(e.kube, e.cfg.parsedSelector, e.logf)
 	}
-	for _, spec := range e.cfg.nodes {
-		if _, err := e.AddNode(ctx, spec); err != nil {
-			return err
-		}
+	if _, err := e.AddNodes(ctx, e.cfg.nodes...); err != nil {
+		return err
 	}
+	e.logf("%d nodes registered (%s after start)", len(e.cfg.nodes), time.Since(e.started).Round(time.Millisecond))
 	if err := e.waitNodesInitialised(ctx); err != nil {
 		return err
 	}
+	e.logf("nodes initialised (%s after start)", time.Since(e.started).Round(time.Millisecond))
 	return e.waitDefaultServiceAccounts(ctx)
 }
 

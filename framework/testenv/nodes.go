@@ -2,8 +2,10 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -138,15 +140,47 @@ func (n Node) object() *corev1.Node {
 // CNI agent runs on it) unless the Env was started WithoutNetworkGate. It
 // returns once the node exists; kwok initialises it shortly after.
 func (e *Env) AddNode(ctx context.Context, spec NodeSpec) (Node, error) {
-	if err := spec.validate(); err != nil {
-		return Node{}, fmt.Errorf("testenv: AddNode: %w", err)
+	nodes, err := e.AddNodes(ctx, spec)
+	if err != nil {
+		return Node{}, err
 	}
-	n := Node{NodeSpec: spec, Gated: spec.Hybrid && e.cfg.networkGate}
-	if _, err := e.kube.CoreV1().Nodes().Create(ctx, n.object(), metav1.CreateOptions{}); err != nil {
-		return Node{}, fmt.Errorf("create node %s: %w", spec.Name, err)
+	return nodes[0], nil
+}
+
+// AddNodes registers several nodes, a few at a time; see AddNode.
+func (e *Env) AddNodes(ctx context.Context, specs ...NodeSpec) ([]Node, error) {
+	nodes := make([]Node, len(specs))
+	for i, spec := range specs {
+		if err := spec.validate(); err != nil {
+			return nil, fmt.Errorf("testenv: AddNodes: %w", err)
+		}
+		nodes[i] = Node{NodeSpec: spec, Gated: spec.Hybrid && e.cfg.networkGate}
+	}
+	errs := make([]error, len(nodes))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := e.kube.CoreV1().Nodes().Create(ctx, nodes[i].object(), metav1.CreateOptions{}); err != nil {
+				errs[i] = fmt.Errorf("create node %s: %w", nodes[i].Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	var created []Node
+	for i, n := range nodes {
+		if errs[i] == nil {
+			created = append(created, n)
+		}
 	}
 	e.mu.Lock()
-	e.nodes = append(e.nodes, n)
+	e.nodes = append(e.nodes, created...)
 	e.mu.Unlock()
-	return n, nil
+	if err := errors.Join(errs...); err != nil {
+		return created, err
+	}
+	return nodes, nil
 }
