@@ -67,7 +67,7 @@ func TestCheckReadinessNamesNodesAndWorkloads(t *testing.T) {
 	}
 	one := int32(1)
 	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "cilium-operator", Namespace: "kube-system"},
-		Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"io.cilium/app": "operator"}}},
+		Spec:   appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"io.cilium/app": "operator"}}},
 		Status: appsv1.DeploymentStatus{UpdatedReplicas: 1, AvailableReplicas: 0}}
 	kube := fake.NewClientset(hybrid("h-1", corev1.ConditionTrue), hybrid("h-2", corev1.ConditionFalse), cloud, ds,
 		agent("cilium-a", "h-1"), agent("cilium-c", "cloud-1"), dep)
