@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 )
 
@@ -48,6 +49,10 @@ func createKindCluster(cfg *v1alpha4.Cluster, network, kubeconfig string, logf f
 		cluster.CreateWithDisplayUsage(false),
 		cluster.CreateWithDisplaySalutation(false))
 	if err != nil {
+		// kind keeps the failed command's output in the error: show its end.
+		if re := kindexec.RunErrorForError(err); re != nil && len(re.Output) > 0 {
+			return fmt.Errorf("create kind cluster %s: %w; output:\n%s", cfg.Name, err, tail(string(re.Output), 25))
+		}
 		return fmt.Errorf("create kind cluster %s: %w", cfg.Name, err)
 	}
 	return nil
