@@ -59,8 +59,26 @@ func KindConfig(r config.Run, name string, opts ...KindOption) (*v1alpha4.Cluste
 		c.Nodes = append(c.Nodes, node(v1alpha4.WorkerRole, map[string]string{LabelRole: "hybrid", HybridLabelKey: HybridLabelValue}))
 	}
 	if o.cgroupV1 {
-		c.KubeadmConfigPatches = append(c.KubeadmConfigPatches, fmt.Sprintf(
-			"kind: KubeletConfiguration\napiVersion: kubelet.config.k8s.io/v1beta1\nfailCgroupV1: %t\n", false))
+		c.KubeadmConfigPatches = append(c.KubeadmConfigPatches, cgroupV1Patch)
 	}
 	return c, nil
+}
+
+// cgroupV1Patch lets Kubernetes >= 1.35 run on a cgroup v1 host: the kubelet
+// must not refuse it (failCgroupV1: false), and kubeadm's SystemVerification
+// preflight, which fails on cgroup v1 for these kubelets, must be skipped
+// explicitly (KEP-5573). Both kubeadm API versions kind may write are listed;
+// a patch that matches no document is ignored.
+var cgroupV1Patch = fmt.Sprintf(`kind: KubeletConfiguration
+apiVersion: kubelet.config.k8s.io/v1beta1
+failCgroupV1: %t
+---
+%s---
+%s---
+%s---
+%s`, false, skipSystemVerification("InitConfiguration", "v1beta4"), skipSystemVerification("JoinConfiguration", "v1beta4"),
+	skipSystemVerification("InitConfiguration", "v1beta3"), skipSystemVerification("JoinConfiguration", "v1beta3"))
+
+func skipSystemVerification(kind, version string) string {
+	return fmt.Sprintf("kind: %s\napiVersion: kubeadm.k8s.io/%s\nnodeRegistration:\n  ignorePreflightErrors: [SystemVerification]\n", kind, version)
 }

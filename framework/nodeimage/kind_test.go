@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/kind/pkg/cluster"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 
 	"github.com/hybridcni/hybridcni/framework/config"
@@ -119,11 +120,15 @@ func createCluster(tb testing.TB, env kindEnv, hybrid int) kindCluster {
 		cluster.CreateWithKubeconfigPath(kubeconfig),
 		cluster.CreateWithWaitForReady(0),
 		cluster.CreateWithDisplayUsage(false),
-		cluster.CreateWithDisplaySalutation(false))
+		cluster.CreateWithDisplaySalutation(false),
+		cluster.CreateWithRetain(true)) // failed nodes stay for diagnostics; the cleanup deletes them
 	created := time.Since(start)
 	volumes = nodeVolumes(tb, env.dc, name)
 	if err != nil {
-		tb.Logf("kubelet journal of %s-control-plane:\n%s", name, nodeJournal(name+"-control-plane"))
+		if re := kindexec.RunErrorForError(err); re != nil {
+			tb.Logf("output of %v:\n%s", re.Command, tailLines(string(re.Output), 60))
+		}
+		tb.Logf("diagnostics of %s-control-plane:\n%s", name, nodeDiagnostics(name+"-control-plane"))
 		tb.Fatalf("create kind cluster from %s: %v", env.image, err)
 	}
 	return kindCluster{name: name, kubeconfig: kubeconfig, created: created}
@@ -254,10 +259,20 @@ func assertNothingLeft(tb testing.TB, dc *docker.Client, name string, volumes []
 	}
 }
 
-// nodeJournal returns the tail of a node's kubelet and containerd journal.
-func nodeJournal(node string) string {
-	out, _ := exec.Command("docker", "exec", node, "journalctl", "--no-pager", "-n", "60", "-u", "kubelet", "-u", "containerd").CombinedOutput()
+// nodeDiagnostics returns a node's containers, the logs of the exited ones
+// and the tail of its kubelet journal.
+func nodeDiagnostics(node string) string {
+	script := `crictl ps -a; for c in $(crictl ps -a -q --state exited | head -5); do echo "--- logs $c"; crictl logs --tail 15 $c 2>&1; done; echo "--- kubelet"; systemctl status --no-pager kubelet 2>&1 | head -12; journalctl --no-pager -u kubelet | grep -vE " [IW][0-9]{4} " | tail -25`
+	out, _ := exec.Command("docker", "exec", node, "bash", "-c", script).CombinedOutput()
 	return string(out)
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // tbLogger sends kind's progress to the test log.

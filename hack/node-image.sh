@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Builds the offline kind node image hybridcni/node:<kubernetes version> with
+# no registry: a Debian root filesystem from debootstrap (systemd, containerd,
+# runc, iptables, CNI plugins), kubelet/kubeadm/kubectl built from
+# k8s.io/kubernetes through the Go module proxy, and the control-plane,
+# kube-proxy, etcd, CoreDNS and pause images built here and preloaded into the
+# node's containerd store, plus the files kind reads from a node image
+# (hack/nodeimage/files/). Prints the image tag on stdout.
+#
+# Every stage is cached by version outside the checkout:
+#   ${HYBRIDCNI_CACHE:-$HOME/.cache/hybridcni}/node-image/
+#     rootfs/<suite>-<packages hash>.tar      debootstrap results
+#     bin/<name>-<version>/                    Go binaries
+#     images/<inputs hash>/*.tar               component image archives
+# and the finished image carries the hash of all its inputs as a label, so a
+# second run with nothing changed only checks and exits.
+#
+# Usage: hack/node-image.sh            build (or reuse) and print the tag
+#        hack/node-image.sh --tag      print the tag only
+# Environment:
+#   HYBRIDCNI_CACHE     cache root (default $HOME/.cache/hybridcni)
+#   NODE_IMAGE_BUILD_P  parallel compile jobs (default 2; a kube link peaks ~2.4 GiB)
+#   NODE_IMAGE_FORCE=1  rebuild the image even if its inputs are unchanged
+#   DEBIAN_MIRROR       Debian mirror for debootstrap (default deb.debian.org)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tools="$repo/tools/nodeimage"
+files="$repo/hack/nodeimage/files"
+
+log() { printf 'node-image: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=nodeimage/lib.sh
+source "$repo/hack/nodeimage/lib.sh"
+
+k8s_version=$(modversion "$tools/k8s/go.mod" k8s.io/kubernetes)
+etcd_version=$(modversion "$tools/etcd/go.mod" go.etcd.io/etcd/server/v3)
+coredns_version=$(modversion "$tools/coredns/go.mod" github.com/coredns/coredns)
+crictl_version=$(modversion "$tools/crictl/go.mod" sigs.k8s.io/cri-tools)
+# Image names and tags kubeadm $k8s_version asks for (cmd/kubeadm/app/constants).
+pause_tag=3.10.2
+etcd_tag="${etcd_version#v}-0"
+
+tag=${NODE_IMAGE_TAG:-hybridcni/node:$k8s_version}
+LABEL_INPUTS=dev.hybridcni.node-image.inputs # framework/nodeimage.LabelInputs
+if [[ "${1:-}" == --tag ]]; then
+	printf '%s\n' "$tag"
+	exit 0
+fi
+
+[[ "$(id -u)" == 0 ]] || die "run as root: debootstrap and the containerd preload need it"
+for c in debootstrap docker containerd ctr go; do
+	command -v "$c" >/dev/null || die "$c not found: run hack/setup.sh (installs hack/debian-packages.txt)"
+done
+docker info >/dev/null 2>&1 || die "no Docker engine answers: start it (hack/docker-up.sh)"
+
+cache_root=${HYBRIDCNI_CACHE:-${HOME:?HOME or HYBRIDCNI_CACHE must be set}/.cache/hybridcni}
+cache="$cache_root/node-image"
+mkdir -p "$cache"/{rootfs,bin,images}
+exec 9>"$cache/.lock"
+if ! flock -n 9; then
+	log "another build holds $cache/.lock; waiting"
+	flock 9
+fi
+
+suite=bookworm
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+p=${NODE_IMAGE_BUILD_P:-2}
+
+inputs_hash=$( {
+	printf '%s\n' "$k8s_version" "$etcd_version" "$coredns_version" "$crictl_version" "$suite" "${node_packages[@]}" "${netbase_packages[@]}"
+	cat "${BASH_SOURCE[0]}" "$tools"/*/go.sum
+	find "$repo/hack/nodeimage" -type f -print0 | sort -z | xargs -0 cat
+} | sha256sum | cut -c1-16)
+
+if [[ "${NODE_IMAGE_FORCE:-0}" != 1 ]] &&
+	[[ "$(docker image inspect -f "{{index .Config.Labels \"$LABEL_INPUTS\"}}" "$tag" 2>/dev/null)" == "$inputs_hash" ]]; then
+	log "up to date: $tag (inputs $inputs_hash)"
+	printf '%s\n' "$tag"
+	exit 0
+fi
+
+start=$(date +%s)
+rm -rf "$cache"/.build.* "$cache"/.kube-router.* 2>/dev/null || true # leftovers of interrupted builds (we hold the lock)
+work=$(mktemp -d "$cache/.build.XXXXXX")
+ctrd_pid=""
+cleanup() {
+	[[ -n "$ctrd_pid" ]] && kill "$ctrd_pid" 2>/dev/null && wait "$ctrd_pid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+minor=${k8s_version#v*.}
+minor=${minor%%.*}
+major=${k8s_version#v}
+major=${major%%.*}
+kver=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+	kver+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+done
+
+build_binaries() {
+	gobuild "k8s-$k8s_version" "$tools/k8s" "-s -w$kver" \
+		k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kubectl \
+		k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kube-apiserver \
+		k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+	gobuild "etcd-$etcd_version" "$tools/etcd" "-s -w" go.etcd.io/etcd/server/v3
+	gobuild "coredns-$coredns_version" "$tools/coredns" "-s -w" github.com/coredns/coredns
+	gobuild "crictl-$crictl_version" "$tools/crictl" "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" sigs.k8s.io/cri-tools/cmd/crictl
+	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/pause" ./hack/nodeimage/pause)
+	(cd "$repo" && go build -o "$work/imagetool" ./hack/nodeimage/imagetool)
+	local got
+	got=$("$cache/bin/k8s-$k8s_version/kubelet" --version)
+	[[ "$got" == "Kubernetes $k8s_version" ]] || die "kubelet reports '$got', want 'Kubernetes $k8s_version' (version ldflags)"
+}
+
+build_binaries
+if [[ "${NODE_IMAGE_STAGE:-}" == binaries ]]; then exit 0; fi
+node_rootfs=$(rootfs node "${node_packages[@]}")
+netbase_rootfs=$(rootfs netbase "${netbase_packages[@]}")
+
+# --- component images (docker-archive tars, names as kubeadm expects) ---
+kbin="$cache/bin/k8s-$k8s_version"
+imgs="$work/images"
+mkdir -p "$imgs"
+it="$work/imagetool"
+static() { # static NAME:TAG BINARY COMMAND [ENTRYPOINT]
+	local ref=$1 bin=$2 cmd=$3 ep=${4:-}
+	"$it" archive --out "$imgs/$(basename "${ref%%:*}").tar" --tag "$ref" \
+		--file "$bin:/usr/local/bin/$cmd" ${ep:+--entrypoint "$ep"} \
+		--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+}
+for c in kube-apiserver kube-controller-manager kube-scheduler; do
+	static "registry.k8s.io/$c:$k8s_version" "$kbin/$c" "$c"
+done
+# go build names the etcd server binary "server" (go.etcd.io/etcd/server/v3).
+static "registry.k8s.io/etcd:$etcd_tag" "$cache/bin/etcd-$etcd_version/server" etcd
+static "registry.k8s.io/coredns/coredns:$coredns_version" "$cache/bin/coredns-$coredns_version/coredns" coredns /usr/local/bin/coredns
+static "registry.k8s.io/pause:$pause_tag" "$work/pause" pause /usr/local/bin/pause
+"$it" archive --out "$imgs/kube-proxy.tar" --tag "registry.k8s.io/kube-proxy:$k8s_version" \
+	--base "$netbase_rootfs" --file "$kbin/kube-proxy:/usr/local/bin/kube-proxy" \
+	--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+log "component images: $(du -sh "$imgs" | cut -f1)"
+
+# --- node root filesystem ---
+root="$work/root"
+mkdir -p "$root"
+tar -C "$root" --numeric-owner --xattrs --xattrs-include='*' -xf "$node_rootfs"
+cp -a "$files"/. "$root"/
+for b in kubelet kubeadm kubectl; do install -m 0755 "$kbin/$b" "$root/usr/bin/$b"; done
+install -m 0755 "$cache/bin/crictl-$crictl_version/crictl" "$root/usr/bin/crictl"
+# CNI plugins where kubelet and CNIs look for them.
+mkdir -p "$root/opt/cni/bin" "$root/etc/cni/net.d"
+for f in "$root"/usr/lib/cni/*; do ln -sf "/usr/lib/cni/$(basename "$f")" "$root/opt/cni/bin/"; done
+printf '%s\n' "$k8s_version" >"$root/kind/version"
+sed -i "s#@PAUSE@#registry.k8s.io/pause:$pause_tag#" "$root/etc/containerd/config.toml"
+# systemd inside a container: boot to multi-user, nothing that needs hardware.
+chroot "$root" systemctl set-default multi-user.target >/dev/null
+chroot "$root" systemctl enable containerd.service kubelet.service >/dev/null 2>&1
+for u in getty.target systemd-udevd.service systemd-udev-trigger.service systemd-modules-load.service \
+	sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.mount proc-sys-fs-binfmt_misc.automount \
+	systemd-remount-fs.service systemd-firstboot.service systemd-resolved.service apt-daily.timer apt-daily-upgrade.timer \
+	e2scrub_all.timer fstrim.timer; do
+	ln -sf /dev/null "$root/etc/systemd/system/$u"
+done
+: >"$root/etc/machine-id" # the entrypoint makes one per node
+
+# --- preload the component images into the node's containerd store ---
+# A containerd of the host writes the node's /var/lib/containerd directly;
+# images stay packed (--no-unpack) and unpack in the node on first use.
+cat >"$work/containerd.toml" <<EOF
+version = 2
+root = "$root/var/lib/containerd"
+state = "$work/ctrd-state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$work/ctrd.sock"
+[ttrpc]
+  address = "$work/ctrd.sock.ttrpc"
+EOF
+containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
+ctrd_pid=$!
+for _ in $(seq 100); do ctr -a "$work/ctrd.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+ctr -a "$work/ctrd.sock" version >/dev/null || die "temporary containerd did not start: $(tail -5 "$work/containerd.log")"
+for a in "$imgs"/*.tar; do
+	ctr -a "$work/ctrd.sock" -n k8s.io images import --all-platforms --no-unpack "$a" >/dev/null
+done
+for ref in $(ctr -a "$work/ctrd.sock" -n k8s.io images ls -q); do
+	ctr -a "$work/ctrd.sock" -n k8s.io images label "$ref" io.cri-containerd.pinned=pinned >/dev/null
+done
+ctr -a "$work/ctrd.sock" -n k8s.io images ls -q | grep -v '^sha256:' | sed 's/^/node-image: preloaded /' >&2
+kill "$ctrd_pid" && wait "$ctrd_pid" 2>/dev/null || true
+ctrd_pid=""
+
+# --- load as a Docker image ---
+log "loading $tag"
+tar -C "$root" --numeric-owner --xattrs --xattrs-include='*' -cf "$work/node-rootfs.tar" .
+rm -rf "$root"
+"$it" archive --out "$work/node.tar" --tag "$tag" --base "$work/node-rootfs.tar" \
+	--entrypoint /usr/local/bin/entrypoint --entrypoint /sbin/init \
+	--env container=docker --stop-signal 'SIGRTMIN+3' \
+	--label "$LABEL_INPUTS=$inputs_hash" --label "dev.hybridcni.kubernetes-version=$k8s_version"
+rm -f "$work/node-rootfs.tar"
+old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
+docker load -i "$work/node.tar" >/dev/null
+rm -f "$work/node.tar"
+# The previous build, now untagged, goes unless a container still uses it.
+if [[ -n "$old" && "$old" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]]; then
+	docker rmi "$old" >/dev/null 2>&1 || log "previous image $old is still in use; remove it later"
+fi
+log "done in $(($(date +%s) - start))s: $tag ($(docker image inspect -f '{{.Size}}' "$tag" | numfmt --to=iec))"
+printf '%s\n' "$tag"
