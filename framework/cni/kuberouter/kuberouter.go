@@ -53,8 +53,8 @@ func (Profile) ReleaseName() string { return ReleaseName }
 func (Profile) Namespace() string { return Namespace }
 
 // Values turn a run into the chart's values: the local image (never pulled),
-// the hybrid node label, masquerading, the service CIDR and, when BGP is on,
-// the router as the only peer with the run's ASNs.
+// the hybrid node label, masquerading, the service CIDR, the nodes' ASN (for
+// their iBGP mesh) and, when BGP is on, the router as the only peer.
 func (Profile) Values(run config.Run) map[string]any {
 	v := map[string]any{
 		"image": map[string]any{"repository": ImageRepo, "tag": Version, "pullPolicy": "Never"},
@@ -63,15 +63,12 @@ func (Profile) Values(run config.Run) map[string]any {
 		},
 		"masquerade":  run.Network.Masquerade,
 		"serviceCIDR": run.Network.ServiceCIDR,
-		"bgp":         map[string]any{"enabled": false},
 	}
+	bgp := map[string]any{"enabled": run.BGP.Enabled, "clusterASN": run.BGP.NodeASN}
 	if run.BGP.Enabled {
-		v["bgp"] = map[string]any{
-			"enabled":    true,
-			"clusterASN": run.BGP.NodeASN,
-			"peers":      []any{map[string]any{"address": run.BGP.RouterAddress, "asn": run.BGP.RouterASN}},
-		}
+		bgp["peers"] = []any{map[string]any{"address": run.BGP.RouterAddress, "asn": run.BGP.RouterASN}}
 	}
+	v["bgp"] = bgp
 	return v
 }
 

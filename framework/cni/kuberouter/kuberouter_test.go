@@ -81,8 +81,8 @@ func TestChartRendersRunMasqueradeAndBGP(t *testing.T) {
 	}
 
 	args, _ = agentArgs(t, render(t, testRun(true, false)))
-	if !slices.Contains(args, "--enable-pod-egress=true") || !slices.Contains(args, "--advertise-pod-cidr=false") {
-		t.Errorf("masquerade on, BGP off not rendered: %v", args)
+	if !slices.Contains(args, "--enable-pod-egress=true") || !slices.Contains(args, "--cluster-asn=64700") {
+		t.Errorf("masquerade on, BGP off (nodes' iBGP mesh kept) not rendered: %v", args)
 	}
 	for _, a := range args {
 		if strings.HasPrefix(a, "--peer-router") {
