@@ -77,6 +77,9 @@ type Options struct {
 	// needs (harness images, CNI images).
 	NodeImage string
 	Images    []string
+	// LocalNodeImages are other node images present in the engine (e.g.
+	// the offline hybridcni/node build), offered in the node-image fix.
+	LocalNodeImages []string
 	// Offline skips the registry probe (default: $HYBRIDCNI_OFFLINE=1).
 	Offline bool
 	// Root prefixes /proc and /sys paths (tests point it at a fake tree).
@@ -452,6 +455,9 @@ func checkImages(ctx context.Context, o Options) []Finding {
 			f.Severity = Blocker
 			f.Message = fmt.Sprintf("%s %s is absent and no registry answers (%s)", what, im.ref, why)
 			f.Fix = loadFix(im.ref)
+			if im.check == "node-image" && len(o.LocalNodeImages) > 0 {
+				f.Fix = "use a node image present here: --node-image " + o.LocalNodeImages[0] + "; or " + f.Fix
+			}
 		}
 		out = append(out, f)
 	}

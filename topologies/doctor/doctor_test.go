@@ -139,6 +139,11 @@ func TestEachProblemIsFoundWithItsFix(t *testing.T) {
 		"harness image absent, not buildable": {func(m map[string]string, o *Options) {
 			o.Docker = fakeEngine{nodeImage: true, "quay.io/cilium/cilium:v1.16.19": true}
 		}, "image hybridcni/router:dev", Blocker, "hybridcni/router:dev is absent"},
+		"node image absent, a local one offered": {func(m map[string]string, o *Options) {
+			o.Docker = fakeEngine{}
+			o.Offline = true
+			o.LocalNodeImages = []string{"hybridcni/node:v1.37.2"}
+		}, "node-image", Blocker, "is absent and no registry answers"},
 		"node image absent, registry answers": {func(m map[string]string, o *Options) {
 			o.Docker = fakeEngine{}
 			o.ProbeRegistry = func(context.Context, string) error { return nil }
@@ -157,6 +162,9 @@ func TestEachProblemIsFoundWithItsFix(t *testing.T) {
 			}
 			if f.Severity != OK && f.Fix == "" {
 				t.Errorf("%s has no fix", c.check)
+			}
+			if len(o.LocalNodeImages) > 0 && !strings.Contains(f.Fix, "--node-image "+o.LocalNodeImages[0]) {
+				t.Errorf("fix %q does not offer the local node image", f.Fix)
 			}
 			if (c.severity == Blocker) != (r.Err() != nil) {
 				t.Errorf("Err() = %v with a %s finding", r.Err(), c.severity)
