@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -250,6 +251,9 @@ func (e *Env) step(ctx context.Context, name string, fn func() error) error {
 	start := time.Now()
 	if err := fn(); err != nil {
 		if ctx.Err() != nil {
+			if errors.Is(err, ctx.Err()) {
+				return fmt.Errorf("interrupted during %s: %w", name, err)
+			}
 			return fmt.Errorf("interrupted during %s: %w (%v)", name, ctx.Err(), err)
 		}
 		return fmt.Errorf("%s: %w", name, err)
@@ -495,9 +499,24 @@ func (e *Env) remotePodNetwork(ctx context.Context, pod netip.Prefix) error {
 	return nil
 }
 
-// Down removes the topology, newest object first.
+// Down removes the topology, newest object first; with nothing left, its
+// kubeconfig and state directory go too.
 func (e *Env) Down(ctx context.Context) error {
-	return e.Ledger.Teardown(ctx, e.remove)
+	err := e.Ledger.Teardown(ctx, e.remove)
+	e.forgetState()
+	return err
+}
+
+// forgetState removes the kubeconfig and the (then empty) state directory
+// once nothing of the run is left.
+func (e *Env) forgetState() {
+	if len(e.Ledger.Left()) > 0 || e.Ledger.Path() == "" {
+		return
+	}
+	if e.Kubeconfig != "" {
+		os.Remove(e.Kubeconfig)
+	}
+	os.Remove(filepath.Dir(e.Ledger.Path()))
 }
 
 // Undo removes the topology after ctx was cancelled (an interrupt right
@@ -520,6 +539,7 @@ func (e *Env) teardown(ctx context.Context) error {
 		}()
 	}
 	err := e.Down(tctx)
+	e.forgetState()
 	if left := e.Ledger.Left(); len(left) > 0 {
 		cause := err
 		if ctx.Err() != nil {

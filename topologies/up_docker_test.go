@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -235,8 +236,8 @@ func TestDockerSideRoutesPodBlocksThroughTheRouter(t *testing.T) {
 	if left := leftovers(t, dc, name); len(left) > 0 {
 		t.Fatalf("down left %s", names(left))
 	}
-	if _, err := os.Stat(e.Ledger.Path()); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("ledger %s still there after down: %v", e.Ledger.Path(), err)
+	if _, err := os.Stat(filepath.Dir(e.Ledger.Path())); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state directory of %s still there after down: %v", name, err)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"sort"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -117,9 +119,13 @@ func printEnv(w io.Writer, output string, e *topologies.EnvInfo) error {
 	fmt.Fprintf(w, "  pod CIDR %s reachable from the control plane: %s\n", e.PodCIDR, route)
 	if len(e.Nodes) > 0 {
 		fmt.Fprintln(w, "  nodes:")
-		for _, n := range e.Nodes {
-			fmt.Fprintf(w, "    %-40s %-14s %s\n", n.Name, n.Role, n.IP)
+		nodes := append([]topologies.Node(nil), e.Nodes...)
+		sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, n := range nodes {
+			fmt.Fprintf(tw, "    %s\t%s\t%s\n", n.Name, n.Role, n.IP)
 		}
+		tw.Flush()
 	}
 	fmt.Fprintf(w, "remove with: hybridcni down %s\n", e.Name)
 	return nil
