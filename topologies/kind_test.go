@@ -152,3 +152,41 @@ func TestKindClusterOnTheNodeNetwork(t *testing.T) {
 		})
 	}
 }
+
+// Interrupting Up while kind creates the cluster, or right after, leaves no
+// node container, router, host or network behind.
+func TestKindInterruptedUpLeavesNothing(t *testing.T) {
+	dc := dockerTier(t)
+	ref := localNodeImage(t)
+	if ok, _ := dc.ImageExists(context.Background(), ref); ref == "" || !ok {
+		t.Skipf("kind tier skipped: no node image %q in the engine (build it with hack/node-image.sh or set HYBRIDCNI_NODE_IMAGE)", ref)
+	}
+	_, imgs := harness(t, dc)
+	imgs.Node = ref
+	topo, _ := Load("default")
+	for _, c := range []struct {
+		name  string
+		after string
+		delay time.Duration
+	}{{"during cluster creation", StepOnPremHost, 4 * time.Second}, {"after the cluster", StepCluster, 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			r := testRun(t, dc, func(r *config.Run) { r.Nodes.Hybrid = 1 })
+			name := UniqueName("kind-int")
+			cleanupRun(t, dc, name)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			_, err := Up(ctx, dc, Spec{Run: r, Topology: topo, Name: name, Images: imgs, Cluster: true,
+				CgroupV1: doctor.CgroupV1(""), StateDir: t.TempDir()}, WithLogf(t.Logf), WithAfterStep(func(step string) {
+				if step == c.after {
+					time.AfterFunc(c.delay, cancel)
+				}
+			}))
+			if err == nil || !strings.Contains(err.Error(), "interrupted") {
+				t.Fatalf("Up: %v, want an interrupted error", err)
+			}
+			if left := leftovers(t, dc, name); len(left) > 0 {
+				t.Fatalf("interrupt %s left %s", c.name, names(left))
+			}
+		})
+	}
+}
