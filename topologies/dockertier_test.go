@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -55,18 +54,9 @@ func harness(t testing.TB, dc *docker.Client) (string, Images) {
 	buildOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
-		root, err := image.ModuleRoot()
-		if err != nil {
-			built.err = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "hcni-topotest-")
-		if err != nil {
-			built.err = err
-			return
-		}
-		built.bin = filepath.Join(dir, "hybridcni")
-		if built.err = image.BuildBinary(ctx, root, built.bin, testVersion); built.err != nil {
+		// One cached binary per test version: go build relinks only when
+		// the code changed.
+		if built.bin, built.err = image.CachedBinary(ctx, "hybridcni-"+testVersion, testVersion); built.err != nil {
 			return
 		}
 		b := &image.Builder{Docker: dc, Binary: built.bin, Version: testVersion, Logf: t.Logf}

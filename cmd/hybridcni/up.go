@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hybridcni/hybridcni/framework/image"
+	"github.com/hybridcni/hybridcni/framework/version"
 	"github.com/hybridcni/hybridcni/topologies"
 	"github.com/hybridcni/hybridcni/topologies/doctor"
 )
@@ -64,7 +66,7 @@ signal exits at once, printing what is left and the gc command.`,
 				return err
 			} else if len(missing) > 0 {
 				logger.Printf("building %v from this binary", missing)
-				if _, err := buildHarnessImages(ctx, dc, "", logger.Printf); err != nil {
+				if _, err := image.BuildHarness(ctx, dc, "", version.Version, logger.Printf); err != nil {
 					return err
 				}
 			}
