@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/hybridcni/hybridcni/framework/chart/charttest"
-	"github.com/hybridcni/hybridcni/framework/docker"
 )
 
 func TestImagesListDerivesFromTheCharts(t *testing.T) {
@@ -37,11 +36,7 @@ func TestImagesListDerivesFromTheCharts(t *testing.T) {
 
 func TestImagesSaveNamesWhatIsMissing(t *testing.T) {
 	dir := charttest.Dir(t)
-	dc, err := docker.New(t.Context())
-	if err != nil {
-		t.Skipf("Docker tier skipped: %v", err)
-	}
-	dc.Close()
+	dockerOrSkip(t)
 	tar := filepath.Join(t.TempDir(), "images.tar")
 	var out, errOut bytes.Buffer
 	code := execute([]string{"images", "save", "--chart-repo", dir, "-o", tar}, &out, &errOut)

@@ -41,11 +41,7 @@ func TestUpRefusesBadInput(t *testing.T) {
 // doctor's finding.
 func TestUpFailsFastWithoutNodeImageOrRegistry(t *testing.T) {
 	ctx := context.Background()
-	dc, err := docker.New(ctx)
-	if err != nil {
-		t.Skipf("Docker tier skipped: %v", err)
-	}
-	defer dc.Close()
+	dc := dockerOrSkip(t)
 	img, _ := topologies.NodeImage("1.37.0")
 	if ok, _ := dc.ImageExists(ctx, img); ok {
 		t.Skipf("the node image %s is present here; this test is for machines without it", img)
@@ -77,4 +73,18 @@ func TestUpFailsFastWithoutNodeImageOrRegistry(t *testing.T) {
 		t.Errorf("network %s on the default node CIDR exists after a refused up", clash)
 	}
 	t.Logf("refused in %s", took)
+}
+
+// dockerOrSkip connects to the engine, or skips with one line.
+func dockerOrSkip(t *testing.T) *docker.Client {
+	t.Helper()
+	if os.Getenv("HYBRIDCNI_UNIT_ONLY") == "1" {
+		t.Skip("Docker tier skipped: HYBRIDCNI_UNIT_ONLY=1")
+	}
+	dc, err := docker.New(t.Context())
+	if err != nil {
+		t.Skipf("Docker tier skipped: %v", err)
+	}
+	t.Cleanup(func() { dc.Close() })
+	return dc
 }
