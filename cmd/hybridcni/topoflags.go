@@ -77,6 +77,7 @@ func (t *topoFlags) doctorOptions(dc *docker.Client, dcErr error, r config.Run, 
 	if dc != nil {
 		o.Docker = dc
 		o.LocalNodeImages = localNodeImages(dc)
+		o.ProbePrivileged = privilegedProbe(dc, im)
 	}
 	if topo.Router {
 		o.Images = append(o.Images, im.Router)
@@ -164,4 +165,39 @@ func localNodeImages(dc *docker.Client) []string {
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(out)))
 	return out
+}
+
+// privilegedProbe starts and removes a privileged container from an image
+// already here (the router image, else the node image); nil when neither is.
+func privilegedProbe(dc *docker.Client, im topologies.Images) func(context.Context) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var c docker.Container
+	if ok, _ := dc.ImageExists(ctx, im.Router); ok {
+		c = docker.Container{Image: im.Router, Entrypoint: []string{topologies.ImageBin}, Cmd: []string{"--help"}}
+	} else if ok, _ := dc.ImageExists(ctx, im.Node); ok && im.Node != "" {
+		c = docker.Container{Image: im.Node, Entrypoint: []string{"true"}}
+	} else {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		c.Name = topologies.UniqueName("doctor")
+		c.Privileged = true
+		c.Labels = topologies.ObjectLabels(c.Name, time.Now())
+		defer dc.RemoveContainer(context.WithoutCancel(ctx), c.Name)
+		if _, err := dc.RunContainer(ctx, c); err != nil {
+			return err
+		}
+		code, err := dc.Wait(ctx, c.Name)
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			logs, _ := dc.Logs(ctx, c.Name)
+			return fmt.Errorf("%s exited %d: %s", c.Image, code, logs)
+		}
+		return nil
+	}
 }

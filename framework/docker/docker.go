@@ -127,6 +127,8 @@ type Container struct {
 	Network    string
 	IP         netip.Addr
 	CapAdd     []string
+	// Privileged runs with every capability and device (kind nodes do).
+	Privileged bool
 	Sysctls    map[string]string
 	Labels     map[string]string
 	Env        []string
@@ -135,7 +137,7 @@ type Container struct {
 // RunContainer creates and starts a container.
 func (c *Client) RunContainer(ctx context.Context, s Container) (string, error) {
 	cfg := &container.Config{Image: s.Image, Entrypoint: s.Entrypoint, Cmd: s.Cmd, Labels: s.Labels, Env: s.Env, Hostname: s.Name}
-	host := &container.HostConfig{CapAdd: s.CapAdd, Sysctls: s.Sysctls}
+	host := &container.HostConfig{CapAdd: s.CapAdd, Sysctls: s.Sysctls, Privileged: s.Privileged}
 	var netCfg *network.NetworkingConfig
 	if s.Network != "" {
 		host.NetworkMode = container.NetworkMode(s.Network)
@@ -277,4 +279,18 @@ func (c *Client) RootDir(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("docker info: %w", err)
 	}
 	return info.DockerRootDir, nil
+}
+
+// Wait waits for a container to stop and returns its exit code.
+func (c *Client) Wait(ctx context.Context, name string) (int, error) {
+	okc, errc := c.api.ContainerWait(ctx, name, container.WaitConditionNotRunning)
+	select {
+	case res := <-okc:
+		if res.Error != nil {
+			return int(res.StatusCode), fmt.Errorf("wait for %s: %s", name, res.Error.Message)
+		}
+		return int(res.StatusCode), nil
+	case err := <-errc:
+		return -1, fmt.Errorf("wait for %s: %w", name, err)
+	}
 }

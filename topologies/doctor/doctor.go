@@ -80,6 +80,9 @@ type Options struct {
 	// LocalNodeImages are other node images present in the engine (e.g.
 	// the offline hybridcni/node build), offered in the node-image fix.
 	LocalNodeImages []string
+	// ProbePrivileged starts a privileged container (kind nodes are
+	// privileged); nil: not checked.
+	ProbePrivileged func(ctx context.Context) error
 	// Offline skips the registry probe (default: $HYBRIDCNI_OFFLINE=1).
 	Offline bool
 	// Root prefixes /proc and /sys paths (tests point it at a fake tree).
@@ -163,6 +166,9 @@ func Run(ctx context.Context, o Options) Report {
 	if o.Cluster {
 		add(checkCLI(o))
 		add(checkCgroups(o))
+		if o.Docker != nil {
+			add(checkPrivileged(ctx, o))
+		}
 	}
 	for _, f := range checkModules(o) {
 		add(f)
@@ -201,6 +207,23 @@ func checkCLI(o Options) Finding {
 	}
 	return Finding{Check: "docker-cli", Severity: Blocker, Message: "no `docker` command on PATH; kind drives the Docker CLI",
 		Fix: "install the Docker CLI (Debian: docker.io) or add it to PATH"}
+}
+
+func checkPrivileged(ctx context.Context, o Options) Finding {
+	f := Finding{Check: "privileged-containers"}
+	if o.ProbePrivileged == nil {
+		f.Severity, f.Message = Warning, "not checked: no local image to start a privileged container from"
+		f.Fix = "build the harness images (`hybridcni images build`) so doctor can try"
+		return f
+	}
+	if err := o.ProbePrivileged(ctx); err != nil {
+		f.Severity = Blocker
+		f.Message = "a privileged container does not start, and kind nodes are privileged: " + err.Error()
+		f.Fix = "on hosts that withhold capabilities, make a runtime that drops them the engine's default (hack/docker-runtime.sh)"
+		return f
+	}
+	f.Severity, f.Message = OK, "a privileged container starts and exits cleanly"
+	return f
 }
 
 // CgroupV1 reports whether the host runs cgroup v1 (no unified hierarchy

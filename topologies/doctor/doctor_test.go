@@ -56,8 +56,9 @@ func opts(root string, eng Engine, free uint64) Options {
 		Docker: eng, Cluster: true, Nodes: 3, NodeImage: nodeImage,
 		Images: []string{"quay.io/cilium/cilium:v1.16.19", "hybridcni/router:dev"},
 		Root:   root, LookPath: func(string) (string, error) { return "/usr/bin/docker", nil },
-		FreeBytes:     func(string) (uint64, error) { return free, nil },
-		ProbeRegistry: func(context.Context, string) error { return errors.New("refused") },
+		FreeBytes:       func(string) (uint64, error) { return free, nil },
+		ProbePrivileged: func(context.Context) error { return nil },
+		ProbeRegistry:   func(context.Context, string) error { return errors.New("refused") },
 	}
 }
 
@@ -101,6 +102,11 @@ func TestEachProblemIsFoundWithItsFix(t *testing.T) {
 		"no docker CLI": {func(m map[string]string, o *Options) {
 			o.LookPath = func(string) (string, error) { return "", errors.New("not found") }
 		}, "docker-cli", Blocker, "kind drives"},
+		"privileged refused": {func(m map[string]string, o *Options) {
+			o.ProbePrivileged = func(context.Context) error { return errors.New("unable to apply caps: operation not permitted") }
+		}, "privileged-containers", Blocker, "unable to apply caps"},
+		"privileged not checked": {func(m map[string]string, o *Options) { o.ProbePrivileged = nil },
+			"privileged-containers", Warning, "not checked"},
 		"cgroup v1": {func(m map[string]string, o *Options) { delete(m, "sys/fs/cgroup/cgroup.controllers") }, "cgroups", Warning, "failCgroupV1"},
 		"no vxlan":  {func(m map[string]string, o *Options) { delete(m, "sys/module/vxlan/refcnt") }, "kernel-vxlan", Blocker, "VXLAN overlay"},
 		"vxlan loadable": {func(m map[string]string, o *Options) {
