@@ -26,8 +26,11 @@ type CleanupOptions struct {
 	// Timeout bounds each wait for deletion.
 	Timeout time.Duration
 	// RemoveFinalizers strips finalizers still holding objects after the
-	// wait (their controller is gone), then waits once more.
+	// wait (their controller is gone), then waits once more (Timeout).
 	RemoveFinalizers bool
+	// FinalizerGrace bounds the first wait when RemoveFinalizers is set
+	// (the owners' last chance); 0 means Timeout.
+	FinalizerGrace time.Duration
 }
 
 // Stuck is an object deletion could not finish.
@@ -63,11 +66,16 @@ func (r *CleanupReport) Err() error {
 		return nil
 	}
 	lines := make([]string, len(r.Stuck))
+	held := false
 	for i, s := range r.Stuck {
 		lines[i] = "  - " + s.String()
+		held = held || len(s.Finalizers) > 0
 	}
-	return fmt.Errorf("cleanup incomplete, %d object(s) stuck:\n%s\nthe controller that owns these finalizers is gone: rerun cleanup with --remove-finalizers to strip them, or remove them by hand",
-		len(r.Stuck), strings.Join(lines, "\n"))
+	advice := "the API server is still deleting them: rerun cleanup with a longer --timeout"
+	if held {
+		advice = "the controller that owns these finalizers is gone: rerun cleanup with --remove-finalizers to strip them, or remove them by hand"
+	}
+	return fmt.Errorf("cleanup incomplete, %d object(s) stuck:\n%s\n%s", len(r.Stuck), strings.Join(lines, "\n"), advice)
 }
 
 // Cleanup deletes the matching CRDs (and with them every custom resource)
@@ -110,10 +118,14 @@ func Cleanup(ctx context.Context, c *Cluster, o CleanupOptions) (*CleanupReport,
 			return rep, fmt.Errorf("delete CRD %s: %w", n, err)
 		}
 	}
-	gone := func() error {
-		return sw.Wait(func() error { return c.waitGone(ctx, rep.CRDs, rep.Namespaces, o.Timeout) })
+	gone := func(d time.Duration) error {
+		return sw.Wait(func() error { return c.waitGone(ctx, rep.CRDs, rep.Namespaces, d, rep) })
 	}
-	if gone() == nil {
+	first := o.Timeout
+	if o.RemoveFinalizers && o.FinalizerGrace > 0 {
+		first = o.FinalizerGrace
+	}
+	if gone(first) == nil {
 		rep.Timings = sw.Timings()
 		return rep, nil
 	}
@@ -128,7 +140,7 @@ func Cleanup(ctx context.Context, c *Cluster, o CleanupOptions) (*CleanupReport,
 			}
 			rep.FinalizersRemoved = append(rep.FinalizersRemoved, ref.describe())
 		}
-		if gone() == nil {
+		if gone(o.Timeout) == nil {
 			rep.Timings = sw.Timings()
 			return rep, nil
 		}
@@ -141,12 +153,60 @@ func Cleanup(ctx context.Context, c *Cluster, o CleanupOptions) (*CleanupReport,
 	return rep, rep.Err()
 }
 
-func (c *Cluster) waitGone(ctx context.Context, crds, namespaces []string, timeout time.Duration) error {
+// crdCleanupFinalizer is the API server's own CRD finalizer: it deletes the
+// custom resources, then lets the CRD go.
+const crdCleanupFinalizer = "customresourcecleanup.apiextensions.k8s.io"
+
+// crdBackoffGrace is how long a CRD may sit Terminating with
+// InstanceDeletionFailed before cleanup checks it for instances itself.
+const crdBackoffGrace = 5 * time.Second
+
+// unblockCRD handles a known API server delay: the CRD finalizer fails
+// with "storage is (re)initializing" and backs off for minutes. When the
+// CRD holds nothing but that finalizer and a list shows no instance left,
+// the finalizer has nothing to do: remove it, and say so in the report.
+func (c *Cluster) unblockCRD(ctx context.Context, u *unstructured.Unstructured, rep *CleanupReport) {
+	if fins := u.GetFinalizers(); len(fins) != 1 || fins[0] != crdCleanupFinalizer {
+		return
+	}
+	reason, since := "", time.Time{}
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, x := range conds {
+		m, _ := x.(map[string]any)
+		if m["type"] == "Terminating" {
+			reason, _ = m["reason"].(string)
+			ts, _ := m["lastTransitionTime"].(string)
+			since, _ = time.Parse(time.RFC3339, ts)
+		}
+	}
+	if reason != "InstanceDeletionFailed" || time.Since(since) < crdBackoffGrace {
+		return
+	}
+	group, _, _ := unstructured.NestedString(u.Object, "spec", "group")
+	plural, _, _ := unstructured.NestedString(u.Object, "spec", "names", "plural")
+	gvr := schema.GroupVersionResource{Group: group, Version: storageVersion(u), Resource: plural}
+	list, err := c.Dynamic.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil || len(list.Items) > 0 {
+		return
+	}
+	ref := objRef{gvr: CRDGVR, kind: "CRD", name: u.GetName(), finalizers: u.GetFinalizers()}
+	if ref.stripFinalizers(ctx, c) == nil {
+		rep.FinalizersRemoved = append(rep.FinalizersRemoved,
+			ref.describe()+": no instances left; the API server's finalizer was backing off (InstanceDeletionFailed)")
+	}
+}
+
+func (c *Cluster) waitGone(ctx context.Context, crds, namespaces []string, timeout time.Duration, rep *CleanupReport) error {
 	cond := func(ctx context.Context) (bool, error) {
 		for _, n := range crds {
-			if _, err := c.Dynamic.Resource(CRDGVR).Get(ctx, n, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-				return false, nil
+			u, err := c.Dynamic.Resource(CRDGVR).Get(ctx, n, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				continue
 			}
+			if err == nil && rep != nil {
+				c.unblockCRD(ctx, u, rep)
+			}
+			return false, nil
 		}
 		for _, ns := range namespaces {
 			if _, err := c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {

@@ -77,6 +77,9 @@ type Options struct {
 	// RemoveFinalizers lets cleanup strip finalizers that still hold objects
 	// after the bounded wait (their controller is gone).
 	RemoveFinalizers bool
+	// FinalizerGrace is how long cleanup waits before stripping finalizers
+	// (0: Timeout).
+	FinalizerGrace time.Duration
 	// Observe is called at each step boundary (tests use it to look at the
 	// cluster mid-upgrade).
 	Observe func(Event)
@@ -199,22 +202,34 @@ func NewDriver(name string, c *Cluster, o Options) (Driver, error) {
 // Timings split a step's wall time into waiting for the cluster and the
 // harness's own work (rendering, API calls, bookkeeping).
 type Timings struct {
-	Total   time.Duration
+	Total time.Duration
+	// Waiting is time spent waiting for the cluster (readiness, pre-flight, deletion).
 	Waiting time.Duration
+	// Helm is time inside Helm SDK actions (rendering and API calls, Helm's own CRD waits).
+	Helm time.Duration
 }
 
-// Harness is the time not spent waiting for the cluster.
-func (t Timings) Harness() time.Duration { return t.Total - t.Waiting }
+// Harness is the harness's own work: neither waiting nor inside Helm.
+func (t Timings) Harness() time.Duration { return t.Total - t.Waiting - t.Helm }
 
 // Add sums two timings.
 func (t Timings) Add(o Timings) Timings {
-	return Timings{Total: t.Total + o.Total, Waiting: t.Waiting + o.Waiting}
+	return Timings{Total: t.Total + o.Total, Waiting: t.Waiting + o.Waiting, Helm: t.Helm + o.Helm}
 }
 
 // Stopwatch measures one step; Wait runs fn counting its time as waiting.
 type Stopwatch struct {
 	start   time.Time
 	waiting time.Duration
+	helm    time.Duration
+}
+
+// Helm runs fn counting its duration as a Helm SDK action.
+func (s *Stopwatch) Helm(fn func() error) error {
+	t := time.Now()
+	err := fn()
+	s.helm += time.Since(t)
+	return err
 }
 
 // StartStopwatch starts measuring.
@@ -230,7 +245,23 @@ func (s *Stopwatch) Wait(fn func() error) error {
 
 // Timings returns the measurement so far.
 func (s *Stopwatch) Timings() Timings {
-	return Timings{Total: time.Since(s.start), Waiting: s.waiting}
+	return Timings{Total: time.Since(s.start), Waiting: s.waiting, Helm: s.helm}
+}
+
+// HelmStep runs a Helm action on sw's Helm clock (and on also's, if given).
+func HelmStep(sw *Stopwatch, fn func() (*chart.Release, error), also ...*Stopwatch) (*chart.Release, error) {
+	var rel *chart.Release
+	run := func() error {
+		var err error
+		rel, err = fn()
+		return err
+	}
+	for _, a := range also {
+		inner := run
+		run = func() error { return a.Helm(inner) }
+	}
+	err := sw.Helm(run)
+	return rel, err
 }
 
 // Logf writes one progress line to w, if set.

@@ -104,7 +104,9 @@ func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, e
 		return nil, err
 	}
 	d.logf("installing release %s (chart %s %s) into %s", ReleaseName, ch.Name(), ch.Version(), Namespace)
-	rel, err := d.c.Helm.Install(ctx, ch, ReleaseName, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
+		return d.c.Helm.Install(ctx, ch, ReleaseName, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	})
 	if err != nil {
 		return rel, err
 	}
@@ -155,7 +157,9 @@ func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.
 	}
 	d.o.Emit(cni.Event{Step: cni.EventCRDsApplied, From: hop.From, To: hop.To})
 	d.logf("helm upgrade %s %s -> %s", ReleaseName, hop.From, hop.To)
-	rel, err := d.c.Helm.Upgrade(ctx, ch, ReleaseName, Namespace, cur.Values, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
+		return d.c.Helm.Upgrade(ctx, ch, ReleaseName, Namespace, cur.Values, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	})
 	if err != nil {
 		return []cni.Hop{hop}, fmt.Errorf("%w; `hybridcni cni rollback` returns to the previous revision", err)
 	}
@@ -227,7 +231,9 @@ func isNewer(a, b string) (bool, error) {
 // Rollback implements cni.Driver.
 func (d *Driver) Rollback(ctx context.Context, _ config.Run, revision int) (*chart.Release, error) {
 	sw := cni.StartStopwatch()
-	rel, err := d.c.Helm.Rollback(ctx, ReleaseName, Namespace, revision, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
+		return d.c.Helm.Rollback(ctx, ReleaseName, Namespace, revision, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +250,9 @@ func (d *Driver) Rollback(ctx context.Context, _ config.Run, revision int) (*cha
 // reports it when the operator is gone before it could finish.
 func (d *Driver) Uninstall(ctx context.Context) error {
 	sw := cni.StartStopwatch()
-	err := d.c.Helm.Uninstall(ctx, ReleaseName, Namespace, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	err := sw.Helm(func() error {
+		return d.c.Helm.Uninstall(ctx, ReleaseName, Namespace, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	})
 	d.o.Recorded("uninstall", sw.Timings())
 	return err
 }
@@ -257,6 +265,7 @@ func (d *Driver) Cleanup(ctx context.Context) (*cni.CleanupReport, error) {
 		Namespaces:       []string{SystemNamespace, APIServerNamespace},
 		Timeout:          d.o.WaitTimeout(),
 		RemoveFinalizers: d.o.RemoveFinalizers,
+		FinalizerGrace:   d.o.FinalizerGrace,
 	})
 	if rep != nil {
 		d.o.Recorded("cleanup", rep.Timings)

@@ -175,7 +175,7 @@ func TestCalicoLifecycle(t *testing.T) {
 		t.Errorf("stuck: %v, want the Installation and the calico-node ServiceAccount held by finalizers", rep.Stuck)
 	}
 
-	force := calico.NewDriver(c, cni.Options{Timeout: 20 * time.Second, RemoveFinalizers: true,
+	force := calico.NewDriver(c, cni.Options{Timeout: 2 * time.Minute, FinalizerGrace: 3 * time.Second, RemoveFinalizers: true,
 		Record: func(step string, tm cni.Timings) { t.Logf("%s: %s (waiting %s)", step, tm.Total, tm.Waiting) }})
 	rep, err = force.Cleanup(ctx)
 	if err != nil {

@@ -98,7 +98,9 @@ func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, e
 		return nil, err
 	}
 	d.logf("installing release %s (chart %s %s) into %s", ReleaseName, ch.Name(), ch.Version(), Namespace)
-	rel, err := d.c.Helm.Install(ctx, ch, ReleaseName, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
+		return d.c.Helm.Install(ctx, ch, ReleaseName, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	})
 	if err != nil {
 		return rel, err
 	}
@@ -191,7 +193,9 @@ func (d *Driver) hop(ctx context.Context, from string, ch *chart.Chart, vals map
 		return hop, err
 	}
 	d.logf("helm upgrade %s %s -> %s", ReleaseName, from, ch.Version())
-	rel, err := d.c.Helm.Upgrade(ctx, ch, ReleaseName, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
+		return d.c.Helm.Upgrade(ctx, ch, ReleaseName, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	})
 	if err != nil {
 		hop.Timings = sw.Timings()
 		return hop, fmt.Errorf("%w; `hybridcni cni rollback` returns to the previous revision", err)
@@ -222,7 +226,9 @@ func (d *Driver) preflight(ctx context.Context, ch *chart.Chart, sw *cni.Stopwat
 	}
 	vals := chart.MergeValues(PreflightValues(), d.o.PreflightValues)
 	d.logf("pre-flight: installing %s (chart %s)", PreflightRelease, ch.Version())
-	rel, err := d.c.Helm.Install(ctx, ch, PreflightRelease, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
+		return d.c.Helm.Install(ctx, ch, PreflightRelease, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	}, psw)
 	if err != nil {
 		d.removePreflight(ctx)
 		return nil, fmt.Errorf("pre-flight for %s: %w; upgrade not started", ch.Version(), err)
@@ -360,7 +366,9 @@ func (d *Driver) preflightPodProblems(ctx context.Context) []string {
 // Rollback implements cni.Driver (`helm rollback cilium REVISION`).
 func (d *Driver) Rollback(ctx context.Context, _ config.Run, revision int) (*chart.Release, error) {
 	sw := cni.StartStopwatch()
-	rel, err := d.c.Helm.Rollback(ctx, ReleaseName, Namespace, revision, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
+		return d.c.Helm.Rollback(ctx, ReleaseName, Namespace, revision, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -391,6 +399,7 @@ func (d *Driver) Cleanup(ctx context.Context) (*cni.CleanupReport, error) {
 		MatchCRD:         func(n string) bool { return strings.Contains(n, "cilium") },
 		Timeout:          d.o.WaitTimeout(),
 		RemoveFinalizers: d.o.RemoveFinalizers,
+		FinalizerGrace:   d.o.FinalizerGrace,
 	})
 	if rep != nil {
 		d.o.Recorded("cleanup", rep.Timings)

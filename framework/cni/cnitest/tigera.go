@@ -43,11 +43,23 @@ type FakeTigeraOperator struct {
 	// Broken names a component whose pods never get a node (its node
 	// selector matches nothing), to test failure reporting; see SetBroken.
 	Broken string
+	// noFinalizers: an operator that finishes its teardown in time.
+	noFinalizers bool
 }
 
+// FakeOption configures the stand-in operator.
+type FakeOption func(*FakeTigeraOperator)
+
+// WithoutFinalizers leaves the operator's finalizers off, as when the real
+// operator completes its teardown before it is removed.
+func WithoutFinalizers() FakeOption { return func(f *FakeTigeraOperator) { f.noFinalizers = true } }
+
 // StartFakeTigeraOperator runs the stand-in until the test ends.
-func StartFakeTigeraOperator(t testing.TB, c *cni.Cluster, broken string) *FakeTigeraOperator {
+func StartFakeTigeraOperator(t testing.TB, c *cni.Cluster, broken string, opts ...FakeOption) *FakeTigeraOperator {
 	f := &FakeTigeraOperator{c: c, Broken: broken}
+	for _, o := range opts {
+		o(f)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -116,7 +128,7 @@ func (f *FakeTigeraOperator) reconcile(ctx context.Context, inst *unstructured.U
 
 	objs := []*unstructured.Unstructured{
 		obj("v1", "Namespace", "", "calico-system", nil),
-		withFinalizers(obj("v1", "ServiceAccount", "calico-system", "calico-node", nil), CNIProtector),
+		f.nodeServiceAccount(),
 		workload("DaemonSet", "calico-system", "calico-node", sel("calicoNodeDaemonSet")),
 		workload("DaemonSet", "calico-system", "csi-node-driver", sel("csiNodeDriverDaemonSet")),
 		workload("Deployment", "calico-system", "calico-kube-controllers", sel("calicoKubeControllersDeployment")),
@@ -130,6 +142,9 @@ func (f *FakeTigeraOperator) reconcile(ctx context.Context, inst *unstructured.U
 	if _, err := f.c.Apply(ctx, objs); err != nil {
 		return fmt.Errorf("fake tigera-operator: %w", err)
 	}
+	if f.noFinalizers {
+		return f.statuses(ctx, apiServer)
+	}
 	// The operator's finalizer on the Installation.
 	fin := obj("operator.tigera.io/v1", "Installation", "", "default", nil)
 	fin.SetFinalizers([]string{InstallationFinalizer})
@@ -137,6 +152,20 @@ func (f *FakeTigeraOperator) reconcile(ctx context.Context, inst *unstructured.U
 	if _, err := f.c.Apply(ctx, []*unstructured.Unstructured{fin}); err != nil {
 		return fmt.Errorf("fake tigera-operator: finalizer: %w", err)
 	}
+	return f.statuses(ctx, apiServer)
+}
+
+// nodeServiceAccount is calico-node's ServiceAccount, with the finalizer
+// the operator puts on it.
+func (f *FakeTigeraOperator) nodeServiceAccount() *unstructured.Unstructured {
+	sa := obj("v1", "ServiceAccount", "calico-system", "calico-node", nil)
+	if !f.noFinalizers {
+		sa.SetFinalizers([]string{CNIProtector})
+	}
+	return sa
+}
+
+func (f *FakeTigeraOperator) statuses(ctx context.Context, apiServer bool) error {
 	statuses := []string{"calico"}
 	if apiServer {
 		statuses = append(statuses, "apiserver")
@@ -205,11 +234,6 @@ func obj(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.U
 	u.SetKind(kind)
 	u.SetNamespace(ns)
 	u.SetName(name)
-	return u
-}
-
-func withFinalizers(u *unstructured.Unstructured, f ...string) *unstructured.Unstructured {
-	u.SetFinalizers(f)
 	return u
 }
 
