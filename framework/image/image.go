@@ -115,6 +115,12 @@ func (b *Builder) Build(ctx context.Context, s Spec) (Image, error) {
 			return Image{Ref: ref}, nil
 		}
 	}
+	// The image this build replaces, removed once the new one is tagged so
+	// rebuilds leave no dangling images behind.
+	oldID, hadOld, err := b.Docker.ImageID(ctx, ref)
+	if err != nil {
+		return Image{}, err
+	}
 	changes := []string{"ENTRYPOINT " + string(entry)}
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
@@ -133,6 +139,11 @@ func (b *Builder) Build(ctx context.Context, s Spec) (Image, error) {
 		return Image{}, err
 	}
 	logf("image: built %s (%s) in %s", ref, id, time.Since(start).Round(time.Millisecond))
+	if hadOld && oldID != id {
+		if err := b.Docker.RemoveImage(ctx, oldID); err != nil {
+			logf("image: kept the previous %s (%s): %v", ref, oldID, err)
+		}
+	}
 	return Image{Ref: ref, ID: id, Fresh: true}, nil
 }
 

@@ -105,3 +105,45 @@ func TestBuildImages(t *testing.T) {
 		}
 	}
 }
+
+// A rebuild with a different binary removes the image it replaces, so test
+// and CI runs leave no dangling images behind.
+func TestRebuildRemovesTheReplacedImage(t *testing.T) {
+	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
+		t.Skip("Docker tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
+	}
+	ctx := context.Background()
+	dc, err := Engine(ctx)
+	if err != nil {
+		t.Skipf("Docker tier: %v", err)
+	}
+	defer dc.Close()
+	bin := staticBinary(t)
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(t.TempDir(), "hybridcni")
+	// Trailing bytes change the digest and leave a valid static ELF.
+	if err := os.WriteFile(other, append(data, []byte("rebuild")...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Name: "replacetest", Args: []string{"echo"}}
+	first, err := (&Builder{Docker: dc, Binary: bin, Version: "imagetest", Logf: t.Logf}).Build(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dc.RemoveImage(context.Background(), first.Ref) })
+	oldID, _, _ := dc.ImageID(ctx, first.Ref)
+	second, err := (&Builder{Docker: dc, Binary: other, Version: "imagetest", Logf: t.Logf}).Build(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newID, _, _ := dc.ImageID(ctx, second.Ref)
+	if newID == oldID {
+		t.Fatalf("a different binary did not make a new image (%s)", newID)
+	}
+	if _, ok, err := dc.ImageID(ctx, oldID); err != nil || ok {
+		t.Fatalf("the replaced image %s is still there (%v)", oldID, err)
+	}
+}
