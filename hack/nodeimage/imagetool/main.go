@@ -118,7 +118,7 @@ func Write(w io.Writer, s Spec) error {
 			return err
 		}
 	}
-	created := time.Unix(0, 0).UTC() // reproducible
+	created := time.Now().UTC().Truncate(time.Second)
 	cfg := map[string]any{
 		"architecture": runtime.GOARCH,
 		"os":           "linux",
