@@ -81,6 +81,7 @@ func TestCNICommandRefusesBadInput(t *testing.T) {
 // API tier's kubeconfig.
 func TestCNICommandLifecycle(t *testing.T) {
 	dir := charttest.Dir(t)
+	cnitest.RequireAPITier(t)
 	env := testenv.StartT(t, testenv.WithHybridNodes(2), testenv.WithCloudNodes(1))
 	kc := env.Kubeconfig()
 	common := []string{"--kubeconfig", kc, "--cni", "cilium", "--chart-repo", dir, "--hybrid-nodes", "2", "--cloud-nodes", "1", "--timeout", "60s"}

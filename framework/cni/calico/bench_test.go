@@ -20,6 +20,7 @@ import (
 // operator finishes its teardown in time (no finalizers left).
 func BenchmarkCalicoLifecycle(b *testing.B) {
 	dir := charttest.Dir(b)
+	cnitest.RequireAPITier(b)
 	env := testenv.StartT(b, testenv.WithHybridNodes(3), testenv.WithCloudNodes(1))
 	c, err := cni.NewCluster(env.RESTConfig())
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 // split into waiting for the cluster and the harness's own work.
 func BenchmarkCiliumLifecycle(b *testing.B) {
 	dir := charttest.Dir(b)
+	cnitest.RequireAPITier(b)
 	env := testenv.StartT(b, testenv.WithHybridNodes(3), testenv.WithCloudNodes(1))
 	c, err := cni.NewCluster(env.RESTConfig())
 	if err != nil {

@@ -24,7 +24,7 @@ import (
 func setup(t *testing.T, hybrid, cloud int, version string, opts ...func(*cni.Options)) (*testenv.Env, *cni.Cluster, *cilium.Driver, config.Run) {
 	t.Helper()
 	dir := charttest.Dir(t)
-	testenv.RequireBinaries(t)
+	cnitest.RequireAPITier(t)
 	env := testenv.StartT(t, testenv.WithHybridNodes(hybrid), testenv.WithCloudNodes(cloud))
 	c, err := cni.NewCluster(env.RESTConfig())
 	if err != nil {

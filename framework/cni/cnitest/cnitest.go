@@ -6,6 +6,7 @@ package cnitest
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/testenv"
 )
 
 // CRD describes a fixture CRD with an open schema.
@@ -128,4 +130,14 @@ func Sprint(objs []*unstructured.Unstructured) string {
 		s = append(s, fmt.Sprintf("%s %s", o.GetKind(), o.GetName()))
 	}
 	return strings.Join(s, ", ")
+}
+
+// RequireAPITier skips t (one line) under -short or HYBRIDCNI_UNIT_ONLY, or
+// when the API tier binaries are absent.
+func RequireAPITier(t testing.TB) {
+	t.Helper()
+	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
+		t.Skip("API tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
+	}
+	testenv.RequireBinaries(t)
 }
