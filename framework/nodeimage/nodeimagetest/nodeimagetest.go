@@ -88,7 +88,7 @@ func CreateCluster(tb testing.TB, env Env, hybrid int) Cluster {
 	tb.Helper()
 	ctx := context.Background()
 	name := topologies.UniqueName("nodeimage")
-	subnet := freeSubnet(tb, env.Docker)
+	subnet := FreeSubnet(tb, env.Docker, 191)
 	labels := map[string]string{topologies.LabelRun: name, topologies.LabelCreated: time.Now().UTC().Format(time.RFC3339)}
 	if _, err := env.Docker.CreateNetwork(ctx, docker.Network{Name: name, Subnet: subnet, Labels: labels}); err != nil {
 		tb.Fatal(err)
@@ -135,11 +135,11 @@ func CreateCluster(tb testing.TB, env Env, hybrid int) Cluster {
 	return Cluster{Name: name, Kubeconfig: kubeconfig, Created: created}
 }
 
-// freeSubnet picks a /24 in 10.191.0.0/16 that no Docker network uses.
-func freeSubnet(tb testing.TB, dc *docker.Client) netip.Prefix {
+// FreeSubnet picks a /24 in 10.B.0.0/16 that no Docker network uses.
+func FreeSubnet(tb testing.TB, dc *docker.Client, b int) netip.Prefix {
 	tb.Helper()
 	for i := 1; i < 255; i++ {
-		p := netip.MustParsePrefix(fmt.Sprintf("10.191.%d.0/24", i))
+		p := netip.MustParsePrefix(fmt.Sprintf("10.%d.%d.0/24", b, i))
 		clash, err := dc.NetworkOverlapping(context.Background(), p)
 		if err != nil {
 			tb.Fatal(err)
@@ -148,7 +148,7 @@ func freeSubnet(tb testing.TB, dc *docker.Client) netip.Prefix {
 			return p
 		}
 	}
-	tb.Fatal("no free /24 in 10.191.0.0/16 for the test network: remove leftover networks (hybridcni gc)")
+	tb.Fatalf("no free /24 in 10.%d.0.0/16 for the test network: remove leftover networks (hybridcni gc)", b)
 	return netip.Prefix{}
 }
 
