@@ -62,10 +62,10 @@ fi
 log "reload did not take; restarting dockerd once (no container is running)"
 kill -TERM "$pid"
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-nohup dockerd >>/var/log/dockerd.log 2>&1 &
+"$repo/hack/docker-up.sh" >&2
 for _ in $(seq 100); do
 	[[ "$(docker_default)" == runc-capfix ]] && { log "dockerd restarted with runc-capfix"; exit 0; }
 	sleep 0.1
 done
-log "ERROR: dockerd did not come back with runc-capfix as default runtime; see /var/log/dockerd.log"
+log "ERROR: dockerd did not come back with runc-capfix as default runtime; see its log (hack/docker-up.sh)"
 exit 1
