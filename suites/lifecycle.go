@@ -46,15 +46,12 @@ func (w *world) nodesNotReady(ctx SpecContext) {
 	}
 }
 
-// install: helm install as the guide says, then the BGP resources.
+// install: helm install as the guide says; the driver waits for readiness
+// and applies the BGP resources when BGP is on.
 func (w *world) install(ctx SpecContext) {
 	rel, err := w.driver.Install(ctx, w.run)
 	Expect(err).NotTo(HaveOccurred(), "install %s %s", w.run.CNI.Name, w.run.CNI.Version)
 	Expect(rel.Revision).To(Equal(1), "first revision of release %s", rel.Name)
-	if w.run.BGP.Enabled {
-		_, err := w.driver.ApplyBGP(ctx, w.run)
-		Expect(err).NotTo(HaveOccurred(), "apply the BGP resources")
-	}
 	w.installed = true
 }
 
