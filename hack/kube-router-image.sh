@@ -36,7 +36,7 @@ fi
 
 inputs=$( {
 	printf '%s\n' "$version" "$suite" "${netbase_packages[@]}"
-	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/tools/kube-router/go.sum" "$repo"/hack/nodeimage/imagetool/*.go
+	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/tools/kube-router/go.sum" "$repo/hack/nodeimage/imagetool/main.go"
 } | sha256sum | cut -c1-16)
 if [[ "${NODE_IMAGE_FORCE:-0}" != 1 ]] &&
 	[[ "$(docker image inspect -f '{{index .Config.Labels "dev.hybridcni.image.inputs"}}' "$tag" 2>/dev/null)" == "$inputs" ]]; then

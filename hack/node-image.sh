@@ -70,7 +70,7 @@ p=${NODE_IMAGE_BUILD_P:-2}
 inputs_hash=$( {
 	printf '%s\n' "$k8s_version" "$etcd_version" "$coredns_version" "$crictl_version" "$suite" "${node_packages[@]}" "${netbase_packages[@]}"
 	cat "${BASH_SOURCE[0]}" "$tools"/*/go.sum
-	find "$repo/hack/nodeimage" -type f -print0 | sort -z | xargs -0 cat
+	find "$repo/hack/nodeimage" -type f ! -name '*.md' ! -name '*_test.go' -print0 | sort -z | xargs -0 cat
 } | sha256sum | cut -c1-16)
 
 if [[ "${NODE_IMAGE_FORCE:-0}" != 1 ]] &&
