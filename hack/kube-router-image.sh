@@ -60,6 +60,11 @@ base=$(rootfs netbase "${netbase_packages[@]}")
 	--entrypoint /usr/local/bin/kube-router \
 	--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	--label "dev.hybridcni.image.inputs=$inputs"
+old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
 docker load -i "$work/kube-router.tar" >/dev/null
+# The previous build, now untagged, goes unless a container still uses it.
+if [[ -n "$old" && "$old" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]]; then
+	docker rmi "$old" >/dev/null 2>&1 || log "previous image $old is still in use; remove it later"
+fi
 log "done in $(($(date +%s) - start))s: $tag ($(docker image inspect -f '{{.Size}}' "$tag" | numfmt --to=iec))"
 printf '%s\n' "$tag"
