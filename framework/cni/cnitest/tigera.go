@@ -2,273 +2,41 @@ package cnitest
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
-	"time"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/cni/standin"
 )
 
 // Finalizers the real tigera-operator sets.
 const (
-	InstallationFinalizer = "tigera.io/operator-cleanup"
-	CNIProtector          = "tigera.io/cni-protector"
+	InstallationFinalizer = standin.InstallationFinalizer
+	CNIProtector          = standin.CNIProtector
 )
 
-var (
-	installationGVR = schema.GroupVersionResource{Group: "operator.tigera.io", Version: "v1", Resource: "installations"}
-	apiServerGVR    = schema.GroupVersionResource{Group: "operator.tigera.io", Version: "v1", Resource: "apiservers"}
-)
-
-// FakeTigeraOperator stands in for the tigera-operator, which kwok cannot
-// run: when the chart's Installation appears (or changes) it makes what the
-// operator makes from it (calico-system with calico-node and
-// csi-node-driver DaemonSets, calico-kube-controllers and calico-typha,
-// calico-apiserver when an APIServer exists, tigerastatus objects) using
-// the node selectors the Installation carries, and puts the operator's
-// finalizers on the Installation and the calico-node ServiceAccount. Once
-// the Installation is being deleted it stops, as an operator removed by
-// `helm uninstall` would: the finalizers stay.
-type FakeTigeraOperator struct {
-	c      *cni.Cluster
-	mu     sync.Mutex
-	errs   []error
-	rounds int
-	// Broken names a component whose pods never get a node (its node
-	// selector matches nothing), to test failure reporting; see SetBroken.
-	Broken string
-	// noFinalizers: an operator that finishes its teardown in time.
-	noFinalizers bool
-}
+// FakeTigeraOperator is the tigera-operator stand-in.
+type FakeTigeraOperator = standin.TigeraOperator
 
 // FakeOption configures the stand-in operator.
-type FakeOption func(*FakeTigeraOperator)
+type FakeOption = standin.TigeraOption
 
 // WithoutFinalizers leaves the operator's finalizers off, as when the real
 // operator completes its teardown before it is removed.
-func WithoutFinalizers() FakeOption { return func(f *FakeTigeraOperator) { f.noFinalizers = true } }
+func WithoutFinalizers() FakeOption { return standin.WithoutFinalizers() }
 
-// StartFakeTigeraOperator runs the stand-in until the test ends.
+// StartFakeTigeraOperator runs the stand-in, with component broken (see
+// SetBroken; "" for none), until the test ends.
 func StartFakeTigeraOperator(t testing.TB, c *cni.Cluster, broken string, opts ...FakeOption) *FakeTigeraOperator {
-	f := &FakeTigeraOperator{c: c, Broken: broken}
-	for _, o := range opts {
-		o(f)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var seen int64 = -1
-		seenBroken := broken
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			inst, err := c.Dynamic.Resource(installationGVR).Get(ctx, "default", metav1.GetOptions{})
-			b := f.broken()
-			if err != nil || inst.GetDeletionTimestamp() != nil || (inst.GetGeneration() == seen && b == seenBroken) {
-				continue
-			}
-			if err := f.reconcile(ctx, inst); err != nil {
-				if ctx.Err() == nil {
-					f.mu.Lock()
-					f.errs = append(f.errs, err)
-					f.mu.Unlock()
-				}
-				continue
-			}
-			seen, seenBroken = inst.GetGeneration(), b
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return f
-}
-
-// Rounds is how many times the stand-in reconciled.
-func (f *FakeTigeraOperator) Rounds() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.rounds
-}
-
-// Errors returns reconcile errors so far.
-func (f *FakeTigeraOperator) Errors() []error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]error(nil), f.errs...)
-}
-
-func (f *FakeTigeraOperator) reconcile(ctx context.Context, inst *unstructured.Unstructured) error {
-	sel := func(component string) map[string]any {
-		m, _, _ := unstructured.NestedMap(inst.Object, "spec", component, "spec", "template", "spec", "nodeSelector")
-		if component == f.broken() {
-			return map[string]any{"hybridcni.test/no-such-node": "true"}
-		}
-		return m
-	}
-	cp, _, _ := unstructured.NestedMap(inst.Object, "spec", "controlPlaneNodeSelector")
-	_, err := f.c.Dynamic.Resource(apiServerGVR).Get(ctx, "default", metav1.GetOptions{})
-	apiServer := err == nil
-	if err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
-
-	objs := []*unstructured.Unstructured{
-		obj("v1", "Namespace", "", "calico-system", nil),
-		f.nodeServiceAccount(),
-		workload("DaemonSet", "calico-system", "calico-node", sel("calicoNodeDaemonSet")),
-		workload("DaemonSet", "calico-system", "csi-node-driver", sel("csiNodeDriverDaemonSet")),
-		workload("Deployment", "calico-system", "calico-kube-controllers", sel("calicoKubeControllersDeployment")),
-		workload("Deployment", "calico-system", "calico-typha", sel("typhaDeployment")),
-	}
-	if apiServer {
-		objs = append(objs,
-			obj("v1", "Namespace", "", "calico-apiserver", nil),
-			workload("Deployment", "calico-apiserver", "calico-apiserver", cp))
-	}
-	if _, err := f.c.Apply(ctx, objs); err != nil {
-		return fmt.Errorf("fake tigera-operator: %w", err)
-	}
-	if f.noFinalizers {
-		return f.statuses(ctx, apiServer)
-	}
-	// The operator's finalizer on the Installation.
-	fin := obj("operator.tigera.io/v1", "Installation", "", "default", nil)
-	fin.SetFinalizers([]string{InstallationFinalizer})
-	delete(fin.Object, "spec")
-	if _, err := f.c.Apply(ctx, []*unstructured.Unstructured{fin}); err != nil {
-		return fmt.Errorf("fake tigera-operator: finalizer: %w", err)
-	}
-	return f.statuses(ctx, apiServer)
-}
-
-// nodeServiceAccount is calico-node's ServiceAccount, with the finalizer
-// the operator puts on it.
-func (f *FakeTigeraOperator) nodeServiceAccount() *unstructured.Unstructured {
-	sa := obj("v1", "ServiceAccount", "calico-system", "calico-node", nil)
-	if !f.noFinalizers {
-		sa.SetFinalizers([]string{CNIProtector})
-	}
-	return sa
-}
-
-func (f *FakeTigeraOperator) statuses(ctx context.Context, apiServer bool) error {
-	statuses := []string{"calico"}
-	if apiServer {
-		statuses = append(statuses, "apiserver")
-	}
-	for _, s := range statuses {
-		if err := f.setTigeraStatus(ctx, s); err != nil {
-			return err
-		}
-	}
-	f.mu.Lock()
-	f.rounds++
-	f.mu.Unlock()
-	return nil
-}
-
-func (f *FakeTigeraOperator) setTigeraStatus(ctx context.Context, name string) error {
-	ri := f.c.Dynamic.Resource(cni.TigeraStatusGVR)
-	u, err := ri.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		u, err = ri.Create(ctx, obj("operator.tigera.io/v1", "TigeraStatus", "", name, map[string]any{}), metav1.CreateOptions{})
-	}
+	t.Helper()
+	f, err := standin.StartTigeraOperator(context.Background(), c, append(opts, standin.WithBroken(broken))...)
 	if err != nil {
-		return fmt.Errorf("fake tigera-operator: tigerastatus %s: %w", name, err)
+		t.Fatal(err)
 	}
-	now := time.Now().UTC().Format(time.RFC3339)
-	cond := func(t, s, msg string) map[string]any {
-		return map[string]any{"type": t, "status": s, "reason": "AllObjectsAvailable", "message": msg, "lastTransitionTime": now}
-	}
-	u.Object["status"] = map[string]any{"conditions": []any{
-		cond("Available", "True", "All objects available"),
-		cond("Progressing", "False", ""),
-		cond("Degraded", "False", ""),
-	}}
-	_, err = ri.UpdateStatus(ctx, u, metav1.UpdateOptions{})
-	return err
+	t.Cleanup(func() { _ = f.Close() })
+	return f
 }
 
 // SetTigeraStatus sets a condition on a tigerastatus (to fake a degraded operator).
 func SetTigeraStatus(ctx context.Context, c *cni.Cluster, name, condType, status, msg string) error {
-	ri := c.Dynamic.Resource(cni.TigeraStatusGVR)
-	u, err := ri.Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for i, x := range conds {
-		m := x.(map[string]any)
-		if m["type"] == condType {
-			m["status"], m["message"] = status, msg
-			conds[i] = m
-		}
-	}
-	if err := unstructured.SetNestedSlice(u.Object, conds, "status", "conditions"); err != nil {
-		return err
-	}
-	_, err = ri.UpdateStatus(ctx, u, metav1.UpdateOptions{})
-	return err
-}
-
-func obj(apiVersion, kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{Object: map[string]any{}}
-	if spec != nil {
-		u.Object["spec"] = spec
-	}
-	u.SetAPIVersion(apiVersion)
-	u.SetKind(kind)
-	u.SetNamespace(ns)
-	u.SetName(name)
-	return u
-}
-
-// workload is a DaemonSet or one-replica Deployment whose pods carry
-// k8s-app: name, placed by nodeSelector.
-func workload(kind, ns, name string, nodeSelector map[string]any) *unstructured.Unstructured {
-	podSpec := map[string]any{
-		"containers":  []any{map[string]any{"name": name, "image": "quay.io/calico/" + name + ":fake"}},
-		"tolerations": []any{map[string]any{"operator": "Exists"}},
-	}
-	if len(nodeSelector) > 0 {
-		podSpec["nodeSelector"] = nodeSelector
-	}
-	spec := map[string]any{
-		"selector": map[string]any{"matchLabels": map[string]any{"k8s-app": name}},
-		"template": map[string]any{
-			"metadata": map[string]any{"labels": map[string]any{"k8s-app": name}},
-			"spec":     podSpec,
-		},
-	}
-	if kind == "Deployment" {
-		spec["replicas"] = int64(1)
-	}
-	return obj("apps/v1", kind, ns, name, spec)
-}
-
-// SetBroken changes the broken component; the stand-in reconciles again.
-func (f *FakeTigeraOperator) SetBroken(component string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.Broken = component
-}
-
-func (f *FakeTigeraOperator) broken() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.Broken
+	return standin.SetTigeraStatus(ctx, c, name, condType, status, msg)
 }
