@@ -15,7 +15,7 @@ ONLY       ?=
 PARALLEL   ?= 1
 RESULTS    ?= results
 
-.PHONY: all build test unit lint setup setup-e2e bench e2e matrix images apitier clean
+.PHONY: all build test unit lint setup setup-e2e bench e2e e2e-offline matrix images apitier node-image node-image-check clean
 
 all: build
 
@@ -67,6 +67,25 @@ e2e: setup-e2e images
 ## matrix: run a matrix file (MATRIX, ONLY=entry,..., PARALLEL=N) and merge its report.
 matrix: setup-e2e images
 	$(BIN) matrix -f $(MATRIX) $(if $(ONLY),--only $(ONLY)) --parallel $(PARALLEL) --results $(RESULTS)
+
+## node-image: the offline kind node image and the kube-router image, built with no registry
+## (root and Docker; cached under ~/.cache/hybridcni, about 25 minutes cold).
+node-image:
+	hack/docker-up.sh
+	hack/docker-runtime.sh
+	hack/node-image.sh
+	hack/kube-router-image.sh
+
+node-image-check:
+	$(GO) test -count=1 -v -run 'TestKindClusterOnOfflineNodeImage|TestKubeRouter' ./framework/nodeimage ./framework/cni/kuberouter
+
+OFFLINE_NODE_IMAGE ?= hybridcni/node:v1.37.2
+OFFLINE_FLAGS ?= --bgp --masquerade=false --results results-offline
+
+## e2e-offline: the full suites on kind with no registry: the offline node image and kube-router.
+e2e-offline: setup-e2e node-image images
+	$(BIN) run --cni kube-router --node-image $(OFFLINE_NODE_IMAGE) --kubernetes-version 1.37.2 $(OFFLINE_FLAGS)
+	$(BIN) report results-offline --markdown results-offline/matrix.md --html results-offline/matrix.html
 
 clean:
 	rm -rf bin results

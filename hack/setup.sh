@@ -37,7 +37,12 @@ if ! [ -x "$gobin/ginkgo" ]; then
 fi
 
 if [ -x hack/docker-up.sh ]; then
-  hack/docker-up.sh || log "no Docker engine could be started: the Docker tier will skip"
+  if hack/docker-up.sh; then
+    # Privileged containers (kind nodes) need the runtime wrapper on this kind of VM.
+    [ -x hack/docker-runtime.sh ] && { hack/docker-runtime.sh || log "runtime wrapper not installed: kind tests may fail to start nodes"; }
+  else
+    log "no Docker engine could be started: the Docker tier will skip"
+  fi
 fi
 
 if [ -x hack/apitier-build.sh ] && [ "${HYBRIDCNI_SKIP_APITIER:-}" != 1 ]; then

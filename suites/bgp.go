@@ -125,7 +125,8 @@ func (w *world) bgpGracefulRestart(ctx SpecContext) {
 }
 
 // nodeBlocks reads each node's pod CIDR blocks from the CNI's IPAM objects:
-// CiliumNode spec.ipam.podCIDRs, or Calico BlockAffinity spec.cidr.
+// CiliumNode spec.ipam.podCIDRs, Calico BlockAffinity spec.cidr, or (for
+// kube-router) the Node's spec.podCIDRs.
 func nodeBlocks(ctx context.Context, env *Env, run config.Run) (map[string][]string, error) {
 	dyn, err := dynamic.NewForConfig(env.REST)
 	if err != nil {
@@ -141,6 +142,15 @@ func nodeBlocks(ctx context.Context, env *Env, run config.Run) (map[string][]str
 		for _, o := range list.Items {
 			cidrs, _, _ := unstructured.NestedStringSlice(o.Object, "spec", "ipam", "podCIDRs")
 			out[o.GetName()] = append(out[o.GetName()], cidrs...)
+		}
+	case config.KubeRouter:
+		// kube-router takes each node's pod CIDR from the controller manager.
+		nodes, err := env.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("list nodes: %w", err)
+		}
+		for _, n := range nodes.Items {
+			out[n.Name] = append(out[n.Name], n.Spec.PodCIDRs...)
 		}
 	case config.Calico:
 		list, err := dyn.Resource(schema.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "blockaffinities"}).List(ctx, metav1.ListOptions{})

@@ -140,8 +140,9 @@ func (w *world) ipamPods(ctx SpecContext) {
 // cniFiles are the files each CNI leaves in /etc/cni and /opt/cni, as its
 // own uninstall removes them (Cilium's cni-uninstall.sh; Calico's files).
 var cniFiles = map[string][]string{
-	config.Cilium: {"/etc/cni/net.d/05-cilium.conflist", "/etc/cni/net.d/05-cilium.conf", "/opt/cni/bin/cilium-cni"},
-	config.Calico: {"/etc/cni/net.d/10-calico.conflist", "/etc/cni/net.d/calico-kubeconfig", "/opt/cni/bin/calico", "/opt/cni/bin/calico-ipam"},
+	config.Cilium:     {"/etc/cni/net.d/05-cilium.conflist", "/etc/cni/net.d/05-cilium.conf", "/opt/cni/bin/cilium-cni"},
+	config.Calico:     {"/etc/cni/net.d/10-calico.conflist", "/etc/cni/net.d/calico-kubeconfig", "/opt/cni/bin/calico", "/opt/cni/bin/calico-ipam"},
+	config.KubeRouter: {"/etc/cni/net.d/10-kuberouter.conflist"},
 }
 
 // cleanNodeFiles applies the guide's file cleanup on a node and proves it.

@@ -11,6 +11,9 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
+	"github.com/hybridcni/hybridcni/framework/chart"
+	"github.com/hybridcni/hybridcni/framework/cni"
+	_ "github.com/hybridcni/hybridcni/framework/cni/all" // every CNI's profile and driver
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/probe"
 )
@@ -72,6 +75,15 @@ func (t *testingT) Fail() { t.failed = true }
 func Run(ctx context.Context, opts Options) error {
 	if len(opts.Runs) == 0 {
 		return config.Invalid("runs", "no run to qualify", "pass a run configuration (-f) or flags")
+	}
+	// Input the runs can be judged on before anything is created.
+	for _, r := range opts.Runs {
+		if _, err := cni.NewDriver(r.CNI.Name, nil, cni.Options{}); err != nil {
+			return err
+		}
+		if _, err := chart.NewSource(r.CNI.ChartSource); err != nil {
+			return err
+		}
 	}
 	dry, _ := ginkgo.GinkgoConfiguration()
 	opts.DryRun = opts.DryRun || dry.DryRun

@@ -42,6 +42,9 @@ func (w *world) resultsDir() string { return state.opts.ResultsDir }
 
 func (w *world) provision(ctx SpecContext) {
 	p := state.provider
+	// The chart source and driver are checked before anything is created.
+	source, err := chart.NewSource(w.run.CNI.ChartSource)
+	Expect(err).NotTo(HaveOccurred())
 	By(fmt.Sprintf("provisioning a %s cluster: %d hybrid and %d cloud nodes", p.Name(), w.run.Nodes.Hybrid, w.run.Nodes.Cloud))
 	env, err := p.Provision(ctx, w.run, w.resultsDir())
 	Expect(err).NotTo(HaveOccurred(), "provision the %s environment", p.Name())
@@ -53,9 +56,6 @@ func (w *world) provision(ctx SpecContext) {
 		}
 		Expect(p.Teardown(ctx, env)).To(Succeed(), "tear down the %s environment", p.Name())
 	}, NodeTimeout(15*time.Minute))
-
-	source, err := chart.NewSource(w.run.CNI.ChartSource)
-	Expect(err).NotTo(HaveOccurred())
 	cluster, err := cni.NewCluster(env.REST)
 	Expect(err).NotTo(HaveOccurred())
 	w.driver, err = cni.NewDriver(w.run.CNI.Name, cluster, cni.Options{Source: source, Log: GinkgoWriter, Timeout: state.opts.WaitTimeout})

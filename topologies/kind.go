@@ -58,10 +58,33 @@ func KindConfig(r config.Run, name string, opts ...KindOption) (*v1alpha4.Cluste
 	for range r.Nodes.Hybrid {
 		c.Nodes = append(c.Nodes, node(v1alpha4.WorkerRole, map[string]string{LabelRole: "hybrid", HybridLabelKey: HybridLabelValue}))
 	}
+	c.KubeadmConfigPatches = append(c.KubeadmConfigPatches, nodeCIDRMaskPatch(r.Network.BlockSize))
 	if o.cgroupV1 {
 		c.KubeadmConfigPatches = append(c.KubeadmConfigPatches, cgroupV1Patch)
 	}
 	return c, nil
+}
+
+// nodeCIDRMaskPatch makes the controller manager hand each node a pod CIDR
+// of the run's block size (node.spec.podCIDR: the IPAM of CNIs that use it,
+// such as kube-router), instead of kubeadm's /24. For both kubeadm config
+// versions kind writes; v1beta4 lists extraArgs, so kind's own is repeated.
+func nodeCIDRMaskPatch(blockSize int) string {
+	return fmt.Sprintf(`kind: ClusterConfiguration
+apiVersion: kubeadm.k8s.io/v1beta3
+controllerManager:
+  extraArgs:
+    node-cidr-mask-size: "%[1]d"
+---
+kind: ClusterConfiguration
+apiVersion: kubeadm.k8s.io/v1beta4
+controllerManager:
+  extraArgs:
+  - name: enable-hostpath-provisioner
+    value: "true"
+  - name: node-cidr-mask-size
+    value: "%[1]d"
+`, blockSize)
 }
 
 // cgroupV1Patch lets Kubernetes >= 1.35 run on a cgroup v1 host: the kubelet

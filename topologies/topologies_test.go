@@ -51,11 +51,12 @@ func TestKindConfigLabelsHybridWorkersAndDisablesTheCNI(t *testing.T) {
 	if cp != 1 || hybrid != 3 || cloud != 1 {
 		t.Errorf("control planes %d, hybrid %d, cloud %d; want 1, 3, 1", cp, hybrid, cloud)
 	}
-	if len(c.KubeadmConfigPatches) != 0 {
-		t.Errorf("unexpected patches %v", c.KubeadmConfigPatches)
+	if len(c.KubeadmConfigPatches) != 1 || !strings.Contains(c.KubeadmConfigPatches[0], `node-cidr-mask-size: "25"`) ||
+		!strings.Contains(c.KubeadmConfigPatches[0], "value: \"25\"") {
+		t.Errorf("want only the node CIDR mask patch for /25 blocks (both kubeadm versions), got %v", c.KubeadmConfigPatches)
 	}
 	c, _ = KindConfig(r, "hcni-test", WithCgroupV1(true), WithNodeImage("hybridcni/node:dev"))
-	if len(c.KubeadmConfigPatches) != 1 || !strings.Contains(c.KubeadmConfigPatches[0], "failCgroupV1: false") {
+	if len(c.KubeadmConfigPatches) != 2 || !strings.Contains(c.KubeadmConfigPatches[1], "failCgroupV1: false") {
 		t.Errorf("cgroup v1 patch missing: %v", c.KubeadmConfigPatches)
 	}
 	if c.Nodes[0].Image != "hybridcni/node:dev" {

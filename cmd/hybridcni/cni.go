@@ -15,8 +15,7 @@ import (
 
 	"github.com/hybridcni/hybridcni/framework/chart"
 	"github.com/hybridcni/hybridcni/framework/cni"
-	_ "github.com/hybridcni/hybridcni/framework/cni/calico" // registers the Calico driver
-	_ "github.com/hybridcni/hybridcni/framework/cni/cilium" // registers the Cilium driver
+	_ "github.com/hybridcni/hybridcni/framework/cni/all" // registers every CNI profile and driver
 	"github.com/hybridcni/hybridcni/framework/config"
 )
 

@@ -11,25 +11,30 @@ import (
 // APIVersion is the version of the configuration files this package reads.
 const APIVersion = "hybridcni.dev/v1alpha1"
 
-// Names of the CNIs the harness knows.
+// Names of the CNIs the harness knows. kube-router is the reference CNI of
+// the offline kind tier, from this project's own chart.
 const (
-	Cilium = "cilium"
-	Calico = "calico"
+	Cilium     = "cilium"
+	Calico     = "calico"
+	KubeRouter = "kube-router"
 )
 
 // KnownCNIs lists the CNIs a run may name.
-var KnownCNIs = []string{Cilium, Calico}
+var KnownCNIs = []string{Cilium, Calico, KubeRouter}
 
 // Default chart sources, as the hybrid-nodes guide installs them.
 var DefaultChartSources = map[string]string{
 	Cilium: "https://helm.cilium.io/",
 	Calico: "https://docs.tigera.io/calico/charts",
+	// Relative to the repository root: this project's own chart.
+	KubeRouter: "fixtures/charts/kube-router",
 }
 
 // DefaultVersions are the CNI versions the hybrid-nodes guide was written for.
 var DefaultVersions = map[string]string{
-	Cilium: "1.16.19",
-	Calico: "v3.29.7",
+	Cilium:     "1.16.19",
+	Calico:     "v3.29.7",
+	KubeRouter: "2.1.0",
 }
 
 // Run is one qualification run: a CNI version (and optional upgrade target)

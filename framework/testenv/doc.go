@@ -29,7 +29,7 @@
 //     (reason KubeletNotReady, message "... NetworkPluginNotReady ... cni
 //     plugin not initialized"), and are tainted node.kubernetes.io/not-ready
 //     by the controller manager. A node turns Ready while a CNI agent pod
-//     (WithCNIAgentSelector, default k8s-app in (cilium,calico-node)) is
+//     (WithCNIAgentSelector, default k8s-app in (cilium,calico-node,kube-router)) is
 //     Running on it, and NotReady again when none is. kwok initialises the
 //     node (its stage skips Ready for gated nodes) and keeps its lease; the
 //     network gate in this package patches the Ready condition.

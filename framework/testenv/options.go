@@ -16,7 +16,7 @@ const (
 )
 
 // DefaultCNIAgentSelector matches the Cilium and Calico agent pods.
-const DefaultCNIAgentSelector = "k8s-app in (cilium,calico-node)"
+const DefaultCNIAgentSelector = "k8s-app in (cilium,calico-node,kube-router)"
 
 type config struct {
 	binDir         string

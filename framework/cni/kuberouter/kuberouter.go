@@ -54,7 +54,8 @@ func (Profile) Namespace() string { return Namespace }
 
 // Values turn a run into the chart's values: the local image (never pulled),
 // the hybrid node label, masquerading, the service CIDR, the nodes' ASN (for
-// their iBGP mesh) and, when BGP is on, the router as the only peer.
+// their iBGP mesh) and, when BGP is on, the router as the only peer and
+// service addresses advertised.
 func (Profile) Values(run config.Run) map[string]any {
 	v := map[string]any{
 		"image": map[string]any{"repository": ImageRepo, "tag": Version, "pullPolicy": "Never"},
@@ -67,6 +68,10 @@ func (Profile) Values(run config.Run) map[string]any {
 	bgp := map[string]any{"enabled": run.BGP.Enabled, "clusterASN": run.BGP.NodeASN}
 	if run.BGP.Enabled {
 		bgp["peers"] = []any{map[string]any{"address": run.BGP.RouterAddress, "asn": run.BGP.RouterASN}}
+		// As the guide's Cilium advertisement: service addresses too.
+		bgp["advertiseClusterIP"] = true
+		bgp["advertiseExternalIP"] = true
+		bgp["advertiseLoadBalancerIP"] = true
 	}
 	v["bgp"] = bgp
 	return v
