@@ -6,6 +6,10 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -72,6 +76,7 @@ func (w *world) podToClusterIP(ctx SpecContext) {
 
 func (w *world) podToServiceDNS(ctx SpecContext) {
 	wl := w.dataplane(ctx)
+	Expect(w.waitServiceReady(ctx, "kube-system", "kube-dns")).To(Succeed(), "cluster DNS")
 	name := fmt.Sprintf("%s.%s.svc.cluster.local", echoService, workloadNamespace)
 	var exps []probe.Expectation
 	for _, node := range wl.order {
@@ -81,15 +86,45 @@ func (w *world) podToServiceDNS(ctx SpecContext) {
 	w.check(ctx, exps...)
 }
 
+// nodeToPod: each hybrid node reaches a pod on itself and on another node.
+// The request is plain HTTP over bash's /dev/tcp, which every node image has.
 func (w *world) nodeToPod(ctx SpecContext) {
 	wl := w.dataplane(ctx)
 	w.require(NodeShell)
-	for _, node := range wl.order {
-		b := wl.pods[node][1]
-		out, err := w.env.NodeExec(ctx, node, "curl", "-sS", "--max-time", "5", fmt.Sprintf("http://%s:%d/clientip", b.IP, echoHTTPPort))
-		Expect(err).NotTo(HaveOccurred(), "node-to-pod: node %s -> %s (%s): %s", node, b.Name, b.IP, out)
-		Expect(strings.TrimSpace(out)).NotTo(BeEmpty(), "node-to-pod: node %s -> %s (%s) got no answer", node, b.Name, b.IP)
+	for i, node := range wl.order {
+		for _, b := range []echoPod{wl.pods[node][1], wl.pods[wl.order[(i+1)%len(wl.order)]][1]} {
+			script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/%d && printf 'GET /clientip HTTP/1.0\r\n\r\n' >&3 && timeout 5 cat <&3`, b.IP, echoHTTPPort)
+			out, err := w.env.NodeExec(ctx, node, "timeout", "10", "bash", "-c", script)
+			Expect(err).NotTo(HaveOccurred(), "node-to-pod: node %s -> %s (%s): %s", node, b.Name, b.IP, out)
+			Expect(out).To(ContainSubstring(" 200 "), "node-to-pod: node %s -> %s (%s) answered:\n%s", node, b.Name, b.IP, out)
+		}
 	}
+}
+
+// waitServiceReady waits (bounded) until a Service has a ready endpoint: a
+// precondition of the probes that use it, not what they measure.
+func (w *world) waitServiceReady(ctx context.Context, namespace, name string) error {
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		slices, err := w.env.Kube.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		for _, s := range slices.Items {
+			for _, e := range s.Endpoints {
+				if e.Conditions.Ready != nil && *e.Conditions.Ready {
+					return true, nil
+				}
+			}
+		}
+		last = "no ready endpoint"
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("service %s/%s not ready within 3 minutes (%s): %w", namespace, name, last, err)
+	}
+	return nil
 }
 
 func (w *world) podToNode(ctx SpecContext) {
@@ -133,7 +168,7 @@ func (w *world) controlPlaneToNode(ctx SpecContext) {
 	wl := w.dataplane(ctx)
 	for _, node := range wl.order {
 		p := wl.pods[node][0]
-		req := w.env.Kube.CoreV1().Pods(workloadNamespace).GetLogs(p.Name, nil)
+		req := w.env.Kube.CoreV1().Pods(workloadNamespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: "echo"})
 		_, err := req.DoRaw(ctx)
 		Expect(err).NotTo(HaveOccurred(), "control-plane-to-node: logs of %s on %s", p.Name, node)
 		var out strings.Builder

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/plan"
 	"github.com/hybridcni/hybridcni/framework/probe"
 	"github.com/hybridcni/hybridcni/framework/report"
@@ -165,7 +166,7 @@ func (w *world) leftovers(ctx SpecContext) {
 	w.require(NodeShell)
 	for _, n := range w.env.HybridNodes() {
 		var lines []string
-		for _, probe := range leftoverProbes {
+		for _, probe := range leftoverProbes(w.run.CNI.Name) {
 			out, err := w.env.NodeExec(ctx, n.Name, probe.argv...)
 			Expect(err).NotTo(HaveOccurred(), "%s on node %s", strings.Join(probe.argv, " "), n.Name)
 			lines = append(lines, "## "+probe.title, strings.TrimSpace(out))
@@ -178,16 +179,32 @@ func (w *world) leftovers(ctx SpecContext) {
 	}
 }
 
-var leftoverProbes = []struct {
+type leftoverProbe struct {
 	title string
 	argv  []string
-}{
-	{"interfaces", []string{"ip", "-brief", "link"}},
-	{"routes", []string{"ip", "route"}},
-	{"iptables rules", []string{"sh", "-c", "iptables-save 2>/dev/null | grep -ciE 'cilium|cali' || true"}},
-	{"nftables tables", []string{"sh", "-c", "nft list tables 2>/dev/null || true"}},
-	{"CNI configuration", []string{"sh", "-c", "ls -la /etc/cni/net.d /opt/cni/bin 2>&1 || true"}},
-	{"BPF pins", []string{"sh", "-c", "ls -R /sys/fs/bpf 2>/dev/null | head -50 || true"}},
+}
+
+// chainPatterns name each CNI's iptables chains and rules.
+var chainPatterns = map[string]string{
+	config.Cilium:     "cilium",
+	config.Calico:     "cali",
+	config.KubeRouter: "kube-router",
+}
+
+// leftoverProbes are what a node shows of a CNI after uninstall.
+func leftoverProbes(cniName string) []leftoverProbe {
+	pattern := chainPatterns[cniName]
+	if pattern == "" {
+		pattern = cniName
+	}
+	return []leftoverProbe{
+		{"interfaces", []string{"ip", "-brief", "link"}},
+		{"routes", []string{"ip", "route"}},
+		{"iptables rules mentioning " + pattern, []string{"sh", "-c", "iptables-save 2>/dev/null | grep -ciE '" + pattern + "' || true"}},
+		{"nftables tables", []string{"sh", "-c", "nft list tables 2>/dev/null || true"}},
+		{"CNI configuration", []string{"sh", "-c", "ls -la /etc/cni/net.d /opt/cni/bin 2>&1 || true"}},
+		{"BPF pins", []string{"sh", "-c", "ls -R /sys/fs/bpf 2>/dev/null | head -50 || true"}},
+	}
 }
 
 // cleanup: the guide's cleanup; CRDs (and for files, the nodes) are clean.

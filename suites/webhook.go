@@ -45,6 +45,8 @@ func (w *world) webhookOnHybridNode(ctx SpecContext) {
 				Name: "webhook", Image: w.env.EchoImage, Command: []string{"/hybridcni", "webhook"},
 				Args:         []string{fmt.Sprintf("--listen=:%d", webhookPort), "--tls-cert=/tls/tls.crt", "--tls-key=/tls/tls.key"},
 				VolumeMounts: []corev1.VolumeMount{{Name: "tls", MountPath: "/tls", ReadOnly: true}},
+				ReadinessProbe: &corev1.Probe{PeriodSeconds: 1, ProbeHandler: corev1.ProbeHandler{
+					TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(webhookPort)}}},
 			}},
 			Volumes: []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: webhookName}}}},
 		},
@@ -95,9 +97,10 @@ func (w *world) webhookOnHybridNode(ctx SpecContext) {
 	// The webhook pod must run before admission can be judged.
 	err = wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 		p, err := kube.CoreV1().Pods(workloadNamespace).Get(ctx, webhookName, metav1.GetOptions{})
-		return err == nil && p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "", nil
+		return err == nil && podReady(p) && p.Status.PodIP != "", nil
 	})
-	Expect(err).NotTo(HaveOccurred(), "webhook pod on %s never ran", node)
+	Expect(err).NotTo(HaveOccurred(), "webhook pod on %s never became ready", node)
+	Expect(w.waitServiceReady(ctx, workloadNamespace, webhookName)).To(Succeed())
 
 	cm := func(name string) *corev1.ConfigMap {
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: workloadNamespace, Labels: map[string]string{webhookTarget: "true"}}}

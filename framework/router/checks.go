@@ -349,8 +349,33 @@ type NodeBlocks map[Node][]string
 
 // ExactBlocks passes once, for every node, the router has exactly the
 // expected blocks from it (none missing, none extra), each with the node
-// as next hop, and no block overlaps a block of another node.
-func (k *Checker) ExactBlocks(ctx context.Context, want NodeBlocks) error {
+// as next hop, and no block overlaps a block of another node. With within
+// (e.g. the pod CIDR), routes outside those prefixes, such as service
+// addresses, are not counted.
+func (k *Checker) ExactBlocks(ctx context.Context, want NodeBlocks, within ...string) error {
+	var scope []*net.IPNet
+	for _, w := range within {
+		_, ipn, err := net.ParseCIDR(w)
+		if err != nil {
+			return fmt.Errorf("exact-blocks: scope %q is not a CIDR", w)
+		}
+		scope = append(scope, ipn)
+	}
+	inScope := func(prefix string) bool {
+		if len(scope) == 0 {
+			return true
+		}
+		ip, _, err := net.ParseCIDR(prefix)
+		if err != nil {
+			return true
+		}
+		for _, s := range scope {
+			if s.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}
 	nodes := make([]Node, 0, len(want))
 	for n, blocks := range want {
 		for _, b := range blocks {
@@ -380,6 +405,9 @@ func (k *Checker) ExactBlocks(ctx context.Context, want NodeBlocks) error {
 			have := map[string]bool{}
 			var extra, missing, badHop []string
 			for _, r := range s.from(n) {
+				if !inScope(r.Prefix) {
+					continue
+				}
 				have[r.Prefix] = true
 				if _, ipn, err := net.ParseCIDR(r.Prefix); err == nil {
 					all = append(all, owned{n, ipn})

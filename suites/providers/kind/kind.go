@@ -124,19 +124,8 @@ func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir str
 }
 
 func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.Env, im topologies.Images, resultsDir string) (*suites.Env, *running, error) {
-	archive := filepath.Join(resultsDir, "state", te.Name, "echo-image.tar")
-	f, err := os.Create(archive)
-	if err != nil {
+	if err := p.loadImages(ctx, run, te.Name, im, resultsDir); err != nil {
 		return nil, nil, err
-	}
-	err = p.dc.SaveImages(ctx, []string{im.Echo}, f)
-	f.Close()
-	if err == nil {
-		err = topologies.LoadImageArchive(te.Name, archive, func(string, ...any) {})
-	}
-	os.Remove(archive)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load %s into the kind nodes: %w", im.Echo, err)
 	}
 	rest, err := clientcmd.BuildConfigFromFlags("", te.Kubeconfig)
 	if err != nil {
@@ -202,6 +191,43 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 		}},
 	}
 	return env, rn, nil
+}
+
+// loadImages loads into the kind nodes the echo image and every image of the
+// run (the CNI chart's, at each version) present in the local engine, so
+// runs work with no registry (images built here or `hybridcni images load`ed);
+// the nodes pull the rest.
+func (p *provider) loadImages(ctx context.Context, run config.Run, cluster string, im topologies.Images, resultsDir string) error {
+	refs := []string{im.Echo}
+	needed, err := topologies.RunImages(ctx, run, im)
+	if err != nil {
+		return err
+	}
+	for _, n := range needed {
+		if n.For == "kind node" || n.Ref == im.Echo || n.Ref == im.Router {
+			continue
+		}
+		if ok, err := p.dc.ImageExists(ctx, n.Ref); err != nil {
+			return err
+		} else if ok {
+			refs = append(refs, n.Ref)
+		}
+	}
+	archive := filepath.Join(resultsDir, "state", cluster, "images.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(archive)
+	err = p.dc.SaveImages(ctx, refs, f)
+	f.Close()
+	if err == nil {
+		err = topologies.LoadImageArchive(cluster, archive, func(string, ...any) {})
+	}
+	if err != nil {
+		return fmt.Errorf("load %v into the kind nodes: %w", refs, err)
+	}
+	return nil
 }
 
 // routerState writes the router's neighbors and RIB.
