@@ -61,6 +61,14 @@ func (w *world) podToPodCrossNode(ctx SpecContext) {
 		exps = append(exps, probe.ExpectSuccess("pod-to-pod/cross-node", w.source(a), target(b), probe.WithSource(a.IP, "pod IP: no NAT inside the cluster")))
 	}
 	w.check(ctx, exps...)
+	if overlay(w.run) && w.env.Has(NodeShell) {
+		// The overlay is VXLAN: every hybrid node has a VXLAN device.
+		for _, node := range wl.order {
+			out, err := w.env.NodeExec(ctx, node, "ip", "-d", "-o", "link", "show", "type", "vxlan")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(out).To(ContainSubstring("vxlan"), "hybrid node %s has no VXLAN device: the overlay is not VXLAN", node)
+		}
+	}
 }
 
 func (w *world) podToClusterIP(ctx SpecContext) {

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hybridcni/hybridcni/framework/cni/kuberouter"
+	"github.com/hybridcni/hybridcni/framework/nodeimage/nodeimagetest"
+	"github.com/hybridcni/hybridcni/framework/report"
+	"github.com/hybridcni/hybridcni/topologies"
+)
+
+// offlineRun are the flags of the offline kind suite: kube-router on the
+// node image built here, BGP to the router container, masquerading off.
+func offlineRun(t *testing.T, results string) []string {
+	env := nodeimagetest.Require(t)
+	if ok, err := env.Docker.ImageExists(context.Background(), kuberouter.Image()); err != nil || !ok {
+		fmt.Fprintf(os.Stderr, "### SKIPPED %s: image %s is absent: run `make node-image`\n", t.Name(), kuberouter.Image())
+		t.Skipf("image %s is absent: run `make node-image`", kuberouter.Image())
+	}
+	return []string{"run", "--cni", "kube-router", "--node-image", env.Image, "--kubernetes-version", strings.TrimPrefix(strings.Split(env.Image, ":")[1], "v"),
+		"--bgp", "--masquerade=false", "--results", results, "--wait-timeout", "4m"}
+}
+
+// leftovers lists containers and networks of the harness, and kind clusters
+// named as ours, still on the engine.
+func leftovers(t *testing.T) []string {
+	out, err := exec.Command("docker", "ps", "-a", "--filter", "label="+topologies.LabelRun, "--filter", "name=hcni-kube-router",
+		"--format", "{{.Names}}").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker ps: %v: %s", err, out)
+	}
+	nets, err := exec.Command("docker", "network", "ls", "--filter", "name=hcni-kube-router", "--format", "{{.Name}}").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker network ls: %v: %s", err, nets)
+	}
+	nodes, err := exec.Command("docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--filter", "name=hcni-kube-router", "--format", "{{.Names}}").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker ps: %v: %s", err, nodes)
+	}
+	return strings.Fields(string(out) + " " + string(nets) + " " + string(nodes))
+}
+
+// The whole suite on real kind nodes with a real CNI, offline: readiness,
+// placement, IPAM, connectivity, masquerading, BGP, delete and leftovers.
+func TestOfflineKindSuite(t *testing.T) {
+	results := t.TempDir()
+	args := offlineRun(t, results)
+	out, code := cli(t, 30*time.Minute, args...)
+	rs, err := report.ReadAll(filepath.Join(results, "junit.xml"))
+	if err != nil {
+		t.Fatalf("no JUnit (exit %d): %v\n%s", code, err, tail(out, 60))
+	}
+	passed := map[string]bool{}
+	var failed []string
+	for _, r := range rs {
+		switch r.State {
+		case report.Passed:
+			passed[r.Spec] = true
+		case report.Failed:
+			failed = append(failed, r.Spec+": "+r.Message)
+		}
+	}
+	if code != 0 || len(failed) > 0 {
+		t.Fatalf("exit %d, failed specs:\n%s\n%s", code, strings.Join(failed, "\n"), tail(out, 60))
+	}
+	for _, want := range []string{
+		"readiness: hybrid nodes are NotReady without a CNI", "readiness: hybrid nodes turn Ready once the CNI runs",
+		"placement: an agent on every hybrid node and none on cloud nodes", "pod-to-pod/cross-node (routed, no overlay)",
+		"pod-to-external: the on-prem host", "masquerade: the on-prem host sees the pod address (masquerading off)",
+		"bgp: a session from every hybrid node to the router", "bgp: each node's pod block with the node as next hop",
+		"delete: helm uninstall", "delete: report what stays on each node", "delete: cleanup removes the CRDs and files",
+	} {
+		found := false
+		for spec := range passed {
+			if strings.HasSuffix(spec, want) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("spec %q did not pass", want)
+		}
+	}
+	m := report.Build(rs)
+	if !strings.Contains(m.Markdown(), "| Feature | kube-router 2.1.0 |") {
+		t.Errorf("the matrix has no kube-router column:\n%s", m.Markdown())
+	}
+	if left := leftovers(t); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+// SIGTERM in the middle of a run tears down what it made.
+func TestOfflineKindSuiteInterruptLeavesNothing(t *testing.T) {
+	results := t.TempDir()
+	args := offlineRun(t, results)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asCLI+"=1", "NO_COLOR=1")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the kind cluster exists (its control plane is up).
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		names, _ := exec.Command("docker", "ps", "--filter", "label=io.x-k8s.kind.cluster", "--filter", "name=hcni-kube-router", "--format", "{{.Names}}").Output()
+		if strings.Contains(string(names), "control-plane") {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no cluster within 10 minutes:\n%s", tail(out.String(), 40))
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if err == nil {
+		t.Errorf("an interrupted run exited 0")
+	}
+	if left := leftovers(t); len(left) > 0 {
+		t.Fatalf("left behind after SIGTERM: %v\n%s", left, tail(out.String(), 40))
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
