@@ -242,7 +242,7 @@ func TestKwokStages(t *testing.T) {
 			gated = string(doc)
 		}
 	}
-	want := "node-initialize node-initialize-network-gated node-heartbeat-with-lease pod-ready pod-complete pod-delete"
+	want := "node-initialize node-initialize-network-gated node-heartbeat-with-lease pod-ready pod-ready-again pod-complete pod-delete"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("stages %q, want %q", got, want)
 	}
