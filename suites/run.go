@@ -20,7 +20,8 @@ import (
 
 // Options configure one execution of the suites.
 type Options struct {
-	// Runs to qualify; more than one only in a dry run (one cluster per process).
+	// Runs to qualify, one after the other; each run's ordered container
+	// provisions and tears down its own cluster.
 	Runs []config.Run
 	// Provider builds the environment ("kind" or "simulated").
 	Provider string
@@ -69,7 +70,8 @@ func (t *testingT) Fail() { t.failed = true }
 // Run defines the specs for opts.Runs and runs them in this process, one
 // run after the other (each provisions and tears down its own cluster). It
 // returns nil when every spec passed or was skipped. Ginkgo allows one
-// RunSpecs per process: `hybridcni matrix` starts a process per entry.
+// RunSpecs (so one Run) per process: `hybridcni matrix` starts a process per
+// entry.
 // Ginkgo's own flags (when run by go test or the ginkgo CLI) are kept;
 // options that are set override them.
 func Run(ctx context.Context, opts Options) error {

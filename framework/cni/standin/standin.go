@@ -80,8 +80,11 @@ func RegisterCRDs(ctx context.Context, c *cni.Cluster, timeout time.Duration, cr
 type Stop func() error
 
 // Start starts the stand-in for cniName's operator on c, if that CNI has
-// one (kube-router has no operator: Start returns a no-op Stop). The
-// stand-in runs until Stop is called or ctx ends.
+// one (kube-router has no operator: Start returns a no-op Stop). It plays a
+// healthy operator: the tigera-operator finishes its teardown before Helm
+// removes it (no finalizers left; tests of a stuck teardown start
+// StartTigeraOperator themselves). The stand-in runs until Stop is called
+// or ctx ends.
 func Start(ctx context.Context, cniName string, c *cni.Cluster) (Stop, error) {
 	switch cniName {
 	case config.Cilium:
@@ -91,7 +94,7 @@ func Start(ctx context.Context, cniName string, c *cni.Cluster) (Stop, error) {
 		}
 		return op.Close, nil
 	case config.Calico:
-		op, err := StartTigeraOperator(ctx, c)
+		op, err := StartTigeraOperator(ctx, c, WithoutFinalizers())
 		if err != nil {
 			return nil, err
 		}

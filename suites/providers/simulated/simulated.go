@@ -1,16 +1,23 @@
 // Package simulated provides the suites' API-tier environment: a real
 // kube-apiserver, etcd, controller-manager and scheduler with kwok nodes.
-// Helm, the CNI lifecycle, readiness and placement run for real; pods run
-// no containers, so dataplane, router and node-shell specs skip.
+// kwok runs no containers, so the CNI's operator is simulated: Provision
+// starts the run's operator stand-in (framework/cni/standin: the Cilium
+// CRDs the cilium-operator registers, calico-system as the tigera-operator
+// builds it) and Teardown stops it. Helm, the lifecycle logic, readiness,
+// placement and cleanup are real; dataplane, router and node-shell specs
+// skip with the reason.
 package simulated
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 
+	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/cni/standin"
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/testenv"
 	"github.com/hybridcni/hybridcni/suites"
@@ -26,8 +33,9 @@ func init() {
 }
 
 type running struct {
-	te  *testenv.Env
-	log *os.File
+	te      *testenv.Env
+	log     *os.File
+	standIn standin.Stop
 }
 
 type provider struct {
@@ -44,7 +52,8 @@ func (p *provider) Prepare(context.Context) error {
 }
 
 func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir string) (*suites.Env, error) {
-	logPath := filepath.Join(resultsDir, "apitier.log")
+	// One log per run: several runs may share a results folder.
+	logPath := filepath.Join(resultsDir, fmt.Sprintf("apitier-%s-%s.log", run.CNI.Name, run.CNI.Version))
 	if err := os.MkdirAll(resultsDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -52,6 +61,7 @@ func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir str
 	if err != nil {
 		return nil, err
 	}
+	var stop standin.Stop
 	te, err := testenv.Start(ctx,
 		testenv.WithHybridNodes(run.Nodes.Hybrid),
 		testenv.WithCloudNodes(run.Nodes.Cloud),
@@ -60,6 +70,16 @@ func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir str
 	if err != nil {
 		log.Close()
 		return nil, fmt.Errorf("start the API tier: %w", err)
+	}
+	cluster, err := cni.NewCluster(te.RESTConfig())
+	if err == nil {
+		// The stand-in outlives Provision's context; Teardown stops it.
+		stop, err = standin.Start(context.WithoutCancel(ctx), run.CNI.Name, cluster)
+	}
+	if err != nil {
+		_ = te.Stop()
+		log.Close()
+		return nil, fmt.Errorf("start the %s operator stand-in: %w", run.CNI.Name, err)
 	}
 	env := &suites.Env{
 		Run:        run,
@@ -79,7 +99,7 @@ func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir str
 		env.Nodes = append(env.Nodes, suites.Node{Name: n.Name, Address: n.InternalIP, Hybrid: n.Hybrid})
 	}
 	p.mu.Lock()
-	p.envs[env] = running{te: te, log: log}
+	p.envs[env] = running{te: te, log: log, standIn: stop}
 	p.mu.Unlock()
 	return env, nil
 }
@@ -93,5 +113,9 @@ func (p *provider) Teardown(_ context.Context, env *suites.Env) error {
 		return nil
 	}
 	defer r.log.Close()
-	return r.te.Stop()
+	serr := r.standIn()
+	if serr != nil {
+		serr = fmt.Errorf("operator stand-in: %w", serr)
+	}
+	return errors.Join(serr, r.te.Stop())
 }
