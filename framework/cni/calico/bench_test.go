@@ -5,13 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hybridcni/hybridcni/framework/chart"
-	"github.com/hybridcni/hybridcni/framework/chart/charttest"
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/cni/calico"
 	"github.com/hybridcni/hybridcni/framework/cni/cnitest"
 	"github.com/hybridcni/hybridcni/framework/config"
-	"github.com/hybridcni/hybridcni/framework/testenv"
 )
 
 // BenchmarkCalicoLifecycle times each step (install, CRDs + upgrade,
@@ -19,21 +16,7 @@ import (
 // into waiting for the cluster and the harness's own work. The stand-in
 // operator finishes its teardown in time (no finalizers left).
 func BenchmarkCalicoLifecycle(b *testing.B) {
-	dir := charttest.Dir(b)
-	cnitest.RequireAPITier(b)
-	env := testenv.StartT(b, testenv.WithHybridNodes(3), testenv.WithCloudNodes(1))
-	c, err := cni.NewCluster(env.RESTConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	src, err := chart.NewSource(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	run := config.Default()
-	run.CNI = config.CNI{Name: config.Calico, Version: "v3.29.6", ChartSource: dir}
-	run.Nodes = config.Nodes{Hybrid: 3, Cloud: 1}
-	run.Complete()
+	_, c, src, run := cnitest.Lifecycle(b, config.Calico, 3, 1, "v3.29.6")
 	cnitest.StartFakeTigeraOperator(b, c, "", cnitest.WithoutFinalizers())
 	times := &cnitest.StepTimes{}
 	d := calico.NewDriver(c, cni.Options{Source: src, Timeout: 3 * time.Minute, Record: times.Record})

@@ -62,13 +62,16 @@ func ReadinessSpec(apiServer bool) cni.ReadinessSpec {
 
 // Driver runs the Calico lifecycle of the hybrid-nodes guide.
 type Driver struct {
-	c *cni.Cluster
-	o cni.Options
+	cni.Release
 	p *Profile
 }
 
 // NewDriver returns a Calico driver for cluster c.
-func NewDriver(c *cni.Cluster, o cni.Options) *Driver { return &Driver{c: c, o: o, p: New()} }
+func NewDriver(c *cni.Cluster, o cni.Options) *Driver {
+	d := &Driver{p: New(), Release: cni.Release{C: c, O: o, CNI: "calico", Chart: ChartName, Name: ReleaseName, Namespace: Namespace}}
+	d.Spec = func(ctx context.Context) cni.ReadinessSpec { return ReadinessSpec(d.apiServerRequested(ctx)) }
+	return d
+}
 
 func init() {
 	cni.RegisterDriver(config.Calico, func(c *cni.Cluster, o cni.Options) cni.Driver { return NewDriver(c, o) })
@@ -79,46 +82,20 @@ var _ cni.Driver = (*Driver)(nil)
 // Profile implements cni.Driver.
 func (d *Driver) Profile() cni.Profile { return d.p }
 
-func (d *Driver) logf(format string, args ...any) { cni.Logf(d.o.Log, "calico: "+format, args...) }
-
-func (d *Driver) load(ctx context.Context, field, version string) (*chart.Chart, error) {
-	if d.o.Source == nil {
-		return nil, config.Invalid("cni.chartSource", "is not set", "pass --chart-repo")
-	}
-	if _, err := d.o.Source.ResolveField(ctx, field, ChartName, version); err != nil {
-		return nil, err
-	}
-	return d.o.Source.Load(ctx, ChartName, version)
-}
-
 // Install implements cni.Driver: `helm install calico` of the
 // tigera-operator chart (its crds/ included) with the guide's values.
 func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, error) {
 	sw := cni.StartStopwatch()
-	ch, err := d.load(ctx, "cni.version", run.CNI.Version)
-	if err != nil {
-		return nil, err
-	}
-	vals, err := chart.MergeValuesFiles(d.p.Values(run), run.CNI.ValuesFiles)
-	if err != nil {
-		return nil, err
-	}
-	d.logf("installing release %s (chart %s %s) into %s", ReleaseName, ch.Name(), ch.Version(), Namespace)
-	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
-		return d.c.Helm.Install(ctx, ch, ReleaseName, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
-	})
+	rel, err := d.InstallRelease(ctx, run, d.p.Values(run), sw)
 	if err != nil {
 		return rel, err
-	}
-	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
-		return rel, fmt.Errorf("calico %s installed (revision %d) but %w", ch.Version(), rel.Revision, err)
 	}
 	if run.BGP.Enabled {
 		if _, err := d.applyBGP(ctx, run); err != nil {
 			return rel, err
 		}
 	}
-	d.o.Recorded("install", sw.Timings())
+	d.O.Recorded("install", sw.Timings())
 	return rel, nil
 }
 
@@ -127,11 +104,11 @@ func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, e
 // release's own values.
 func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.Hop, error) {
 	sw := cni.StartStopwatch()
-	cur, err := d.c.Helm.Get(ctx, ReleaseName, Namespace)
+	cur, err := d.C.Helm.Get(ctx, ReleaseName, Namespace)
 	if err != nil {
 		return nil, err
 	}
-	ch, err := d.load(ctx, "cni.upgradeTo", to)
+	ch, err := d.Load(ctx, "cni.upgradeTo", to)
 	if err != nil {
 		return nil, err
 	}
@@ -144,33 +121,21 @@ func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.
 		return nil, err
 	}
 	hop := cni.Hop{From: cur.ChartVersion, To: ch.Version()}
-	d.logf("server-side applying %d CRDs of %s", len(crds), ch.Version())
-	applied, err := d.c.Apply(ctx, crds)
+	d.Logf("server-side applying %d CRDs of %s", len(crds), ch.Version())
+	applied, err := d.C.Apply(ctx, crds)
 	if err != nil {
 		return nil, fmt.Errorf("apply the CRDs of %s: %w; the release is unchanged", ch.Version(), err)
 	}
 	for _, a := range applied {
 		hop.CRDs = append(hop.CRDs, a.GetName())
 	}
-	if err := sw.Wait(func() error { return d.c.WaitCRDsEstablished(ctx, hop.CRDs, d.o.WaitTimeout()) }); err != nil {
+	if err := sw.Wait(func() error { return d.C.WaitCRDsEstablished(ctx, hop.CRDs, d.O.WaitTimeout()) }); err != nil {
 		return nil, err
 	}
-	d.o.Emit(cni.Event{Step: cni.EventCRDsApplied, From: hop.From, To: hop.To})
-	d.logf("helm upgrade %s %s -> %s", ReleaseName, hop.From, hop.To)
-	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
-		return d.c.Helm.Upgrade(ctx, ch, ReleaseName, Namespace, cur.Values, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
-	})
-	if err != nil {
-		return []cni.Hop{hop}, fmt.Errorf("%w; `hybridcni cni rollback` returns to the previous revision", err)
+	d.O.Emit(cni.Event{Step: cni.EventCRDsApplied, From: hop.From, To: hop.To})
+	if err := d.UpgradeRelease(ctx, &hop, ch, cur.Values, sw, ""); err != nil {
+		return []cni.Hop{hop}, err
 	}
-	hop.Revision = rel.Revision
-	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
-		hop.Timings = sw.Timings()
-		return []cni.Hop{hop}, fmt.Errorf("upgraded to %s (revision %d) but %w", hop.To, rel.Revision, err)
-	}
-	hop.Timings = sw.Timings()
-	d.o.Recorded("upgrade "+hop.From+" -> "+hop.To, hop.Timings)
-	d.o.Emit(cni.Event{Step: cni.EventUpgraded, From: hop.From, To: hop.To})
 	return []cni.Hop{hop}, nil
 }
 
@@ -184,10 +149,10 @@ func (d *Driver) crds(ctx context.Context, ch *chart.Chart) ([]*unstructured.Uns
 	var tried []string
 	for _, name := range CRDChartNames {
 		tried = append(tried, name)
-		if _, err := d.o.Source.Versions(ctx, name); err != nil {
+		if _, err := d.O.Source.Versions(ctx, name); err != nil {
 			continue
 		}
-		c, err := d.o.Source.Load(ctx, name, ch.Version())
+		c, err := d.O.Source.Load(ctx, name, ch.Version())
 		if err != nil {
 			return nil, fmt.Errorf("CRD chart %s %s: %w", name, ch.Version(), err)
 		}
@@ -209,7 +174,7 @@ func (d *Driver) crds(ctx context.Context, ch *chart.Chart) ([]*unstructured.Uns
 }
 
 func (d *Driver) kubeVersion(_ context.Context) string {
-	v, err := d.c.Discovery.ServerVersion()
+	v, err := d.C.Discovery.ServerVersion()
 	if err != nil {
 		return ""
 	}
@@ -228,58 +193,28 @@ func isNewer(a, b string) (bool, error) {
 	return va.GreaterThan(vb), nil
 }
 
-// Rollback implements cni.Driver.
-func (d *Driver) Rollback(ctx context.Context, _ config.Run, revision int) (*chart.Release, error) {
-	sw := cni.StartStopwatch()
-	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
-		return d.c.Helm.Rollback(ctx, ReleaseName, Namespace, revision, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
-		return rel, fmt.Errorf("rolled back to %s (revision %d) but %w", rel.ChartVersion, rel.Revision, err)
-	}
-	d.o.Recorded("rollback", sw.Timings())
-	return rel, nil
-}
-
 // Uninstall implements cni.Driver (`helm uninstall calico`; the chart's
 // pre-delete hook asks the operator to tear Calico down). It does not wait
 // for the Installation: its finalizer is the operator's, and Cleanup
 // reports it when the operator is gone before it could finish.
 func (d *Driver) Uninstall(ctx context.Context) error {
-	sw := cni.StartStopwatch()
-	err := sw.Helm(func() error {
-		return d.c.Helm.Uninstall(ctx, ReleaseName, Namespace, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
-	})
-	d.o.Recorded("uninstall", sw.Timings())
-	return err
+	return d.UninstallRelease(ctx, cni.StartStopwatch(), false)
 }
 
 // Cleanup implements cni.Driver: CRDs containing "calico" or "tigera" and
 // the namespaces the operator made, with a bounded wait for finalizers.
 func (d *Driver) Cleanup(ctx context.Context) (*cni.CleanupReport, error) {
-	rep, err := cni.Cleanup(ctx, d.c, cni.CleanupOptions{
-		MatchCRD:         func(n string) bool { return strings.Contains(n, "calico") || strings.Contains(n, "tigera") },
-		Namespaces:       []string{SystemNamespace, APIServerNamespace},
-		Timeout:          d.o.WaitTimeout(),
-		RemoveFinalizers: d.o.RemoveFinalizers,
-		FinalizerGrace:   d.o.FinalizerGrace,
-	})
-	if rep != nil {
-		d.o.Recorded("cleanup", rep.Timings)
-	}
-	return rep, err
+	return d.CleanupCRDs(ctx, func(n string) bool { return strings.Contains(n, "calico") || strings.Contains(n, "tigera") },
+		SystemNamespace, APIServerNamespace)
 }
 
 // BGPAPIVersion is projectcalico.org/v3 when calico-apiserver serves it,
 // else the CRDs' crd.projectcalico.org/v1.
 func (d *Driver) BGPAPIVersion(ctx context.Context) (string, error) {
-	if v, ok, err := cni.ServedVersion(d.c.Discovery, "projectcalico.org", "BGPPeer"); err == nil && ok {
+	if v, ok, err := cni.ServedVersion(d.C.Discovery, "projectcalico.org", "BGPPeer"); err == nil && ok {
 		return "projectcalico.org/" + v, nil
 	}
-	v, err := d.c.WaitServed(ctx, "crd.projectcalico.org", "BGPPeer", d.o.WaitTimeout())
+	v, err := d.C.WaitServed(ctx, "crd.projectcalico.org", "BGPPeer", d.O.WaitTimeout())
 	if err != nil {
 		return "", fmt.Errorf("%w: the tigera-operator chart installs Calico's CRDs; is the release installed?", err)
 	}
@@ -301,9 +236,9 @@ func (d *Driver) applyBGP(ctx context.Context, run config.Run) ([]*unstructured.
 	for _, o := range objs {
 		o.SetAPIVersion(version)
 	}
-	d.logf("applying %d BGP resources as %s", len(objs), version)
-	out, err := d.c.Apply(ctx, objs)
-	d.o.Recorded("bgp", sw.Timings())
+	d.Logf("applying %d BGP resources as %s", len(objs), version)
+	out, err := d.C.Apply(ctx, objs)
+	d.O.Recorded("bgp", sw.Timings())
 	return out, err
 }
 
@@ -313,7 +248,7 @@ func (d *Driver) BGPResources(ctx context.Context) ([]*unstructured.Unstructured
 	if err != nil {
 		return nil, err
 	}
-	m, err := d.c.Mapper()
+	m, err := d.C.Mapper()
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +257,7 @@ func (d *Driver) BGPResources(ctx context.Context) ([]*unstructured.Unstructured
 		probe := &unstructured.Unstructured{}
 		probe.SetAPIVersion(version)
 		probe.SetKind(k)
-		ri, err := d.c.ResourceFor(m, probe)
+		ri, err := d.C.ResourceFor(m, probe)
 		if err != nil {
 			return nil, err
 		}
@@ -340,16 +275,6 @@ func (d *Driver) BGPResources(ctx context.Context) ([]*unstructured.Unstructured
 // apiServerRequested reports whether the chart asked the operator for a
 // calico-apiserver (an APIServer object exists).
 func (d *Driver) apiServerRequested(ctx context.Context) bool {
-	_, err := d.c.Dynamic.Resource(APIServerGVR).Get(ctx, InstallationName, metav1.GetOptions{})
+	_, err := d.C.Dynamic.Resource(APIServerGVR).Get(ctx, InstallationName, metav1.GetOptions{})
 	return err == nil || !apierrors.IsNotFound(err)
-}
-
-// Readiness implements cni.Driver.
-func (d *Driver) Readiness(ctx context.Context) (*cni.Readiness, error) {
-	return cni.CheckReadiness(ctx, d.c, ReadinessSpec(d.apiServerRequested(ctx)))
-}
-
-// WaitReady implements cni.Driver.
-func (d *Driver) WaitReady(ctx context.Context) (*cni.Readiness, error) {
-	return cni.WaitReadiness(ctx, d.c, ReadinessSpec(d.apiServerRequested(ctx)), d.o.WaitTimeout())
 }

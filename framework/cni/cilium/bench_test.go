@@ -5,34 +5,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hybridcni/hybridcni/framework/chart"
-	"github.com/hybridcni/hybridcni/framework/chart/charttest"
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/cni/cilium"
 	"github.com/hybridcni/hybridcni/framework/cni/cnitest"
 	"github.com/hybridcni/hybridcni/framework/config"
-	"github.com/hybridcni/hybridcni/framework/testenv"
 )
 
 // BenchmarkCiliumLifecycle times each step (install, pre-flight, upgrade,
 // rollback, uninstall, cleanup) on the API tier with the real charts,
 // split into waiting for the cluster and the harness's own work.
 func BenchmarkCiliumLifecycle(b *testing.B) {
-	dir := charttest.Dir(b)
-	cnitest.RequireAPITier(b)
-	env := testenv.StartT(b, testenv.WithHybridNodes(3), testenv.WithCloudNodes(1))
-	c, err := cni.NewCluster(env.RESTConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	src, err := chart.NewSource(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	run := config.Default()
-	run.CNI = config.CNI{Name: config.Cilium, Version: "1.16.18", ChartSource: dir}
-	run.Nodes = config.Nodes{Hybrid: 3, Cloud: 1}
-	run.Complete()
+	_, c, src, run := cnitest.Lifecycle(b, config.Cilium, 3, 1, "1.16.18")
 	times := &cnitest.StepTimes{}
 	d := cilium.NewDriver(c, cni.Options{Source: src, Timeout: time.Minute, Record: times.Record})
 	ctx := context.Background()

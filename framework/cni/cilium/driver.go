@@ -56,13 +56,15 @@ func ReadinessSpec() cni.ReadinessSpec {
 
 // Driver runs the Cilium lifecycle of the hybrid-nodes guide.
 type Driver struct {
-	c *cni.Cluster
-	o cni.Options
+	cni.Release
 	p *Profile
 }
 
 // NewDriver returns a Cilium driver for cluster c.
-func NewDriver(c *cni.Cluster, o cni.Options) *Driver { return &Driver{c: c, o: o, p: New()} }
+func NewDriver(c *cni.Cluster, o cni.Options) *Driver {
+	return &Driver{p: New(), Release: cni.Release{C: c, O: o, CNI: "cilium", Chart: ChartName, Name: ReleaseName, Namespace: Namespace,
+		Spec: func(context.Context) cni.ReadinessSpec { return ReadinessSpec() }}}
+}
 
 func init() {
 	cni.RegisterDriver(config.Cilium, func(c *cni.Cluster, o cni.Options) cni.Driver { return NewDriver(c, o) })
@@ -73,47 +75,21 @@ var _ cni.Driver = (*Driver)(nil)
 // Profile implements cni.Driver.
 func (d *Driver) Profile() cni.Profile { return d.p }
 
-func (d *Driver) logf(format string, args ...any) { cni.Logf(d.o.Log, "cilium: "+format, args...) }
-
-func (d *Driver) load(ctx context.Context, field, version string) (*chart.Chart, error) {
-	if d.o.Source == nil {
-		return nil, config.Invalid("cni.chartSource", "is not set", "pass --chart-repo")
-	}
-	if _, err := d.o.Source.ResolveField(ctx, field, ChartName, version); err != nil {
-		return nil, err
-	}
-	return d.o.Source.Load(ctx, ChartName, version)
-}
-
 // Install implements cni.Driver: `helm install cilium` with the guide's
 // values, then readiness, then the BGP resources when BGP is on.
 func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, error) {
 	sw := cni.StartStopwatch()
-	ch, err := d.load(ctx, "cni.version", run.CNI.Version)
-	if err != nil {
-		return nil, err
-	}
-	vals, err := chart.MergeValuesFiles(d.p.Values(run), run.CNI.ValuesFiles)
-	if err != nil {
-		return nil, err
-	}
-	d.logf("installing release %s (chart %s %s) into %s", ReleaseName, ch.Name(), ch.Version(), Namespace)
-	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
-		return d.c.Helm.Install(ctx, ch, ReleaseName, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
-	})
+	rel, err := d.InstallRelease(ctx, run, d.p.Values(run), sw)
 	if err != nil {
 		return rel, err
-	}
-	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
-		return rel, fmt.Errorf("cilium %s installed (revision %d) but %w", ch.Version(), rel.Revision, err)
 	}
 	if run.BGP.Enabled {
 		if _, err := d.applyBGP(ctx, run, sw); err != nil {
 			return rel, err
 		}
 	}
-	d.o.Recorded("install", sw.Timings())
-	d.logf("release %s revision %d ready", ReleaseName, rel.Revision)
+	d.O.Recorded("install", sw.Timings())
+	d.Logf("release %s revision %d ready", ReleaseName, rel.Revision)
 	return rel, nil
 }
 
@@ -122,14 +98,14 @@ func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, e
 // pre-flight, removes it, and upgrades with upgradeCompatibility set to the
 // first installed minor and the release's own values.
 func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.Hop, error) {
-	cur, err := d.c.Helm.Get(ctx, ReleaseName, Namespace)
+	cur, err := d.C.Helm.Get(ctx, ReleaseName, Namespace)
 	if err != nil {
 		return nil, err
 	}
-	if d.o.Source == nil {
+	if d.O.Source == nil {
 		return nil, config.Invalid("cni.chartSource", "is not set", "pass --chart-repo")
 	}
-	available, err := d.o.Source.Versions(ctx, ChartName)
+	available, err := d.O.Source.Versions(ctx, ChartName)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +116,7 @@ func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.
 	// Every chart of the path loads before anything changes.
 	charts := make([]*chart.Chart, len(path))
 	for i, v := range path {
-		if charts[i], err = d.load(ctx, "cni.upgradeTo", v); err != nil {
+		if charts[i], err = d.Load(ctx, "cni.upgradeTo", v); err != nil {
 			return nil, err
 		}
 	}
@@ -149,7 +125,7 @@ func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.
 		return nil, err
 	}
 	vals := chart.MergeValues(cur.Values, map[string]any{UpgradeCompatibility: compat})
-	d.logf("upgrade path %s -> %s (upgradeCompatibility %s)", cur.ChartVersion, strings.Join(path, " -> "), compat)
+	d.Logf("upgrade path %s -> %s (upgradeCompatibility %s)", cur.ChartVersion, strings.Join(path, " -> "), compat)
 
 	var hops []cni.Hop
 	from := cur.ChartVersion
@@ -172,7 +148,7 @@ func (d *Driver) compatibility(ctx context.Context, cur *chart.Release) (string,
 	if v, ok := cur.Values[UpgradeCompatibility].(string); ok && v != "" {
 		return v, nil
 	}
-	hist, err := d.c.Helm.History(ctx, ReleaseName, Namespace)
+	hist, err := d.C.Helm.History(ctx, ReleaseName, Namespace)
 	if err != nil {
 		return "", err
 	}
@@ -192,23 +168,8 @@ func (d *Driver) hop(ctx context.Context, from string, ch *chart.Chart, vals map
 		hop.Timings = sw.Timings()
 		return hop, err
 	}
-	d.logf("helm upgrade %s %s -> %s", ReleaseName, from, ch.Version())
-	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
-		return d.c.Helm.Upgrade(ctx, ch, ReleaseName, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
-	})
-	if err != nil {
-		hop.Timings = sw.Timings()
-		return hop, fmt.Errorf("%w; `hybridcni cni rollback` returns to the previous revision", err)
-	}
-	hop.Revision = rel.Revision
-	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
-		hop.Timings = sw.Timings()
-		return hop, fmt.Errorf("upgraded to %s (revision %d) but %w; `hybridcni cni rollback` returns to the previous revision", ch.Version(), rel.Revision, err)
-	}
-	hop.Timings = sw.Timings()
-	d.o.Recorded("upgrade "+from+" -> "+ch.Version(), hop.Timings)
-	d.o.Emit(cni.Event{Step: cni.EventUpgraded, From: from, To: ch.Version()})
-	return hop, nil
+	err = d.UpgradeRelease(ctx, hop, ch, vals, sw, cni.RollbackHint)
+	return hop, err
 }
 
 // preflight installs the pre-flight release of the target chart, waits
@@ -217,17 +178,17 @@ func (d *Driver) hop(ctx context.Context, from string, ch *chart.Chart, vals map
 // returns why, so the upgrade stops with the cluster as it was.
 func (d *Driver) preflight(ctx context.Context, ch *chart.Chart, sw *cni.Stopwatch) (*cni.PreflightResult, error) {
 	psw := cni.StartStopwatch()
-	defer func() { d.o.Recorded("preflight "+ch.Version(), psw.Timings()) }()
-	if prev, err := d.c.Helm.Get(ctx, PreflightRelease, Namespace); err == nil {
+	defer func() { d.O.Recorded("preflight "+ch.Version(), psw.Timings()) }()
+	if prev, err := d.C.Helm.Get(ctx, PreflightRelease, Namespace); err == nil {
 		return nil, fmt.Errorf("pre-flight release %s already exists (%s): an earlier upgrade stopped; uninstall it (helm uninstall %s -n %s) and retry",
 			PreflightRelease, prev, PreflightRelease, Namespace)
 	} else if !errors.Is(err, chart.ErrReleaseNotFound) {
 		return nil, err
 	}
-	vals := chart.MergeValues(PreflightValues(), d.o.PreflightValues)
-	d.logf("pre-flight: installing %s (chart %s)", PreflightRelease, ch.Version())
+	vals := chart.MergeValues(PreflightValues(), d.O.PreflightValues)
+	d.Logf("pre-flight: installing %s (chart %s)", PreflightRelease, ch.Version())
 	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
-		return d.c.Helm.Install(ctx, ch, PreflightRelease, Namespace, vals, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
+		return d.C.Helm.Install(ctx, ch, PreflightRelease, Namespace, vals, chart.ActionOptions{Timeout: d.O.WaitTimeout()})
 	}, psw)
 	if err != nil {
 		d.removePreflight(ctx)
@@ -241,28 +202,28 @@ func (d *Driver) preflight(ctx context.Context, ch *chart.Chart, sw *cni.Stopwat
 		d.removePreflight(ctx)
 		return res, fmt.Errorf("pre-flight for %s failed, upgrade not started: %w", ch.Version(), werr)
 	}
-	d.logf("pre-flight: %s READY %d = %s READY %d, Deployment %s", PreflightName, res.DaemonSetReady, AgentDaemonSet, res.AgentReady, res.DeploymentReady)
-	d.o.Emit(cni.Event{Step: cni.EventPreflightReady, To: ch.Version()})
+	d.Logf("pre-flight: %s READY %d = %s READY %d, Deployment %s", PreflightName, res.DaemonSetReady, AgentDaemonSet, res.AgentReady, res.DeploymentReady)
+	d.O.Emit(cni.Event{Step: cni.EventPreflightReady, To: ch.Version()})
 	if err := both(func() error {
-		return d.c.Helm.Uninstall(ctx, PreflightRelease, Namespace, chart.ActionOptions{Wait: true, Timeout: d.o.WaitTimeout()})
+		return d.C.Helm.Uninstall(ctx, PreflightRelease, Namespace, chart.ActionOptions{Wait: true, Timeout: d.O.WaitTimeout()})
 	}); err != nil {
 		return res, fmt.Errorf("pre-flight passed but removing it failed: %w", err)
 	}
-	if ok, err := d.c.Helm.Exists(ctx, PreflightRelease, Namespace); err != nil || ok {
+	if ok, err := d.C.Helm.Exists(ctx, PreflightRelease, Namespace); err != nil || ok {
 		return res, fmt.Errorf("pre-flight release %s still present after uninstall (err %v)", PreflightRelease, err)
 	}
 	res.Removed = true
-	d.o.Emit(cni.Event{Step: cni.EventPreflightRemoved, To: ch.Version()})
+	d.O.Emit(cni.Event{Step: cni.EventPreflightRemoved, To: ch.Version()})
 	return res, nil
 }
 
 func (d *Driver) removePreflight(ctx context.Context) {
 	// A fresh context: the caller's may be what ended.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.WaitTimeout())
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.O.WaitTimeout())
 	defer cancel()
-	if err := d.c.Helm.Uninstall(cctx, PreflightRelease, Namespace, chart.ActionOptions{Wait: true, Timeout: d.o.WaitTimeout()}); err != nil &&
+	if err := d.C.Helm.Uninstall(cctx, PreflightRelease, Namespace, chart.ActionOptions{Wait: true, Timeout: d.O.WaitTimeout()}); err != nil &&
 		!errors.Is(err, chart.ErrReleaseNotFound) {
-		d.logf("pre-flight: could not remove %s: %v", PreflightRelease, err)
+		d.Logf("pre-flight: could not remove %s: %v", PreflightRelease, err)
 	}
 }
 
@@ -282,7 +243,7 @@ func (d *Driver) waitPreflight(ctx context.Context, res *cni.PreflightResult) er
 		last, have = st, true
 		return st.ok(), nil
 	}
-	wctx, cancel := context.WithTimeout(ctx, d.o.WaitTimeout())
+	wctx, cancel := context.WithTimeout(ctx, d.O.WaitTimeout())
 	defer cancel()
 	err := wait.For(cond, wait.WithContext(wctx), wait.WithInterval(250*time.Millisecond), wait.WithImmediate())
 	res.AgentReady, res.DaemonSetReady, res.DeploymentReady = last.agentReady, last.dsReady, last.deployment
@@ -293,10 +254,10 @@ func (d *Driver) waitPreflight(ctx context.Context, res *cni.PreflightResult) er
 		return ctx.Err()
 	}
 	if !have {
-		return fmt.Errorf("after %s: %v", d.o.WaitTimeout(), apiErr)
+		return fmt.Errorf("after %s: %v", d.O.WaitTimeout(), apiErr)
 	}
 	msg := fmt.Sprintf("after %s: DaemonSet %s READY %d, DaemonSet %s READY %d (want equal)",
-		d.o.WaitTimeout(), PreflightName, last.dsReady, AgentDaemonSet, last.agentReady)
+		d.O.WaitTimeout(), PreflightName, last.dsReady, AgentDaemonSet, last.agentReady)
 	if last.deployment != "absent" {
 		msg += fmt.Sprintf("; Deployment %s READY %s", PreflightName, last.deployment)
 		if !last.depOK {
@@ -318,7 +279,7 @@ type preflightState struct {
 func (s preflightState) ok() bool { return s.depOK && s.dsReady == s.agentReady && s.agentReady > 0 }
 
 func (d *Driver) lookPreflight(ctx context.Context) (preflightState, error) {
-	apps := d.c.Kube.AppsV1()
+	apps := d.C.Kube.AppsV1()
 	var st preflightState
 	agent, err := apps.DaemonSets(Namespace).Get(ctx, AgentDaemonSet, metav1.GetOptions{})
 	if err != nil {
@@ -349,7 +310,7 @@ func (d *Driver) lookPreflight(ctx context.Context) (preflightState, error) {
 func (d *Driver) preflightPodProblems(ctx context.Context) []string {
 	var out []string
 	for _, sel := range []string{"k8s-app=" + PreflightName, "k8s-app=" + PreflightName + "-deployment"} {
-		pods, err := d.c.Kube.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		pods, err := d.C.Kube.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 		if err != nil {
 			continue
 		}
@@ -363,59 +324,30 @@ func (d *Driver) preflightPodProblems(ctx context.Context) []string {
 	return out
 }
 
-// Rollback implements cni.Driver (`helm rollback cilium REVISION`).
-func (d *Driver) Rollback(ctx context.Context, _ config.Run, revision int) (*chart.Release, error) {
-	sw := cni.StartStopwatch()
-	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
-		return d.c.Helm.Rollback(ctx, ReleaseName, Namespace, revision, chart.ActionOptions{Timeout: d.o.WaitTimeout()})
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
-		return rel, fmt.Errorf("rolled back to %s (revision %d) but %w", rel.ChartVersion, rel.Revision, err)
-	}
-	d.o.Recorded("rollback", sw.Timings())
-	return rel, nil
-}
-
 // Uninstall implements cni.Driver (`helm uninstall cilium`), removing a
 // leftover pre-flight release too.
 func (d *Driver) Uninstall(ctx context.Context) error {
 	sw := cni.StartStopwatch()
-	if ok, err := d.c.Helm.Exists(ctx, PreflightRelease, Namespace); err == nil && ok {
+	if ok, err := d.C.Helm.Exists(ctx, PreflightRelease, Namespace); err == nil && ok {
 		d.removePreflight(ctx)
 	}
-	err := sw.Wait(func() error {
-		return d.c.Helm.Uninstall(ctx, ReleaseName, Namespace, chart.ActionOptions{Wait: true, Timeout: d.o.WaitTimeout()})
-	})
-	d.o.Recorded("uninstall", sw.Timings())
-	return err
+	return d.UninstallRelease(ctx, sw, true)
 }
 
 // Cleanup implements cni.Driver: every CRD whose name contains "cilium".
 func (d *Driver) Cleanup(ctx context.Context) (*cni.CleanupReport, error) {
-	rep, err := cni.Cleanup(ctx, d.c, cni.CleanupOptions{
-		MatchCRD:         func(n string) bool { return strings.Contains(n, "cilium") },
-		Timeout:          d.o.WaitTimeout(),
-		RemoveFinalizers: d.o.RemoveFinalizers,
-		FinalizerGrace:   d.o.FinalizerGrace,
-	})
-	if rep != nil {
-		d.o.Recorded("cleanup", rep.Timings)
-	}
-	return rep, err
+	return d.CleanupCRDs(ctx, func(n string) bool { return strings.Contains(n, "cilium") })
 }
 
 // BGPAPIVersion asks API discovery which cilium.io version serves the BGP
 // resources, waiting (bounded) for the operator to register them.
 func (d *Driver) BGPAPIVersion(ctx context.Context) (string, error) {
-	v, err := d.c.WaitServed(ctx, BGPGroup, BGPKinds[0], d.o.WaitTimeout())
+	v, err := d.C.WaitServed(ctx, BGPGroup, BGPKinds[0], d.O.WaitTimeout())
 	if err != nil {
 		return "", fmt.Errorf("%w: the cilium-operator registers Cilium's CRDs at start-up; check that it runs and that bgpControlPlane.enabled is true", err)
 	}
 	for _, k := range BGPKinds[1:] {
-		got, ok, err := cni.ServedVersion(d.c.Discovery, BGPGroup, k)
+		got, ok, err := cni.ServedVersion(d.C.Discovery, BGPGroup, k)
 		if err != nil {
 			return "", err
 		}
@@ -424,7 +356,7 @@ func (d *Driver) BGPAPIVersion(ctx context.Context) (string, error) {
 		}
 		if got != v {
 			// Prefer a version serving every kind.
-			if _, err := d.c.Discovery.ServerResourcesForGroupVersion(BGPGroup + "/" + got); err == nil {
+			if _, err := d.C.Discovery.ServerResourcesForGroupVersion(BGPGroup + "/" + got); err == nil {
 				v = got
 			}
 		}
@@ -449,9 +381,9 @@ func (d *Driver) applyBGP(ctx context.Context, run config.Run, sw *cni.Stopwatch
 		return nil, err
 	}
 	objs := New(WithBGPAPIVersion(version)).BGPResources(run)
-	d.logf("applying %d BGP resources as %s", len(objs), version)
-	out, err := d.c.Apply(ctx, objs)
-	d.o.Recorded("bgp", sw.Timings())
+	d.Logf("applying %d BGP resources as %s", len(objs), version)
+	out, err := d.C.Apply(ctx, objs)
+	d.O.Recorded("bgp", sw.Timings())
 	return out, err
 }
 
@@ -459,19 +391,19 @@ func (d *Driver) applyBGP(ctx context.Context, run config.Run, sw *cni.Stopwatch
 // the version discovery picks.
 func (d *Driver) BGPResources(ctx context.Context) ([]*unstructured.Unstructured, error) {
 	var out []*unstructured.Unstructured
-	m, err := d.c.Mapper()
+	m, err := d.C.Mapper()
 	if err != nil {
 		return nil, err
 	}
 	for _, k := range BGPKinds {
-		v, ok, err := cni.ServedVersion(d.c.Discovery, BGPGroup, k)
+		v, ok, err := cni.ServedVersion(d.C.Discovery, BGPGroup, k)
 		if err != nil || !ok {
 			continue
 		}
 		probe := &unstructured.Unstructured{}
 		probe.SetAPIVersion(BGPGroup + "/" + v)
 		probe.SetKind(k)
-		ri, err := d.c.ResourceFor(m, probe)
+		ri, err := d.C.ResourceFor(m, probe)
 		if err != nil {
 			return nil, err
 		}
@@ -484,16 +416,6 @@ func (d *Driver) BGPResources(ctx context.Context) ([]*unstructured.Unstructured
 		}
 	}
 	return out, nil
-}
-
-// Readiness implements cni.Driver.
-func (d *Driver) Readiness(ctx context.Context) (*cni.Readiness, error) {
-	return cni.CheckReadiness(ctx, d.c, ReadinessSpec())
-}
-
-// WaitReady implements cni.Driver.
-func (d *Driver) WaitReady(ctx context.Context) (*cni.Readiness, error) {
-	return cni.WaitReadiness(ctx, d.c, ReadinessSpec(), d.o.WaitTimeout())
 }
 
 // PreflightPods lists the pre-flight pods (for status output and tests).

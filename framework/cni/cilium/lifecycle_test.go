@@ -10,8 +10,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/hybridcni/hybridcni/framework/chart"
-	"github.com/hybridcni/hybridcni/framework/chart/charttest"
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/cni/cilium"
 	"github.com/hybridcni/hybridcni/framework/cni/cnitest"
@@ -23,24 +21,7 @@ import (
 // Cilium driver on the real charts.
 func setup(t *testing.T, hybrid, cloud int, version string, opts ...func(*cni.Options)) (*testenv.Env, *cni.Cluster, *cilium.Driver, config.Run) {
 	t.Helper()
-	dir := charttest.Dir(t)
-	cnitest.RequireAPITier(t)
-	env := testenv.StartT(t, testenv.WithHybridNodes(hybrid), testenv.WithCloudNodes(cloud))
-	c, err := cni.NewCluster(env.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := chart.NewSource(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := config.Default()
-	run.CNI = config.CNI{Name: config.Cilium, Version: version, ChartSource: dir}
-	run.Nodes = config.Nodes{Hybrid: hybrid, Cloud: cloud}
-	run.Complete()
-	if err := run.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	env, c, src, run := cnitest.Lifecycle(t, config.Cilium, hybrid, cloud, version)
 	o := cni.Options{Source: src, Timeout: 60 * time.Second, Log: cnitest.Logger{T: t}}
 	for _, f := range opts {
 		f(&o)

@@ -14,8 +14,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/hybridcni/hybridcni/framework/chart"
+	"github.com/hybridcni/hybridcni/framework/chart/charttest"
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/cni/standin"
+	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/testenv"
 )
 
@@ -70,6 +73,32 @@ func Sprint(objs []*unstructured.Unstructured) string {
 		s = append(s, fmt.Sprintf("%s %s", o.GetKind(), o.GetName()))
 	}
 	return strings.Join(s, ", ")
+}
+
+// Lifecycle starts the API tier with hybrid and cloud nodes (skipping tb in
+// one line without the real charts or the tier) and returns its cluster,
+// the real charts as a chart source and a valid run of cniName at version.
+func Lifecycle(tb testing.TB, cniName string, hybrid, cloud int, version string) (*testenv.Env, *cni.Cluster, *chart.Source, config.Run) {
+	tb.Helper()
+	dir := charttest.Dir(tb)
+	RequireAPITier(tb)
+	env := testenv.StartT(tb, testenv.WithHybridNodes(hybrid), testenv.WithCloudNodes(cloud))
+	c, err := cni.NewCluster(env.RESTConfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	src, err := chart.NewSource(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	run := config.Default()
+	run.CNI = config.CNI{Name: cniName, Version: version, ChartSource: dir}
+	run.Nodes = config.Nodes{Hybrid: hybrid, Cloud: cloud}
+	run.Complete()
+	if err := run.Validate(); err != nil {
+		tb.Fatal(err)
+	}
+	return env, c, src, run
 }
 
 // RequireAPITier skips t (one line) under -short or HYBRIDCNI_UNIT_ONLY, or

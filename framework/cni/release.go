@@ -1,0 +1,155 @@
+package cni
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hybridcni/hybridcni/framework/chart"
+	"github.com/hybridcni/hybridcni/framework/config"
+)
+
+// RollbackHint ends the errors of an upgrade that changed the release.
+const RollbackHint = "; `hybridcni cni rollback` returns to the previous revision"
+
+// Release is the Helm release of one CNI and the lifecycle steps every
+// driver runs on it the same way: chart loading, install then readiness,
+// helm upgrade then readiness, rollback, uninstall and CRD cleanup. Drivers
+// embed it and add what their guide does differently (pre-flight, CRDs
+// applied first, BGP resources).
+type Release struct {
+	C *Cluster
+	O Options
+	// CNI names the CNI in progress lines and errors ("cilium").
+	CNI string
+	// Chart, Name and Namespace are the chart and the release the guide installs.
+	Chart, Name, Namespace string
+	// SourceFix is the fix given when no chart source is set (default "pass --chart-repo").
+	SourceFix string
+	// Spec is the readiness the guide defines, looked up at each check.
+	Spec func(ctx context.Context) ReadinessSpec
+}
+
+// Logf writes one progress line prefixed with the CNI's name.
+func (r *Release) Logf(format string, args ...any) { Logf(r.O.Log, r.CNI+": "+format, args...) }
+
+// Load resolves version in the chart source (errors name field) and loads the chart.
+func (r *Release) Load(ctx context.Context, field, version string) (*chart.Chart, error) {
+	if r.O.Source == nil {
+		fix := r.SourceFix
+		if fix == "" {
+			fix = "pass --chart-repo"
+		}
+		return nil, config.Invalid("cni.chartSource", "is not set", fix)
+	}
+	if _, err := r.O.Source.ResolveField(ctx, field, r.Chart, version); err != nil {
+		return nil, err
+	}
+	return r.O.Source.Load(ctx, r.Chart, version)
+}
+
+// InstallRelease is `helm install` of run's version with values (then the
+// run's values files), followed by the wait for readiness, on sw.
+func (r *Release) InstallRelease(ctx context.Context, run config.Run, values map[string]any, sw *Stopwatch) (*chart.Release, error) {
+	ch, err := r.Load(ctx, "cni.version", run.CNI.Version)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := chart.MergeValuesFiles(values, run.CNI.ValuesFiles)
+	if err != nil {
+		return nil, err
+	}
+	r.Logf("installing release %s (chart %s %s) into %s", r.Name, ch.Name(), ch.Version(), r.Namespace)
+	rel, err := HelmStep(sw, func() (*chart.Release, error) {
+		return r.C.Helm.Install(ctx, ch, r.Name, r.Namespace, vals, chart.ActionOptions{Timeout: r.O.WaitTimeout()})
+	})
+	if err != nil {
+		return rel, err
+	}
+	if err := sw.Wait(func() error { _, err := r.WaitReady(ctx); return err }); err != nil {
+		return rel, fmt.Errorf("%s %s installed (revision %d) but %w", r.CNI, ch.Version(), rel.Revision, err)
+	}
+	return rel, nil
+}
+
+// UpgradeRelease is `helm upgrade` of hop.To (chart ch) with vals, then the
+// wait for readiness, on sw; it fills hop's revision and timings, records
+// the step and emits EventUpgraded. readyHint ends the error when the
+// release upgraded but did not become ready.
+func (r *Release) UpgradeRelease(ctx context.Context, hop *Hop, ch *chart.Chart, vals map[string]any, sw *Stopwatch, readyHint string) error {
+	r.Logf("helm upgrade %s %s -> %s", r.Name, hop.From, hop.To)
+	rel, err := HelmStep(sw, func() (*chart.Release, error) {
+		return r.C.Helm.Upgrade(ctx, ch, r.Name, r.Namespace, vals, chart.ActionOptions{Timeout: r.O.WaitTimeout()})
+	})
+	if err != nil {
+		hop.Timings = sw.Timings()
+		return fmt.Errorf("%w"+RollbackHint, err)
+	}
+	hop.Revision = rel.Revision
+	if err := sw.Wait(func() error { _, err := r.WaitReady(ctx); return err }); err != nil {
+		hop.Timings = sw.Timings()
+		return fmt.Errorf("upgraded to %s (revision %d) but %w%s", hop.To, rel.Revision, err, readyHint)
+	}
+	hop.Timings = sw.Timings()
+	r.O.Recorded("upgrade "+hop.From+" -> "+hop.To, hop.Timings)
+	r.O.Emit(Event{Step: EventUpgraded, From: hop.From, To: hop.To})
+	return nil
+}
+
+// Rollback is `helm rollback` to revision (0: the previous one), then the
+// wait for readiness.
+func (r *Release) Rollback(ctx context.Context, _ config.Run, revision int) (*chart.Release, error) {
+	sw := StartStopwatch()
+	rel, err := HelmStep(sw, func() (*chart.Release, error) {
+		return r.C.Helm.Rollback(ctx, r.Name, r.Namespace, revision, chart.ActionOptions{Timeout: r.O.WaitTimeout()})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := sw.Wait(func() error { _, err := r.WaitReady(ctx); return err }); err != nil {
+		return rel, fmt.Errorf("rolled back to %s (revision %d) but %w", rel.ChartVersion, rel.Revision, err)
+	}
+	r.O.Recorded("rollback", sw.Timings())
+	return rel, nil
+}
+
+// UninstallRelease is `helm uninstall`, on sw: waiting until the release's
+// objects are gone (wait), or only for Helm to delete them.
+func (r *Release) UninstallRelease(ctx context.Context, sw *Stopwatch, wait bool) error {
+	uninstall := func() error {
+		return r.C.Helm.Uninstall(ctx, r.Name, r.Namespace, chart.ActionOptions{Wait: wait, Timeout: r.O.WaitTimeout()})
+	}
+	var err error
+	if wait {
+		err = sw.Wait(uninstall)
+	} else {
+		err = sw.Helm(uninstall)
+	}
+	r.O.Recorded("uninstall", sw.Timings())
+	return err
+}
+
+// CleanupCRDs deletes the CRDs match selects and the namespaces given,
+// with the driver's bounded wait and finalizer options.
+func (r *Release) CleanupCRDs(ctx context.Context, match func(crd string) bool, namespaces ...string) (*CleanupReport, error) {
+	rep, err := Cleanup(ctx, r.C, CleanupOptions{
+		MatchCRD:         match,
+		Namespaces:       namespaces,
+		Timeout:          r.O.WaitTimeout(),
+		RemoveFinalizers: r.O.RemoveFinalizers,
+		FinalizerGrace:   r.O.FinalizerGrace,
+	})
+	if rep != nil {
+		r.O.Recorded("cleanup", rep.Timings)
+	}
+	return rep, err
+}
+
+// Readiness is a snapshot of the release's readiness.
+func (r *Release) Readiness(ctx context.Context) (*Readiness, error) {
+	return CheckReadiness(ctx, r.C, r.Spec(ctx))
+}
+
+// WaitReady waits (bounded by the driver's timeout) until the release is ready.
+func (r *Release) WaitReady(ctx context.Context) (*Readiness, error) {
+	return WaitReadiness(ctx, r.C, r.Spec(ctx), r.O.WaitTimeout())
+}
