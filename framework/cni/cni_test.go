@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/hybridcni/hybridcni/framework/cni"
+	_ "github.com/hybridcni/hybridcni/framework/cni/kuberouter" // a known CNI since kube-router runs through the suites
 	"github.com/hybridcni/hybridcni/framework/config"
 )
 
