@@ -25,7 +25,11 @@ func offlineRun(t *testing.T, results string) []string {
 		fmt.Fprintf(os.Stderr, "### SKIPPED %s: image %s is absent: run `make node-image`\n", t.Name(), kuberouter.Image())
 		t.Skipf("image %s is absent: run `make node-image`", kuberouter.Image())
 	}
-	return []string{"run", "--cni", "kube-router", "--node-image", env.Image, "--kubernetes-version", strings.TrimPrefix(strings.Split(env.Image, ":")[1], "v"),
+	chart, err := filepath.Abs(filepath.Join("..", "..", kuberouter.ChartDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"run", "--cni", "kube-router", "--chart-repo", chart, "--node-image", env.Image, "--kubernetes-version", strings.TrimPrefix(strings.Split(env.Image, ":")[1], "v"),
 		"--bgp", "--masquerade=false", "--results", results, "--wait-timeout", "4m"}
 }
 
@@ -110,12 +114,19 @@ func TestOfflineKindSuiteInterruptLeavesNothing(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	// Interrupt once the kind cluster exists (its control plane is up).
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		names, _ := exec.Command("docker", "ps", "--filter", "label=io.x-k8s.kind.cluster", "--filter", "name=hcni-kube-router", "--format", "{{.Names}}").Output()
 		if strings.Contains(string(names), "control-plane") {
 			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the run ended (%v) before its cluster existed:\n%s", err, tail(out.String(), 40))
+		default:
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
@@ -126,7 +137,7 @@ func TestOfflineKindSuiteInterruptLeavesNothing(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err := cmd.Wait()
+	err := <-exited
 	if err == nil {
 		t.Errorf("an interrupted run exited 0")
 	}
