@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,18 +15,8 @@ import (
 	"github.com/hybridcni/hybridcni/framework/cni/cnitest"
 )
 
-func wantAll(t *testing.T, err error, parts ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want one naming %q", parts)
-	}
-	t.Logf("reported: %v", err)
-	for _, p := range parts {
-		if !strings.Contains(err.Error(), p) {
-			t.Errorf("error does not mention %q:\n%v", p, err)
-		}
-	}
-}
+// wantAll fails t unless err names every part.
+var wantAll = cnitest.WantAll
 
 func specJSON(t *testing.T, o *unstructured.Unstructured) any {
 	t.Helper()

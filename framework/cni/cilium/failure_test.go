@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,21 +18,12 @@ import (
 	"github.com/hybridcni/hybridcni/framework/chart/charttest"
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/cni/cilium"
+	"github.com/hybridcni/hybridcni/framework/cni/cnitest"
 	"github.com/hybridcni/hybridcni/framework/config"
 )
 
-func wantAll(t *testing.T, err error, parts ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want one naming %q", parts)
-	}
-	t.Logf("reported: %v", err)
-	for _, p := range parts {
-		if !strings.Contains(err.Error(), p) {
-			t.Errorf("error does not mention %q:\n%v", p, err)
-		}
-	}
-}
+// wantAll fails t unless err names every part.
+var wantAll = cnitest.WantAll
 
 // A pre-flight that never becomes ready stops the upgrade: the release
 // stays where it was and the pre-flight release is removed.

@@ -110,3 +110,17 @@ func RequireAPITier(t testing.TB) {
 	}
 	testenv.RequireBinaries(t)
 }
+
+// WantAll fails t unless err is an error that mentions every part.
+func WantAll(t testing.TB, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one naming %q", parts)
+	}
+	t.Logf("reported: %v", err)
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("error does not mention %q:\n%v", p, err)
+		}
+	}
+}
