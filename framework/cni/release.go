@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/Masterminds/semver/v3"
+
 	"github.com/hybridcni/hybridcni/framework/chart"
 	"github.com/hybridcni/hybridcni/framework/config"
 )
@@ -45,6 +47,27 @@ func (r *Release) Load(ctx context.Context, field, version string) (*chart.Chart
 		return nil, err
 	}
 	return r.O.Source.Load(ctx, r.Chart, version)
+}
+
+// UpgradeTarget returns the installed release and the chart of version to,
+// refusing (as invalid cni.upgradeTo) a version not newer than the
+// installed one.
+func (r *Release) UpgradeTarget(ctx context.Context, to string) (*chart.Release, *chart.Chart, error) {
+	cur, err := r.C.Helm.Get(ctx, r.Name, r.Namespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := r.Load(ctx, "cni.upgradeTo", to)
+	if err != nil {
+		return nil, nil, err
+	}
+	vn, err1 := semver.NewVersion(ch.Version())
+	vc, err2 := semver.NewVersion(cur.ChartVersion)
+	if err1 != nil || err2 != nil || !vn.GreaterThan(vc) {
+		return nil, nil, config.Invalid("cni.upgradeTo", fmt.Sprintf("%s is not newer than the installed %s", ch.Version(), cur.ChartVersion),
+			"pick a newer version, or use rollback to go back")
+	}
+	return cur, ch, nil
 }
 
 // InstallRelease is `helm install` of run's version with values (then the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/Masterminds/semver/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -104,17 +103,9 @@ func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, e
 // release's own values.
 func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.Hop, error) {
 	sw := cni.StartStopwatch()
-	cur, err := d.C.Helm.Get(ctx, ReleaseName, Namespace)
+	cur, ch, err := d.UpgradeTarget(ctx, to)
 	if err != nil {
 		return nil, err
-	}
-	ch, err := d.Load(ctx, "cni.upgradeTo", to)
-	if err != nil {
-		return nil, err
-	}
-	if newer, err := isNewer(ch.Version(), cur.ChartVersion); err != nil || !newer {
-		return nil, config.Invalid("cni.upgradeTo", fmt.Sprintf("%s is not newer than the installed %s", ch.Version(), cur.ChartVersion),
-			"pick a newer version, or use rollback to go back")
 	}
 	crds, err := d.crds(ctx, ch)
 	if err != nil {
@@ -179,18 +170,6 @@ func (d *Driver) kubeVersion(_ context.Context) string {
 		return ""
 	}
 	return v.GitVersion
-}
-
-func isNewer(a, b string) (bool, error) {
-	va, err := semver.NewVersion(a)
-	if err != nil {
-		return false, err
-	}
-	vb, err := semver.NewVersion(b)
-	if err != nil {
-		return false, err
-	}
-	return va.GreaterThan(vb), nil
 }
 
 // Uninstall implements cni.Driver (`helm uninstall calico`; the chart's

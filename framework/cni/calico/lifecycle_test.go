@@ -2,6 +2,7 @@ package calico_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -111,6 +112,14 @@ func TestCalicoLifecycle(t *testing.T) {
 	}
 	if !slices.Equal(crdsFirst, []string{"v3.29.6->v3.29.7", "v3.29.7->v3.30.7"}) {
 		t.Errorf("CRDs applied while the release was at %v, want before each helm upgrade", crdsFirst)
+	}
+	// An "upgrade" to an older version is refused as invalid input, and the
+	// release stays where it is.
+	if _, err := d.Upgrade(ctx, run, "v3.29.7"); !slices.Contains(config.Fields(err), "cni.upgradeTo") || !strings.Contains(fmt.Sprint(err), "not newer than the installed v3.30.7") {
+		t.Errorf("upgrade v3.30.7 -> v3.29.7: %v, want a cni.upgradeTo error saying it is not newer", err)
+	}
+	if cur, err := c.Helm.Get(ctx, calico.ReleaseName, calico.Namespace); err != nil || cur.Revision != 3 {
+		t.Errorf("release after a refused upgrade: %v %v, want revision 3", cur, err)
 	}
 	// A CRD new in 3.30 arrived with the upgrade.
 	if _, err := c.Dynamic.Resource(cni.CRDGVR).Get(ctx, "goldmanes.operator.tigera.io", metav1.GetOptions{}); err != nil {

@@ -2,9 +2,7 @@ package kuberouter
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/Masterminds/semver/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/hybridcni/hybridcni/framework/chart"
@@ -56,19 +54,9 @@ func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, e
 // release's own values, in one hop.
 func (d *Driver) Upgrade(ctx context.Context, _ config.Run, to string) ([]cni.Hop, error) {
 	sw := cni.StartStopwatch()
-	cur, err := d.C.Helm.Get(ctx, ReleaseName, Namespace)
+	cur, ch, err := d.UpgradeTarget(ctx, to)
 	if err != nil {
 		return nil, err
-	}
-	ch, err := d.Load(ctx, "cni.upgradeTo", to)
-	if err != nil {
-		return nil, err
-	}
-	vn, err1 := semver.NewVersion(ch.Version())
-	vc, err2 := semver.NewVersion(cur.ChartVersion)
-	if err1 != nil || err2 != nil || !vn.GreaterThan(vc) {
-		return nil, config.Invalid("cni.upgradeTo", fmt.Sprintf("%s is not newer than the installed %s", ch.Version(), cur.ChartVersion),
-			"pick a newer version, or use rollback to go back")
 	}
 	hop := cni.Hop{From: cur.ChartVersion, To: ch.Version()}
 	if err := d.UpgradeRelease(ctx, &hop, ch, cur.Values, sw, ""); err != nil {
