@@ -106,6 +106,13 @@ func (w *world) webhookOnHybridNode(ctx SpecContext) {
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: workloadNamespace, Labels: map[string]string{webhookTarget: "true"}}}
 	}
 	cms := kube.CoreV1().ConfigMaps(workloadNamespace)
+	// A ready endpoint is not yet a programmed Service on the control plane:
+	// until kube-proxy has its rules, the API server's call is refused. Wait
+	// for that (bounded) with dry-run requests before the judged ones.
+	_ = wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := cms.Create(ctx, cm("hybridcni-webhook-warmup"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err == nil || !strings.Contains(err.Error(), "connection refused"), nil
+	})
 	if w.podsRoutableFromControlPlane() {
 		_, err = cms.Create(ctx, cm(webhook.RejectName), metav1.CreateOptions{})
 		Expect(err).To(HaveOccurred(), "the webhook on %s was not consulted: the marker ConfigMap was admitted", node)

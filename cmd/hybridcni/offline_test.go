@@ -18,8 +18,10 @@ import (
 )
 
 // offlineRun are the flags of the offline kind suite: kube-router on the
-// node image built here, BGP to the router container, masquerading off.
-func offlineRun(t *testing.T, results string) []string {
+// node image built here, BGP to the router container, masquerading off. Each
+// test gets its own run name and a free node CIDR, so runs can share a host;
+// prefix is what its clusters, containers and networks are named after.
+func offlineRun(t *testing.T, results string) (args []string, prefix string) {
 	env := nodeimagetest.Require(t)
 	if ok, err := env.Docker.ImageExists(context.Background(), kuberouter.Image()); err != nil || !ok {
 		fmt.Fprintf(os.Stderr, "### SKIPPED %s: image %s is absent: run `make node-image`\n", t.Name(), kuberouter.Image())
@@ -29,34 +31,40 @@ func offlineRun(t *testing.T, results string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []string{"run", "--cni", "kube-router", "--chart-repo", chart, "--node-image", env.Image, "--kubernetes-version", strings.TrimPrefix(strings.Split(env.Image, ":")[1], "v"),
+	name := fmt.Sprintf("offline-%d", time.Now().UnixNano()%1_000_000)
+	node := nodeimagetest.FreeSubnet(t, env.Docker, 93)
+	args = []string{"run", "--cni", "kube-router", "--chart-repo", chart, "--node-image", env.Image,
+		"--kubernetes-version", strings.TrimPrefix(strings.Split(env.Image, ":")[1], "v"),
+		"--run-name", name, "--node-cidr", node.String(),
 		"--bgp", "--masquerade=false", "--results", results, "--wait-timeout", "4m"}
+	return args, topologies.NamePrefix + name
 }
 
-// leftovers lists containers and networks of the harness, and kind clusters
-// named as ours, still on the engine.
-func leftovers(t *testing.T) []string {
-	out, err := exec.Command("docker", "ps", "-a", "--filter", "label="+topologies.LabelRun, "--filter", "name=hcni-kube-router",
-		"--format", "{{.Names}}").CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker ps: %v: %s", err, out)
+// leftovers lists the containers, networks and kind nodes named after prefix.
+func leftovers(t *testing.T, prefix string) []string {
+	var left []string
+	for _, args := range [][]string{
+		{"ps", "-a", "--filter", "name=" + prefix, "--format", "{{.Names}}"},
+		{"network", "ls", "--filter", "name=" + prefix, "--format", "{{.Name}}"},
+	} {
+		out, err := exec.Command("docker", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker %v: %v: %s", args, err, out)
+		}
+		for _, n := range strings.Fields(string(out)) {
+			if strings.HasPrefix(n, prefix) {
+				left = append(left, n)
+			}
+		}
 	}
-	nets, err := exec.Command("docker", "network", "ls", "--filter", "name=hcni-kube-router", "--format", "{{.Name}}").CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker network ls: %v: %s", err, nets)
-	}
-	nodes, err := exec.Command("docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster", "--filter", "name=hcni-kube-router", "--format", "{{.Names}}").CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker ps: %v: %s", err, nodes)
-	}
-	return strings.Fields(string(out) + " " + string(nets) + " " + string(nodes))
+	return left
 }
 
 // The whole suite on real kind nodes with a real CNI, offline: readiness,
 // placement, IPAM, connectivity, masquerading, BGP, delete and leftovers.
 func TestOfflineKindSuite(t *testing.T) {
 	results := t.TempDir()
-	args := offlineRun(t, results)
+	args, prefix := offlineRun(t, results)
 	out, code := cli(t, 30*time.Minute, args...)
 	rs, err := report.ReadAll(filepath.Join(results, "junit.xml"))
 	if err != nil {
@@ -96,7 +104,7 @@ func TestOfflineKindSuite(t *testing.T) {
 	if !strings.Contains(m.Markdown(), "| Feature | kube-router 2.1.0 |") {
 		t.Errorf("the matrix has no kube-router column:\n%s", m.Markdown())
 	}
-	if left := leftovers(t); len(left) > 0 {
+	if left := leftovers(t, prefix); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
 }
@@ -104,7 +112,7 @@ func TestOfflineKindSuite(t *testing.T) {
 // SIGTERM in the middle of a run tears down what it made.
 func TestOfflineKindSuiteInterruptLeavesNothing(t *testing.T) {
 	results := t.TempDir()
-	args := offlineRun(t, results)
+	args, prefix := offlineRun(t, results)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
@@ -119,7 +127,7 @@ func TestOfflineKindSuiteInterruptLeavesNothing(t *testing.T) {
 	// Interrupt once the kind cluster exists (its control plane is up).
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
-		names, _ := exec.Command("docker", "ps", "--filter", "label=io.x-k8s.kind.cluster", "--filter", "name=hcni-kube-router", "--format", "{{.Names}}").Output()
+		names, _ := exec.Command("docker", "ps", "--filter", "label=io.x-k8s.kind.cluster", "--filter", "name="+prefix, "--format", "{{.Names}}").Output()
 		if strings.Contains(string(names), "control-plane") {
 			break
 		}
@@ -141,7 +149,7 @@ func TestOfflineKindSuiteInterruptLeavesNothing(t *testing.T) {
 	if err == nil {
 		t.Errorf("an interrupted run exited 0")
 	}
-	if left := leftovers(t); len(left) > 0 {
+	if left := leftovers(t, prefix); len(left) > 0 {
 		t.Fatalf("left behind after SIGTERM: %v\n%s", left, tail(out.String(), 40))
 	}
 }

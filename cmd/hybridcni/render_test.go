@@ -40,7 +40,9 @@ func TestRenderEveryChartVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range config.KnownCNIs {
+	// The CNIs whose real charts are in the shared source (kube-router's
+	// own chart is rendered by its package's tests).
+	for _, name := range []string{config.Cilium, config.Calico} {
 		p, err := cni.Lookup(name)
 		if err != nil {
 			t.Fatal(err)

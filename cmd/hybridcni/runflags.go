@@ -29,6 +29,8 @@ func addRunFlags(cmd *cobra.Command) *runFlags {
 	fs := f.fs
 	fs.StringVarP(&f.file, "file", "f", "", "run configuration file (kind: Run); flags override its fields")
 
+	f.str("run-name", "name", &f.r.Name, "run name: names its cluster, containers and results (default: from the CNI, versions and modes)",
+		func(r *config.Run) { r.Name = f.r.Name })
 	f.str("cni", "cni.name", &f.r.CNI.Name, "CNI: cilium or calico", func(r *config.Run) { r.CNI.Name = f.r.CNI.Name })
 	f.str("version", "cni.version", &f.r.CNI.Version, "CNI chart version (default: the version the hybrid-nodes guide was written for)",
 		func(r *config.Run) { r.CNI.Version = f.r.CNI.Version })
