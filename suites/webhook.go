@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/webhook"
 )
 
@@ -97,7 +98,7 @@ func (w *world) webhookOnHybridNode(ctx SpecContext) {
 	// The webhook pod must run before admission can be judged.
 	err = wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 		p, err := kube.CoreV1().Pods(workloadNamespace).Get(ctx, webhookName, metav1.GetOptions{})
-		return err == nil && podReady(p) && p.Status.PodIP != "", nil
+		return err == nil && cni.PodReady(p) && p.Status.PodIP != "", nil
 	})
 	Expect(err).NotTo(HaveOccurred(), "webhook pod on %s never became ready", node)
 	Expect(w.waitServiceReady(ctx, workloadNamespace, webhookName)).To(Succeed())

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/probe"
 )
 
@@ -86,8 +87,9 @@ func (w *world) deployWorkload(ctx context.Context) (*workload, error) {
 		}
 		ready := 0
 		for _, p := range list.Items {
-			if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" || !podReady(&p) {
-				last = fmt.Sprintf("pod %s on %s: %s %s", p.Name, p.Spec.NodeName, p.Status.Phase, waitingReason(&p))
+			if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" || !cni.PodReady(&p) {
+				reason, detail, _ := cni.PodProblem(&p)
+				last = fmt.Sprintf("pod %s on %s: %s (%s)", p.Name, p.Spec.NodeName, reason, detail)
 				continue
 			}
 			node := p.Labels[labelNode]
@@ -132,29 +134,6 @@ func (w *world) echoPodSpec(node, slot string) *corev1.Pod {
 			}},
 		},
 	}
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-func waitingReason(p *corev1.Pod) string {
-	for _, s := range p.Status.ContainerStatuses {
-		if s.State.Waiting != nil {
-			return "(" + s.State.Waiting.Reason + ")"
-		}
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status != corev1.ConditionTrue {
-			return "(unschedulable: " + c.Message + ")"
-		}
-	}
-	return ""
 }
 
 // source is a probe source running in an echo pod.

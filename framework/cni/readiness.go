@@ -401,7 +401,7 @@ func checkTigeraStatus(ctx context.Context, c *Cluster, name string, r *Readines
 // crash-looping, image pull, or plainly not ready. bad is false for a
 // Running, Ready pod.
 func PodProblem(p *corev1.Pod) (reason, detail string, bad bool) {
-	if p.Status.Phase == corev1.PodRunning && podReady(p) {
+	if p.Status.Phase == corev1.PodRunning && PodReady(p) {
 		return "", "", false
 	}
 	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
@@ -444,7 +444,8 @@ func PodProblem(p *corev1.Pod) (reason, detail string, bad bool) {
 	return ReasonNotReady, "running, containers not ready: " + strings.Join(notReady, ", "), true
 }
 
-func podReady(p *corev1.Pod) bool {
+// PodReady reports whether a pod's Ready condition is true.
+func PodReady(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			return c.Status == corev1.ConditionTrue
