@@ -238,5 +238,64 @@ func (w *world) collectCNIStatus(ctx context.Context, dir string) error {
 		return err
 	}
 	data, _ = json.MarshalIndent(objs, "", "  ")
-	return os.WriteFile(filepath.Join(dir, "bgp-resources.json"), data, 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "bgp-resources.json"), data, 0o644); err != nil {
+		return err
+	}
+	if w.env.Has(Dataplane) {
+		w.agentStatus(ctx, dir, r)
+	}
+	return nil
+}
+
+// agentStatusCommands are what a network engineer would run in each agent:
+// the CNI's own status and its BGP view.
+var agentStatusCommands = map[string][][]string{
+	config.Cilium: {
+		{"sh", "-c", "cilium-dbg status --verbose 2>&1 || cilium status --verbose 2>&1"},
+		{"sh", "-c", "cilium-dbg bgp peers 2>&1 || cilium bgp peers 2>&1"},
+		{"sh", "-c", "cilium-dbg bgp routes advertised ipv4 unicast 2>&1 || cilium bgp routes 2>&1"},
+	},
+	config.Calico: {
+		{"sh", "-c", "birdcl -s /var/run/calico/bird.ctl show protocols all 2>&1"},
+		{"sh", "-c", "calico-node -bird-ready -felix-ready 2>&1; echo exit $?"},
+	},
+	config.KubeRouter: {
+		{"sh", "-c", "gobgp neighbor 2>&1; gobgp global rib 2>&1"},
+	},
+}
+
+// agentContainers are the agent pods' main containers.
+var agentContainers = map[string]string{config.Cilium: "cilium-agent", config.Calico: "calico-node", config.KubeRouter: "kube-router"}
+
+// agentStatus runs the CNI's status commands in each agent pod on a hybrid
+// node; a command that fails leaves its error in the file.
+func (w *world) agentStatus(ctx context.Context, dir string, r *cni.Readiness) {
+	ns := map[string]string{}
+	for _, ws := range r.Workloads {
+		if ws.Workload.Agent {
+			ns[ws.Workload.Name] = ws.Workload.Namespace
+		}
+	}
+	for _, n := range r.Nodes {
+		if !n.Hybrid {
+			continue
+		}
+		for agent, pod := range n.Agents {
+			if pod == "" {
+				continue
+			}
+			var b strings.Builder
+			place := probe.InPod(w.env.REST, ns[agent], pod, agentContainers[w.run.CNI.Name])
+			for _, argv := range agentStatusCommands[w.run.CNI.Name] {
+				fmt.Fprintf(&b, "$ %s\n", strings.Join(argv[2:], " "))
+				cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				code, err := place.Exec(cctx, argv, probe.Stdio{Stdout: &b, Stderr: &b})
+				cancel()
+				if err != nil || code != 0 {
+					fmt.Fprintf(&b, "(exit %d, %v)\n", code, err)
+				}
+			}
+			_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("status-%s-%s.txt", n.Name, pod)), []byte(b.String()), 0o644)
+		}
+	}
 }
