@@ -17,6 +17,7 @@ import (
 
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/image"
+	"github.com/hybridcni/hybridcni/internal/testlock"
 	"github.com/hybridcni/hybridcni/topologies/doctor"
 )
 
@@ -49,6 +50,7 @@ func TestKindClusterOnTheNodeNetwork(t *testing.T) {
 	if ok, _ := dc.ImageExists(context.Background(), ref); ref == "" || !ok {
 		t.Skipf("kind tier skipped: no node image %q in the engine (build it with hack/node-image.sh or set HYBRIDCNI_NODE_IMAGE)", ref)
 	}
+	testlock.Exclusive(t, "kind-tier")
 	_, imgs := harness(t, dc)
 	imgs.Node = ref
 	for _, c := range []struct {
@@ -161,6 +163,7 @@ func TestKindInterruptedUpLeavesNothing(t *testing.T) {
 	if ok, _ := dc.ImageExists(context.Background(), ref); ref == "" || !ok {
 		t.Skipf("kind tier skipped: no node image %q in the engine (build it with hack/node-image.sh or set HYBRIDCNI_NODE_IMAGE)", ref)
 	}
+	testlock.Exclusive(t, "kind-tier")
 	_, imgs := harness(t, dc)
 	imgs.Node = ref
 	topo, _ := Load("default")

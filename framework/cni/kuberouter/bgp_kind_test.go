@@ -136,7 +136,8 @@ func TestKubeRouterPeersWithTheRouterOnKind(t *testing.T) {
 	if len(want) != 2 {
 		t.Fatalf("%d hybrid nodes in the topology, want 2", len(want))
 	}
-	if err := k.ExactBlocks(ctx, want); err != nil {
+	// Service addresses are advertised too; the pod blocks are what is inside the pod CIDR.
+	if err := k.ExactBlocks(ctx, want, r.Network.PodCIDR); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Uninstall(ctx); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/docker"
 	"github.com/hybridcni/hybridcni/framework/nodeimage"
+	"github.com/hybridcni/hybridcni/internal/testlock"
 	"github.com/hybridcni/hybridcni/topologies"
 )
 
@@ -64,6 +65,8 @@ func Require(tb testing.TB) Env {
 	if !ok {
 		skip(nodeimage.MissingReason(tag))
 	}
+	// One kind-tier test at a time on this machine, across packages.
+	testlock.Exclusive(tb, "kind-tier")
 	return Env{Docker: dc, Image: tag}
 }
 
