@@ -12,6 +12,7 @@ import (
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/cni/cilium"
 	"github.com/hybridcni/hybridcni/framework/cni/cnitest"
+	"github.com/hybridcni/hybridcni/framework/cni/standin"
 )
 
 // specOf normalises an object's spec through JSON so numbers compare equal.
@@ -95,4 +96,49 @@ func TestBGPResourcesFollowAPIDiscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertReadBack(t, cilium.New(cilium.WithBGPAPIVersion("cilium.io/v2")).BGPResources(run), applied, "cilium.io/v2")
+}
+
+// The operator registers its CRDs one after the other: discovery that finds
+// the cluster config before the advertisement waits for the rest, and says
+// the CRDs are incomplete only when the wait runs out.
+func TestBGPAPIVersionWaitsForEveryBGPKind(t *testing.T) {
+	ctx := context.Background()
+	_, c, d, _ := setup(t, 1, 0, "1.16.18", func(o *cni.Options) { o.Timeout = 30 * time.Second })
+	var first, rest []standin.CRD
+	for _, crd := range standin.CiliumOperatorCRDs("v2alpha1") {
+		if crd.Kind == "CiliumBGPClusterConfig" {
+			first = append(first, crd)
+		} else {
+			rest = append(rest, crd)
+		}
+	}
+	if err := standin.RegisterCRDs(ctx, c, 30*time.Second, first...); err != nil {
+		t.Fatal(err)
+	}
+	late := make(chan error, 1)
+	go func() {
+		time.Sleep(time.Second)
+		late <- standin.RegisterCRDs(ctx, c, 30*time.Second, rest...)
+	}()
+	v, err := d.BGPAPIVersion(ctx)
+	if err != nil || v != "cilium.io/v2alpha1" {
+		t.Fatalf("BGP API version %q, %v: want cilium.io/v2alpha1 once every BGP kind is served", v, err)
+	}
+	if err := <-late; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBGPAPIVersionNamesTheMissingKind(t *testing.T) {
+	ctx := context.Background()
+	_, c, d, _ := setup(t, 1, 0, "1.16.18", func(o *cni.Options) { o.Timeout = 2 * time.Second })
+	for _, crd := range standin.CiliumOperatorCRDs("v2alpha1") {
+		if crd.Kind == "CiliumBGPClusterConfig" {
+			if err := standin.RegisterCRDs(ctx, c, 30*time.Second, crd); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_, err := d.BGPAPIVersion(ctx)
+	wantAll(t, err, "CiliumBGPPeerConfig (cilium.io) is not served", "Cilium's CRDs are incomplete")
 }

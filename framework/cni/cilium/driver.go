@@ -340,19 +340,18 @@ func (d *Driver) Cleanup(ctx context.Context) (*cni.CleanupReport, error) {
 }
 
 // BGPAPIVersion asks API discovery which cilium.io version serves the BGP
-// resources, waiting (bounded) for the operator to register them.
+// resources, waiting (bounded) for the operator to register every one of
+// them: it registers its CRDs one after the other at start-up.
 func (d *Driver) BGPAPIVersion(ctx context.Context) (string, error) {
-	v, err := d.C.WaitServed(ctx, BGPGroup, BGPKinds[0], d.O.WaitTimeout())
+	deadline := time.Now().Add(d.O.WaitTimeout())
+	v, err := d.C.WaitServed(ctx, BGPGroup, BGPKinds[0], time.Until(deadline))
 	if err != nil {
 		return "", fmt.Errorf("%w: the cilium-operator registers Cilium's CRDs at start-up; check that it runs and that bgpControlPlane.enabled is true", err)
 	}
 	for _, k := range BGPKinds[1:] {
-		got, ok, err := cni.ServedVersion(d.C.Discovery, BGPGroup, k)
+		got, err := d.C.WaitServed(ctx, BGPGroup, k, max(time.Until(deadline), time.Second))
 		if err != nil {
-			return "", err
-		}
-		if !ok {
-			return "", fmt.Errorf("%s (%s) is not served while %s is (%s/%s): Cilium's CRDs are incomplete", k, BGPGroup, BGPKinds[0], BGPGroup, v)
+			return "", fmt.Errorf("%s (%s) is not served while %s is (%s/%s): Cilium's CRDs are incomplete: %w", k, BGPGroup, BGPKinds[0], BGPGroup, v, err)
 		}
 		if got != v {
 			// Prefer a version serving every kind.
