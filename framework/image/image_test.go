@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hybridcni/hybridcni/framework/docker"
 )
 
 func TestRefAndSpecs(t *testing.T) {
@@ -63,15 +65,8 @@ func staticBinary(t *testing.T) string {
 // Docker tier: both images are built, carry the entrypoint and labels, and
 // a rebuild with the same binary is a no-op.
 func TestBuildImages(t *testing.T) {
-	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
-		t.Skip("Docker tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
-	}
 	ctx := context.Background()
-	dc, err := Engine(ctx)
-	if err != nil {
-		t.Skipf("Docker tier: %v", err)
-	}
-	defer dc.Close()
+	dc := dockerTier(t)
 	bin := staticBinary(t)
 	if err := CheckStatic(bin); err != nil {
 		t.Fatalf("CGO_ENABLED=0 build is not static: %v", err)
@@ -109,15 +104,8 @@ func TestBuildImages(t *testing.T) {
 // A rebuild with a different binary removes the image it replaces, so test
 // and CI runs leave no dangling images behind.
 func TestRebuildRemovesTheReplacedImage(t *testing.T) {
-	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
-		t.Skip("Docker tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
-	}
 	ctx := context.Background()
-	dc, err := Engine(ctx)
-	if err != nil {
-		t.Skipf("Docker tier: %v", err)
-	}
-	defer dc.Close()
+	dc := dockerTier(t)
 	bin := staticBinary(t)
 	data, err := os.ReadFile(bin)
 	if err != nil {
@@ -146,4 +134,19 @@ func TestRebuildRemovesTheReplacedImage(t *testing.T) {
 	if _, ok, err := dc.ImageID(ctx, oldID); err != nil || ok {
 		t.Fatalf("the replaced image %s is still there (%v)", oldID, err)
 	}
+}
+
+// dockerTier connects to the engine (starting one when it can) or skips
+// with one line; the client is closed when the test ends.
+func dockerTier(t *testing.T) *docker.Client {
+	t.Helper()
+	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
+		t.Skip("Docker tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
+	}
+	dc, err := Engine(context.Background())
+	if err != nil {
+		t.Skipf("Docker tier: %v", err)
+	}
+	t.Cleanup(func() { dc.Close() })
+	return dc
 }
