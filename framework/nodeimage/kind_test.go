@@ -61,9 +61,16 @@ func TestKindClusterOnOfflineNodeImage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kube-proxy never ran on both nodes: %v", last)
 	}
-	rules, err := nodeimagetest.NodeExec(c.Name+"-worker", "iptables", "-t", "nat", "-S", "KUBE-SERVICES")
-	if err != nil || !strings.Contains(rules, "default/kubernetes") {
-		t.Fatalf("kube-proxy programmed no rule for default/kubernetes on the worker: %v\n%s", err, rules)
+	// A Ready kube-proxy writes its rules on its first sync, shortly after.
+	var rules string
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err = wait.PollUntilContextCancel(pctx, time.Second, true, func(context.Context) (bool, error) {
+		rules, last = nodeimagetest.NodeExec(c.Name+"-worker", "iptables", "-t", "nat", "-S", "KUBE-SERVICES")
+		return last == nil && strings.Contains(rules, "default/kubernetes"), nil
+	})
+	if err != nil {
+		t.Fatalf("kube-proxy programmed no rule for default/kubernetes on the worker within a minute: %v\n%s", last, rules)
 	}
 	// The control plane runs from the preloaded images: the API server
 	// answers (above), and CoreDNS waits for a CNI like the nodes do.
