@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the offline kind node image hybridcni/node:<kubernetes version> with
 # no registry: a Debian root filesystem from debootstrap (systemd, containerd,
-# runc, iptables, CNI plugins), kubelet/kubeadm/kubectl built from
+# runc behind cmd/runc-capfix, iptables, CNI plugins), kubelet/kubeadm/kubectl built from
 # k8s.io/kubernetes through the Go module proxy, and the control-plane,
 # kube-proxy, etcd, CoreDNS and pause images built here and preloaded into the
 # node's containerd store, plus the files kind reads from a node image
@@ -70,7 +70,7 @@ p=${NODE_IMAGE_BUILD_P:-2}
 inputs_hash=$( {
 	printf '%s\n' "$k8s_version" "$etcd_version" "$coredns_version" "$crictl_version" "$suite" "${node_packages[@]}" "${netbase_packages[@]}"
 	cat "${BASH_SOURCE[0]}" "$tools"/*/go.sum
-	find "$repo/hack/nodeimage" -type f ! -name '*.md' ! -name '*_test.go' -print0 | sort -z | xargs -0 cat
+	find "$repo/hack/nodeimage" "$repo/cmd/runc-capfix" -type f ! -name '*.md' ! -name '*_test.go' -print0 | sort -z | xargs -0 cat
 } | sha256sum | cut -c1-16)
 
 if [[ "${NODE_IMAGE_FORCE:-0}" != 1 ]] &&
@@ -109,6 +109,7 @@ build_binaries() {
 	gobuild "coredns-$coredns_version" "$tools/coredns" "-s -w" github.com/coredns/coredns
 	gobuild "crictl-$crictl_version" "$tools/crictl" "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" sigs.k8s.io/cri-tools/cmd/crictl
 	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/pause" ./hack/nodeimage/pause)
+	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/runc-capfix" ./cmd/runc-capfix)
 	(cd "$repo" && go build -o "$work/imagetool" ./hack/nodeimage/imagetool)
 	local got
 	got=$("$cache/bin/k8s-$k8s_version/kubelet" --version)
@@ -150,6 +151,9 @@ tar -C "$root" --numeric-owner --xattrs --xattrs-include='*' -xf "$node_rootfs"
 cp -a "$files"/. "$root"/
 for b in kubelet kubeadm kubectl; do install -m 0755 "$kbin/$b" "$root/usr/bin/$b"; done
 install -m 0755 "$cache/bin/crictl-$crictl_version/crictl" "$root/usr/bin/crictl"
+# containerd's runc, through the wrapper that drops the capabilities the host
+# withholds (etc/containerd/config.toml): pods asking for them still start.
+install -D -m 0755 "$work/runc-capfix" "$root/usr/local/sbin/runc-capfix"
 # CNI plugins where kubelet and CNIs look for them.
 mkdir -p "$root/opt/cni/bin" "$root/etc/cni/net.d"
 for f in "$root"/usr/lib/cni/*; do ln -sf "/usr/lib/cni/$(basename "$f")" "$root/opt/cni/bin/"; done

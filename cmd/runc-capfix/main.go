@@ -7,7 +7,10 @@
 // runc fails with "unable to apply caps: operation not permitted". Set as the
 // engine's default runtime (hack/docker-runtime.sh), privileged containers
 // (kind nodes, `docker exec --privileged`) start with every capability the
-// host can grant. Specs asking only for held capabilities pass unchanged.
+// host can grant. A set asking for every capability the engine knows
+// (--privileged on an engine older than Linux 5.8's CAP_PERFMON and CAP_BPF)
+// also gets the newer ones the host holds. Other specs asking only for held
+// capabilities pass unchanged.
 //
 // `runc-capfix configure-docker` registers it in Docker's daemon.json as the
 // default runtime (see docker.go).
@@ -164,7 +167,9 @@ func rewrite(file, key string, held uint64) error {
 	if !ok {
 		return nil
 	}
-	if !filterSets(caps, held) {
+	dropped := filterSets(caps, held)
+	widened := widenPrivileged(caps, held)
+	if !dropped && !widened {
 		return nil
 	}
 	out, err := json.Marshal(doc)
@@ -199,6 +204,54 @@ func filterSets(caps map[string]any, held uint64) bool {
 		caps[set] = kept
 	}
 	return changed
+}
+
+// classicLast is CAP_AUDIT_READ, the last capability engines that predate
+// Linux 5.8 know (Docker 20.10, containerd 1.6).
+const classicLast = 37
+
+// widenPrivileged gives a set that asks for every classic capability the
+// host holds (what such an engine writes for --privileged) the newer ones
+// the host also holds (CAP_PERFMON, CAP_BPF, CAP_CHECKPOINT_RESTORE), so
+// privileged means every capability, as on a current engine. Sets naming
+// fewer capabilities are left as they are. Reports a change.
+func widenPrivileged(caps map[string]any, held uint64) bool {
+	changed := false
+	for set, v := range caps {
+		list, ok := v.([]any)
+		if !ok {
+			continue
+		}
+		var have uint64
+		for _, c := range list {
+			name, _ := c.(string)
+			if bit, known := capBits[strings.ToUpper(name)]; known {
+				have |= 1 << bit
+			}
+		}
+		classic := held & (1<<(classicLast+1) - 1)
+		if have&classic != classic {
+			continue
+		}
+		for _, name := range capNames() {
+			bit := capBits[name]
+			if bit > classicLast && held&(1<<bit) != 0 && have&(1<<bit) == 0 {
+				list = append(list, name)
+				changed = true
+			}
+		}
+		caps[set] = list
+	}
+	return changed
+}
+
+// capNames lists the known capability names in bit order.
+func capNames() []string {
+	names := make([]string, len(capBits))
+	for n, b := range capBits {
+		names[b] = n
+	}
+	return names
 }
 
 // realRunc finds the runc to run: RUNC_CAPFIX_RUNC, else runc on PATH.

@@ -164,3 +164,46 @@ func TestConfigureDockerRejectsBrokenFile(t *testing.T) {
 		t.Fatalf("broken file was overwritten: %s", raw)
 	}
 }
+
+func TestRewriteWidensPrivilegedToNewerHeldCaps(t *testing.T) {
+	var classic []string
+	for _, n := range capNames() {
+		if capBits[n] <= classicLast {
+			classic = append(classic, n)
+		}
+	}
+	cilium := []string{"CAP_CHOWN", "CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE", "CAP_PERFMON"}
+	f := writeJSON(t, map[string]any{"process": map[string]any{"capabilities": map[string]any{
+		"bounding": classic, "effective": classic, "ambient": cilium,
+	}}})
+	held := (uint64(1)<<41 - 1) &^ (1 << 24) &^ (1 << 40) // no CAP_SYS_RESOURCE, no CAP_CHECKPOINT_RESTORE
+	if err := rewrite(f, "process", held); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Process struct {
+			Capabilities map[string][]string `json:"capabilities"`
+		} `json:"process"`
+	}
+	raw, _ := os.ReadFile(f)
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []string{"bounding", "effective"} {
+		s := strings.Join(got.Process.Capabilities[set], " ")
+		for _, want := range []string{"CAP_SYS_ADMIN", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("%s lacks %s: %s", set, want, s)
+			}
+		}
+		for _, unwanted := range []string{"CAP_SYS_RESOURCE", "CAP_CHECKPOINT_RESTORE"} {
+			if strings.Contains(s, unwanted) {
+				t.Errorf("%s has %s, which the host withholds: %s", set, unwanted, s)
+			}
+		}
+	}
+	// An explicit list is not privileged: only the unheld cap goes.
+	if want := []string{"CAP_CHOWN", "CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_PERFMON"}; !reflect.DeepEqual(got.Process.Capabilities["ambient"], want) {
+		t.Errorf("explicit set = %v, want %v", got.Process.Capabilities["ambient"], want)
+	}
+}
