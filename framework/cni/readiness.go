@@ -414,6 +414,13 @@ func PodProblem(p *corev1.Pod) (reason, detail string, bad bool) {
 					if t.Reason != "" {
 						d += " (" + t.Reason + ")"
 					}
+					// The container's last words (terminationMessagePolicy
+					// FallbackToLogsOnError puts the log tail here).
+					if m := lastLine(t.Message); m != "" {
+						d += ": " + m
+					}
+				} else if m := lastLine(w.Message); m != "" {
+					d += ": " + m
 				}
 				return ReasonCrashLooping, d, true
 			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull":
@@ -519,4 +526,14 @@ func countTrue(m map[string]bool) int {
 // DaemonSetReady returns a DaemonSet's ready and desired counts.
 func DaemonSetReady(ctx context.Context, c *Cluster, ns, name string) (*appsv1.DaemonSet, error) {
 	return c.Kube.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+}
+
+// lastLine is the last non-empty line of s, cut to 240 characters.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	l := strings.TrimSpace(lines[len(lines)-1])
+	if len(l) > 240 {
+		l = l[:240] + "..."
+	}
+	return l
 }

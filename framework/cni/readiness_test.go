@@ -29,6 +29,17 @@ func TestPodProblemClassifiesWhatTheKubeletReports(t *testing.T) {
 	}{
 		{"running and ready", corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: ready}}, "", ""},
 		{"crash loop", corev1.Pod{Status: waiting("CrashLoopBackOff")}, ReasonCrashLooping, "CrashLoopBackOff, 4 restarts, last exit code 137 (OOMKilled)"},
+		{"crash loop with last words", func() corev1.Pod {
+			p := corev1.Pod{Status: waiting("CrashLoopBackOff")}
+			p.Status.ContainerStatuses[0].LastTerminationState.Terminated.Message = "level=info msg=start\nlevel=fatal msg=\"could not run bpftool\"\n"
+			return p
+		}(), ReasonCrashLooping, `last exit code 137 (OOMKilled): level=fatal msg="could not run bpftool"`},
+		{"cannot start", func() corev1.Pod {
+			p := corev1.Pod{Status: waiting("RunContainerError")}
+			p.Status.ContainerStatuses[0].LastTerminationState = corev1.ContainerState{}
+			p.Status.ContainerStatuses[0].State.Waiting.Message = "runc create failed: unable to apply caps: operation not permitted"
+			return p
+		}(), ReasonCrashLooping, "RunContainerError, 4 restarts: runc create failed: unable to apply caps"},
 		{"image pull", corev1.Pod{Status: waiting("ErrImagePull")}, ReasonImagePull, "image quay.io/cilium/cilium:v1.16.18: ErrImagePull"},
 		{"unschedulable", corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{
 			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/3 nodes are available: 3 Too many pods."}}}},
