@@ -105,7 +105,10 @@ func (w *world) diagnoseFailure(ctx SpecContext) {
 }
 
 func (w *world) diagnosticSources() []diagnostics.Source {
-	ns := []string{"kube-system", "calico-system", "tigera-operator", "calico-apiserver", workloadNamespace}
+	ns := []string{"kube-system", workloadNamespace}
+	if p, err := cni.Lookup(w.run.CNI.Name); err == nil {
+		ns = append(cni.Namespaces(p), workloadNamespace)
+	}
 	srcs := []diagnostics.Source{diagnostics.Kubernetes{Client: w.env.Kube, Namespaces: ns}}
 	srcs = append(srcs, w.env.Diagnostics...)
 	if len(w.tables) > 0 {

@@ -37,6 +37,30 @@ type Profile interface {
 	BGPResources(run config.Run) []*unstructured.Unstructured
 }
 
+// ComponentNamespaces is implemented by profiles whose components run
+// outside the release namespace (Calico's operator-made calico-system).
+type ComponentNamespaces interface {
+	ComponentNamespaces() []string
+}
+
+// Namespaces are where a profile's objects live: kube-system, the release
+// namespace and its component namespaces, each once.
+func Namespaces(p Profile) []string {
+	ns := []string{"kube-system", p.Namespace()}
+	if c, ok := p.(ComponentNamespaces); ok {
+		ns = append(ns, c.ComponentNamespaces()...)
+	}
+	seen := map[string]bool{}
+	out := ns[:0]
+	for _, n := range ns {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 var (
 	mu       sync.RWMutex
 	profiles = map[string]Profile{}

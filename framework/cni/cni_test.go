@@ -55,3 +55,18 @@ func TestRequiresHybridNodes(t *testing.T) {
 		t.Error("a term without the hybrid label still counted as hybrid-only")
 	}
 }
+
+func TestNamespacesIncludeComponentNamespacesOnce(t *testing.T) {
+	got := cni.Namespaces(nsProfile{})
+	want := []string{"kube-system", "calico-system", "calico-apiserver"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Namespaces = %v, want %v", got, want)
+	}
+}
+
+type nsProfile struct{ cni.Profile }
+
+func (nsProfile) Namespace() string { return "kube-system" }
+func (nsProfile) ComponentNamespaces() []string {
+	return []string{"calico-system", "kube-system", "calico-apiserver"}
+}

@@ -56,6 +56,10 @@ func (*Profile) ReleaseName() string { return ReleaseName }
 // Namespace implements cni.Profile.
 func (*Profile) Namespace() string { return Namespace }
 
+// ComponentNamespaces implements cni.ComponentNamespaces: where the operator
+// runs calico-node, typha, kube-controllers and the API server.
+func (*Profile) ComponentNamespaces() []string { return []string{SystemNamespace, APIServerNamespace} }
+
 // Enabled is Calico's spelling of a boolean.
 func Enabled(on bool) string {
 	if on {
