@@ -68,24 +68,34 @@ e2e: setup-e2e images
 matrix: setup-e2e images
 	$(BIN) matrix -f $(MATRIX) $(if $(ONLY),--only $(ONLY)) --parallel $(PARALLEL) --results $(RESULTS)
 
-## node-image: the offline kind node image and the kube-router image, built with no registry
-## (root and Docker; cached under ~/.cache/hybridcni, about 25 minutes cold).
+## node-image: the offline kind node image and the kube-router and Cilium images, built with
+## no registry (root and Docker; cached under ~/.cache/hybridcni, about 35 minutes cold).
 node-image:
 	hack/docker-up.sh
 	hack/docker-runtime.sh
 	hack/node-image.sh
 	hack/kube-router-image.sh
+	hack/cilium-image.sh
 
 node-image-check:
 	$(GO) test -count=1 -v -run 'TestKindClusterOnOfflineNodeImage|TestKubeRouter' ./framework/nodeimage ./framework/cni/kuberouter
+	$(GO) test -count=1 -v -run 'TestOfflineCilium' ./cmd/hybridcni
 
 OFFLINE_NODE_IMAGE ?= hybridcni/node:v1.37.2
-OFFLINE_FLAGS ?= --bgp --masquerade=false --results results-offline
+OFFLINE_FLAGS ?= --node-image $(OFFLINE_NODE_IMAGE) --kubernetes-version 1.37.2 --bgp --masquerade=false
+# The real charts (never copied here): $HYBRIDCNI_SHARED_CHARTS or ../shared/charts.
+SHARED_CHARTS ?= $(or $(HYBRIDCNI_SHARED_CHARTS),../shared/charts)
 
-## e2e-offline: the full suites on kind with no registry: the offline node image and kube-router.
+## e2e-offline: the full suites on kind with no registry: the offline node image, kube-router
+## and Cilium 1.16.19 (the real chart, images built here); both run, then one matrix.
 e2e-offline: setup-e2e node-image images
-	$(BIN) run --cni kube-router --node-image $(OFFLINE_NODE_IMAGE) --kubernetes-version 1.37.2 $(OFFLINE_FLAGS)
-	$(BIN) report results-offline --markdown results-offline/matrix.md --html results-offline/matrix.html
+	@rc=0; \
+	$(BIN) run --cni kube-router $(OFFLINE_FLAGS) --results results-offline/kube-router || rc=1; \
+	$(BIN) run --cni cilium --version 1.16.19 --chart-repo $(SHARED_CHARTS) --values fixtures/values/cilium-offline.yaml \
+	  $(OFFLINE_FLAGS) --results results-offline/cilium || rc=1; \
+	$(BIN) report results-offline/kube-router results-offline/cilium \
+	  --markdown results-offline/matrix.md --html results-offline/matrix.html || rc=1; \
+	exit $$rc
 
 clean:
 	rm -rf bin results

@@ -2,6 +2,7 @@ package topologies
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/hybridcni/hybridcni/framework/chart/charttest"
+	"github.com/hybridcni/hybridcni/framework/cni/cilium"
 	"github.com/hybridcni/hybridcni/framework/config"
 )
 
@@ -71,5 +73,33 @@ func TestRunImagesFromTheRealCharts(t *testing.T) {
 	}
 	if strings.Contains(all, "goldmane:v3.29.7") {
 		t.Errorf("goldmane listed for 3.29:\n%s", all)
+	}
+}
+
+// The offline values file covers every image the real Cilium chart renders:
+// the run needs only the images hack/cilium-image.sh builds, never a pull.
+func TestRunImagesOfflineCiliumNeedsOnlyLocalImages(t *testing.T) {
+	dir := charttest.Dir(t)
+	r := run(t, func(r *config.Run) {
+		r.CNI.ChartSource = dir
+		r.CNI.Version = cilium.OfflineVersion
+		r.CNI.ValuesFiles = []string{filepath.Join("..", cilium.OfflineValuesFile)}
+		r.BGP.Enabled = true
+	})
+	imgs, err := RunImages(context.Background(), r, Images{Node: "hybridcni/node:v1.37.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cni []string
+	for _, im := range imgs {
+		if im.For != "kind node" && im.For != "harness" {
+			cni = append(cni, im.Ref)
+		}
+	}
+	want := cilium.OfflineImages()
+	slices.Sort(cni)
+	slices.Sort(want)
+	if !slices.Equal(cni, want) {
+		t.Fatalf("CNI images = %v, want exactly %v", cni, want)
 	}
 }

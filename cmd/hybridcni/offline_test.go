@@ -11,32 +11,101 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hybridcni/hybridcni/framework/chart/charttest"
+	"github.com/hybridcni/hybridcni/framework/cni/cilium"
 	"github.com/hybridcni/hybridcni/framework/cni/kuberouter"
 	"github.com/hybridcni/hybridcni/framework/nodeimage/nodeimagetest"
 	"github.com/hybridcni/hybridcni/framework/report"
 	"github.com/hybridcni/hybridcni/topologies"
 )
 
-// offlineRun are the flags of the offline kind suite: kube-router on the
-// node image built here, BGP to the router container, masquerading off. Each
-// test gets its own run name and a free node CIDR, so runs can share a host;
-// prefix is what its clusters, containers and networks are named after.
-func offlineRun(t *testing.T, results string) (args []string, prefix string) {
+// offlineCNI is one CNI of the offline kind suite: the images it needs (all
+// built here), its run flags, the specs that must pass and its matrix column.
+type offlineCNI struct {
+	images []string
+	args   func(t *testing.T) []string
+	modes  []string // default: BGP on, masquerading off
+	want   []string
+	column string
+}
+
+// Specs every offline run must pass, whatever its modes.
+var offlineAlways = []string{
+	"readiness: hybrid nodes are NotReady without a CNI", "readiness: hybrid nodes turn Ready once the CNI runs",
+	"placement: an agent on every hybrid node and none on cloud nodes",
+	"pod-to-pod/same-node", "pod-to-service/cluster-ip", "pod-to-service/dns", "node-to-pod", "pod-to-node",
+	"pod-to-external: the on-prem host", "control-plane-to-pod: a webhook served from a hybrid node",
+	"delete: helm uninstall", "delete: report what stays on each node", "delete: cleanup removes the CRDs and files",
+}
+
+// Specs every offline run with BGP on and masquerading off must pass.
+var offlineCommon = append([]string{
+	"masquerade: the on-prem host sees the pod address (masquerading off)",
+	"bgp: a session from every hybrid node to the router", "bgp: each node's pod block with the node as next hop",
+}, offlineAlways...)
+
+var kubeRouterOffline = offlineCNI{
+	images: []string{kuberouter.Image()},
+	args: func(t *testing.T) []string {
+		chart, err := filepath.Abs(filepath.Join("..", "..", kuberouter.ChartDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []string{"--cni", "kube-router", "--chart-repo", chart}
+	},
+	want:   append([]string{"pod-to-pod/cross-node (routed, no overlay)"}, offlineCommon...),
+	column: "| Feature | kube-router 2.1.0 |",
+}
+
+var ciliumOffline = offlineCNI{
+	images: cilium.OfflineImages(),
+	args: func(t *testing.T) []string {
+		values, err := filepath.Abs(filepath.Join("..", "..", cilium.OfflineValuesFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []string{"--cni", "cilium", "--version", cilium.OfflineVersion, "--chart-repo", charttest.Dir(t), "--values", values}
+	},
+	want: append([]string{"pod-to-pod/cross-node over VXLAN", "bgp: resources applied as the guide gives them",
+		"bgp: service addresses advertised (ClusterIP, ExternalIP, LoadBalancerIP)", "bgp: a deleted service is withdrawn",
+		"bgp: routes retained across an agent restart (graceful restart)"}, offlineCommon...),
+	column: "| Feature | cilium " + cilium.OfflineVersion + " |",
+}
+
+// Cilium's defaults: masquerading on, no BGP; the webhook on a hybrid node
+// is then expected to be unreachable from the control plane.
+var ciliumOfflineMasquerade = offlineCNI{
+	images: ciliumOffline.images,
+	args:   ciliumOffline.args,
+	modes:  []string{"--masquerade=true"},
+	want: append([]string{"pod-to-pod/cross-node over VXLAN",
+		"masquerade: the on-prem host sees the node address (masquerading on)"}, offlineAlways...),
+	column: ciliumOffline.column,
+}
+
+// offlineRun are the flags of the offline kind suite for c: the node image
+// built here, and c's modes (default: BGP to the router container,
+// masquerading off). Each test gets
+// its own run name and a free node CIDR, so runs can share a host; prefix is
+// what its clusters, containers and networks are named after.
+func offlineRun(t *testing.T, c offlineCNI, results string) (args []string, prefix string) {
 	env := nodeimagetest.Require(t)
-	if ok, err := env.Docker.ImageExists(context.Background(), kuberouter.Image()); err != nil || !ok {
-		fmt.Fprintf(os.Stderr, "### SKIPPED %s: image %s is absent: run `make node-image`\n", t.Name(), kuberouter.Image())
-		t.Skipf("image %s is absent: run `make node-image`", kuberouter.Image())
-	}
-	chart, err := filepath.Abs(filepath.Join("..", "..", kuberouter.ChartDir))
-	if err != nil {
-		t.Fatal(err)
+	for _, ref := range c.images {
+		if ok, err := env.Docker.ImageExists(context.Background(), ref); err != nil || !ok {
+			fmt.Fprintf(os.Stderr, "### SKIPPED %s: image %s is absent: run `make node-image`\n", t.Name(), ref)
+			t.Skipf("image %s is absent: run `make node-image`", ref)
+		}
 	}
 	name := fmt.Sprintf("offline-%d", time.Now().UnixNano()%1_000_000)
 	node := nodeimagetest.FreeSubnet(t, env.Docker, 93)
-	args = []string{"run", "--cni", "kube-router", "--chart-repo", chart, "--node-image", env.Image,
+	args = append([]string{"run"}, c.args(t)...)
+	args = append(args, "--node-image", env.Image,
 		"--kubernetes-version", strings.TrimPrefix(strings.Split(env.Image, ":")[1], "v"),
-		"--run-name", name, "--node-cidr", node.String(),
-		"--bgp", "--masquerade=false", "--results", results, "--wait-timeout", "4m"}
+		"--run-name", name, "--node-cidr", node.String(), "--results", results, "--wait-timeout", "4m")
+	if c.modes == nil {
+		c.modes = []string{"--bgp", "--masquerade=false"}
+	}
+	args = append(args, c.modes...)
 	return args, topologies.NamePrefix + name
 }
 
@@ -62,9 +131,17 @@ func leftovers(t *testing.T, prefix string) []string {
 
 // The whole suite on real kind nodes with a real CNI, offline: readiness,
 // placement, IPAM, connectivity, masquerading, BGP, delete and leftovers.
-func TestOfflineKindSuite(t *testing.T) {
+func TestOfflineKindSuite(t *testing.T) { offlineSuite(t, kubeRouterOffline) }
+
+// The same with real Cilium: the genuine chart, agent and operator built
+// here; BGP with masquerading off, then Cilium's defaults.
+func TestOfflineCiliumSuite(t *testing.T) { offlineSuite(t, ciliumOffline) }
+
+func TestOfflineCiliumSuiteMasquerading(t *testing.T) { offlineSuite(t, ciliumOfflineMasquerade) }
+
+func offlineSuite(t *testing.T, c offlineCNI) {
 	results := t.TempDir()
-	args, prefix := offlineRun(t, results)
+	args, prefix := offlineRun(t, c, results)
 	out, code := cli(t, 30*time.Minute, args...)
 	rs, err := report.ReadAll(filepath.Join(results, "junit.xml"))
 	if err != nil {
@@ -83,13 +160,7 @@ func TestOfflineKindSuite(t *testing.T) {
 	if code != 0 || len(failed) > 0 {
 		t.Fatalf("exit %d, failed specs:\n%s\n%s", code, strings.Join(failed, "\n"), tail(out, 60))
 	}
-	for _, want := range []string{
-		"readiness: hybrid nodes are NotReady without a CNI", "readiness: hybrid nodes turn Ready once the CNI runs",
-		"placement: an agent on every hybrid node and none on cloud nodes", "pod-to-pod/cross-node (routed, no overlay)",
-		"pod-to-external: the on-prem host", "masquerade: the on-prem host sees the pod address (masquerading off)",
-		"bgp: a session from every hybrid node to the router", "bgp: each node's pod block with the node as next hop",
-		"delete: helm uninstall", "delete: report what stays on each node", "delete: cleanup removes the CRDs and files",
-	} {
+	for _, want := range c.want {
 		found := false
 		for spec := range passed {
 			if strings.HasSuffix(spec, want) {
@@ -101,8 +172,8 @@ func TestOfflineKindSuite(t *testing.T) {
 		}
 	}
 	m := report.Build(rs)
-	if !strings.Contains(m.Markdown(), "| Feature | kube-router 2.1.0 |") {
-		t.Errorf("the matrix has no kube-router column:\n%s", m.Markdown())
+	if !strings.Contains(m.Markdown(), c.column) {
+		t.Errorf("the matrix has no %q column:\n%s", c.column, m.Markdown())
 	}
 	if left := leftovers(t, prefix); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
@@ -112,7 +183,7 @@ func TestOfflineKindSuite(t *testing.T) {
 // SIGTERM in the middle of a run tears down what it made.
 func TestOfflineKindSuiteInterruptLeavesNothing(t *testing.T) {
 	results := t.TempDir()
-	args, prefix := offlineRun(t, results)
+	args, prefix := offlineRun(t, kubeRouterOffline, results)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)

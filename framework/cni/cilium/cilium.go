@@ -150,3 +150,16 @@ func (p *Profile) BGPResources(run config.Run) []*unstructured.Unstructured {
 	adv.SetLabels(map[string]string{AdvertiseLabel: AdvertiseLabelBGP})
 	return []*unstructured.Unstructured{cluster, peer, adv}
 }
+
+// The offline kind tier's Cilium: the version the Go module proxy serves,
+// built by hack/cilium-image.sh into OfflineImages, which the real chart
+// uses with OfflineValuesFile (relative to the repository root).
+const (
+	OfflineVersion    = "1.16.19"
+	OfflineValuesFile = "fixtures/values/cilium-offline.yaml"
+)
+
+// OfflineImages are the agent and operator images of the offline tier.
+func OfflineImages() []string {
+	return []string{"hybridcni/cilium:v" + OfflineVersion, "hybridcni/cilium-operator-generic:v" + OfflineVersion}
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Builds the Cilium agent and operator images of the offline kind tier with no
+# registry, from the Cilium module the Go module proxy serves:
+#   hybridcni/cilium:v<version>                   agent (cilium-agent, cilium-dbg,
+#       cilium-health, cilium-cni, cilium-mount, cilium-sysctlfix, the BPF sources,
+#       the chart's init scripts) on Debian with iptables, ipset, iproute2 and
+#       clang 16 and bpftool (the agent probes the kernel and compiles its datapath)
+#   hybridcni/cilium-operator-generic:v<version>  operator (generic IPAM)
+# fixtures/values/cilium-offline.yaml points the real chart at them. Prints the
+# agent tag on stdout.
+#
+# Differences from upstream images, on purpose and only these: Cilium's fork of
+# k8s.io/apimachinery (v0.30.2-1, adds `omitzero` to its converters) is not
+# served, so upstream v0.30.2 replaces it; hack/cilium/*.patch (this host's
+# kernel has no loadable modules, so no /proc/modules); no Envoy (the
+# hybrid-nodes values disable it); no hubble CLI or gops.
+#
+# Cached by version under ${HYBRIDCNI_CACHE:-$HOME/.cache/hybridcni}/cilium/
+# (module copy, binaries) and node-image/rootfs/ (Debian root filesystem); the
+# images carry a hash of their inputs, so a run with nothing changed only checks.
+#
+# Usage: hack/cilium-image.sh [--tag]
+# Environment: CILIUM_VERSION (default 1.16.19, the one the proxy serves),
+#   HYBRIDCNI_CACHE, NODE_IMAGE_BUILD_P, NODE_IMAGE_FORCE=1, DEBIAN_MIRROR.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+log() { printf 'cilium-image: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=nodeimage/lib.sh
+source "$repo/hack/nodeimage/lib.sh"
+
+version=${CILIUM_VERSION:-1.16.19}
+version=${version#v}
+agent_tag=hybridcni/cilium:v$version
+operator_tag=hybridcni/cilium-operator-generic:v$version
+[[ "${1:-}" == --tag ]] && { printf '%s\n' "$agent_tag"; exit 0; }
+
+[[ "$(id -u)" == 0 ]] || die "run as root: debootstrap needs it"
+for c in debootstrap docker go; do
+	command -v "$c" >/dev/null || die "$c not found: run hack/setup.sh (installs hack/debian-packages.txt)"
+done
+docker info >/dev/null 2>&1 || die "no Docker engine answers: start it (hack/docker-up.sh)"
+
+cache_root=${HYBRIDCNI_CACHE:-${HOME:?HOME or HYBRIDCNI_CACHE must be set}/.cache/hybridcni}
+suite=bookworm
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+p=${NODE_IMAGE_BUILD_P:-2}
+llvm=16
+agent_packages=(iptables ipset iproute2 kmod ca-certificates bash coreutils util-linux mount grep procps
+	"clang-$llvm" bpftool)
+mkdir -p "$cache_root/node-image"
+exec 9>"$cache_root/node-image/.lock"
+if ! flock -n 9; then
+	log "another build holds $cache_root/node-image/.lock; waiting"
+	flock 9
+fi
+
+inputs=$( {
+	printf '%s\n' "$version" "$suite" "${agent_packages[@]}" "${netbase_packages[@]}"
+	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/hack/nodeimage/imagetool/main.go" "$repo"/hack/cilium/*.patch
+} | sha256sum | cut -c1-16)
+label=dev.hybridcni.image.inputs
+current() { [[ "$(docker image inspect -f "{{index .Config.Labels \"$label\"}}" "$1" 2>/dev/null)" == "$inputs" ]]; }
+if [[ "${NODE_IMAGE_FORCE:-0}" != 1 ]] && current "$agent_tag" && current "$operator_tag"; then
+	log "up to date: $agent_tag $operator_tag"
+	printf '%s\n' "$agent_tag"
+	exit 0
+fi
+
+start=$(date +%s)
+work=$(mktemp -d "$cache_root/node-image/.cilium.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+
+# The module, writable, with the one replacement the proxy forces.
+cdir="$cache_root/cilium/v$version"
+src="$cdir/src"
+patches=$(cat "$repo"/hack/cilium/*.patch | sha256sum | cut -c1-16)
+if [[ "$(cat "$src/.ready" 2>/dev/null)" != "$patches" ]]; then
+	rm -rf "$cdir/bin"
+	log "fetch github.com/cilium/cilium@v$version from the Go module proxy"
+	mkdir -p "$cdir"
+	mod=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/cilium/cilium@v$version" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	[[ -d "$mod" ]] || die "the Go module proxy does not serve github.com/cilium/cilium@v$version: pick a served CILIUM_VERSION"
+	rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src"
+	(cd "$src" && go mod edit -replace k8s.io/apimachinery=k8s.io/apimachinery@v0.30.2 &&
+		GOFLAGS=-mod=mod go mod download k8s.io/apimachinery)
+	for f in "$repo"/hack/cilium/*.patch; do
+		log "patch: ${f##*/}"
+		patch -d "$src" -p1 --forward --quiet <"$f" || die "${f##*/} does not apply to Cilium $version"
+	done
+	printf '%s\n' "$patches" >"$src/.ready"
+fi
+
+bin="$cdir/bin"
+# The binaries are rebuilt when the patches or this build step change.
+binkey=$( { printf '%s\n' "$patches"; sed -n '/^bin=/,/^fi$/p' "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)
+if [[ "$(cat "$bin/.complete" 2>/dev/null)" != "$binkey" ]]; then
+	t0=$(date +%s)
+	rm -rf "$bin.tmp" && mkdir -p "$bin.tmp"
+	# "VERSION REVISION DATE", the three words Cilium's version parser wants.
+	modtime=$(cd "$work" && go list -m -f '{{.Time.Format "2006-01-02T15:04:05Z07:00"}}' "github.com/cilium/cilium@v$version")
+	ldflags="-s -w -X 'github.com/cilium/cilium/pkg/version.ciliumVersion=$version hybridcni-offline $modtime'"
+	build() { # OUT TAGS PACKAGE
+		log "go build $1"
+		(cd "$src" && GOWORK=off CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false -trimpath" \
+			nice -n 10 go build -p "$p" -tags "$2" -ldflags "$ldflags" -o "$bin.tmp/$1" "$3")
+	}
+	build cilium-agent osusergo ./daemon
+	build cilium-dbg osusergo ./cilium-dbg
+	build cilium-health osusergo ./cilium-health
+	build cilium-health-responder osusergo ./cilium-health/responder
+	build cilium-cni osusergo ./plugins/cilium-cni
+	build cilium-mount osusergo ./tools/mount
+	build cilium-sysctlfix osusergo ./tools/sysctlfix
+	build cilium-operator-generic osusergo,ipam_provider_operator ./operator
+	printf '%s\n' "$binkey" >"$bin.tmp/.complete"
+	rm -rf "$bin" && mv "$bin.tmp" "$bin"
+	log "built the Cilium binaries in $(($(date +%s) - t0))s"
+fi
+
+(cd "$repo" && go build -o "$work/imagetool" ./hack/nodeimage/imagetool)
+env_path=PATH=/usr/lib/llvm-$llvm/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+files=()
+for b in cilium-agent cilium-dbg cilium-health cilium-health-responder cilium-mount cilium-sysctlfix; do
+	files+=(--file "$bin/$b:/usr/bin/$b")
+done
+# The chart's init and preStop scripts (module zips keep no exec bits).
+for s in images/cilium/init-container.sh plugins/cilium-cni/install-plugin.sh plugins/cilium-cni/cni-uninstall.sh; do
+	install -m 0755 "$src/$s" "$work/${s##*/}"
+	files+=(--file "$work/${s##*/}:/${s##*/}")
+done
+files+=(--file "$bin/cilium-cni:/opt/cni/bin/cilium-cni")
+# The datapath sources the agent compiles at start (make install-bpf).
+while IFS= read -r f; do
+	files+=(--file "$src/bpf/$f:/var/lib/cilium/bpf/$f")
+done < <(cd "$src/bpf" && find . -type f -printf '%P\n' | sort)
+
+base=$(rootfs cilium "${agent_packages[@]}")
+"$work/imagetool" archive --out "$work/agent.tar" --tag "$agent_tag" --base "$base" "${files[@]}" \
+	--entrypoint /usr/bin/cilium-dbg --env "$env_path" --env HUBBLE_SERVER=unix:///var/run/cilium/hubble.sock \
+	--env INITSYSTEM=SYSTEMD --label "$label=$inputs"
+netbase=$(rootfs netbase "${netbase_packages[@]}")
+"$work/imagetool" archive --out "$work/operator.tar" --tag "$operator_tag" --base "$netbase" \
+	--file "$bin/cilium-operator-generic:/usr/bin/cilium-operator-generic" \
+	--entrypoint /usr/bin/cilium-operator-generic --env "$env_path" --label "$label=$inputs"
+
+for t in agent:"$agent_tag" operator:"$operator_tag"; do
+	f=${t%%:*} tag=${t#*:}
+	old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
+	docker load -i "$work/$f.tar" >/dev/null
+	# The previous build, now untagged, goes unless a container still uses it.
+	if [[ -n "$old" && "$old" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]]; then
+		docker rmi "$old" >/dev/null 2>&1 || log "previous image $old is still in use; remove it later"
+	fi
+	log "$tag ($(docker image inspect -f '{{.Size}}' "$tag" | numfmt --to=iec))"
+done
+log "done in $(($(date +%s) - start))s"
+printf '%s\n' "$agent_tag"
