@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hybridcni/hybridcni/framework/version"
 	"github.com/hybridcni/hybridcni/topologies"
 )
 
@@ -20,11 +21,22 @@ func newGCCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "gc",
-		Short: "Delete leftover kind clusters (hcni-*), containers, networks and volumes carrying the harness labels, older than an age",
+		Short: "Delete leftover kind clusters (hcni-*), containers, networks and volumes carrying the harness labels, and stale harness images, older than an age",
 		Long: `Delete what earlier runs left behind: kind clusters named hcni-*, then
 containers, networks and volumes labelled ` + topologies.LabelRun + `, older than
 --older-than (by their ` + topologies.LabelCreated + ` label, else the engine's
-creation time). --run limits it to one run.`,
+creation time). --run limits it to one run.
+
+Without --run it then deletes images older than --older-than that no
+container (running or stopped) uses: dangling images carrying a
+hybridcni.dev/* or dev.hybridcni.* label, and router/echo images (label
+hybridcni.dev/component) of another version than this binary's (` + version.Version + `).
+The offline images (hybridcni/node, hybridcni/kube-router, hybridcni/cilium*)
+keep their tags: they are caches tagged by content.
+
+A container the engine cannot remove because runc left a cgroup frozen
+(cgroup v1) is thawed (` + topologies.DefaultFreezerRoot + `/<id>/**/freezer.state)
+and removed once more.`,
 		Example: `  hybridcni gc                       # older than 2h
   hybridcni gc --older-than 0s --run hcni-cilium-1-16-19-3f9a2c
   hybridcni gc --dry-run`,
@@ -62,7 +74,7 @@ creation time). --run limits it to one run.`,
 	}
 	f := cmd.Flags()
 	f.DurationVar(&o.OlderThan, "older-than", 2*time.Hour, "only objects at least this old")
-	f.StringVar(&o.Run, "run", "", "only this run's objects (the name `hybridcni up` printed)")
+	f.StringVar(&o.Run, "run", "", "only this run's objects (the name `hybridcni up` printed); images are left alone")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list, do not remove")
 	f.StringVar(&state, "state-dir", "", "state directory whose entries of removed runs go too")
 	return cmd

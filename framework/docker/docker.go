@@ -215,6 +215,7 @@ func (c *Client) ImageExists(ctx context.Context, ref string) (bool, error) {
 type Object struct {
 	Kind    string // container, network or volume
 	Name    string
+	ID      string // the engine's ID (a volume's is its name)
 	Labels  map[string]string
 	Created time.Time
 }
@@ -232,14 +233,14 @@ func (c *Client) ListLabelled(ctx context.Context, label string) ([]Object, erro
 		if len(ct.Names) > 0 {
 			name = strings.TrimPrefix(ct.Names[0], "/")
 		}
-		out = append(out, Object{Kind: "container", Name: name, Labels: ct.Labels, Created: time.Unix(ct.Created, 0)})
+		out = append(out, Object{Kind: "container", Name: name, ID: ct.ID, Labels: ct.Labels, Created: time.Unix(ct.Created, 0)})
 	}
 	ns, err := c.api.NetworkList(ctx, network.ListOptions{Filters: f})
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
 	for _, n := range ns {
-		out = append(out, Object{Kind: "network", Name: n.Name, Labels: n.Labels, Created: n.Created})
+		out = append(out, Object{Kind: "network", Name: n.Name, ID: n.ID, Labels: n.Labels, Created: n.Created})
 	}
 	vs, err := c.api.VolumeList(ctx, volume.ListOptions{Filters: f})
 	if err != nil {
@@ -247,7 +248,7 @@ func (c *Client) ListLabelled(ctx context.Context, label string) ([]Object, erro
 	}
 	for _, v := range vs.Volumes {
 		created, _ := time.Parse(time.RFC3339, v.CreatedAt)
-		out = append(out, Object{Kind: "volume", Name: v.Name, Labels: v.Labels, Created: created})
+		out = append(out, Object{Kind: "volume", Name: v.Name, ID: v.Name, Labels: v.Labels, Created: created})
 	}
 	return out, nil
 }
