@@ -36,25 +36,10 @@ agent_tag=hybridcni/cilium:v$version
 operator_tag=hybridcni/cilium-operator-generic:v$version
 [[ "${1:-}" == --tag ]] && { printf '%s\n' "$agent_tag"; exit 0; }
 
-[[ "$(id -u)" == 0 ]] || die "run as root: debootstrap needs it"
-for c in debootstrap docker go; do
-	command -v "$c" >/dev/null || die "$c not found: run hack/setup.sh (installs hack/debian-packages.txt)"
-done
-docker info >/dev/null 2>&1 || die "no Docker engine answers: start it (hack/docker-up.sh)"
-
-cache_root=${HYBRIDCNI_CACHE:-${HOME:?HOME or HYBRIDCNI_CACHE must be set}/.cache/hybridcni}
-suite=bookworm
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-p=${NODE_IMAGE_BUILD_P:-2}
+build_host patch
 llvm=16
 agent_packages=(iptables ipset iproute2 kmod ca-certificates bash coreutils util-linux mount grep procps
 	"clang-$llvm" bpftool)
-mkdir -p "$cache_root/node-image"
-exec 9>"$cache_root/node-image/.lock"
-if ! flock -n 9; then
-	log "another build holds $cache_root/node-image/.lock; waiting"
-	flock 9
-fi
 
 inputs=$( {
 	printf '%s\n' "$version" "$suite" "${agent_packages[@]}" "${netbase_packages[@]}"
@@ -148,15 +133,7 @@ netbase=$(rootfs netbase "${netbase_packages[@]}")
 	--file "$bin/cilium-operator-generic:/usr/bin/cilium-operator-generic" \
 	--entrypoint /usr/bin/cilium-operator-generic --env "$env_path" --label "$label=$inputs"
 
-for t in agent:"$agent_tag" operator:"$operator_tag"; do
-	f=${t%%:*} tag=${t#*:}
-	old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
-	docker load -i "$work/$f.tar" >/dev/null
-	# The previous build, now untagged, goes unless a container still uses it.
-	if [[ -n "$old" && "$old" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]]; then
-		docker rmi "$old" >/dev/null 2>&1 || log "previous image $old is still in use; remove it later"
-	fi
-	log "$tag ($(docker image inspect -f '{{.Size}}' "$tag" | numfmt --to=iec))"
-done
+load_image "$work/agent.tar" "$agent_tag"
+load_image "$work/operator.tar" "$operator_tag"
 log "done in $(($(date +%s) - start))s"
 printf '%s\n' "$agent_tag"

@@ -17,22 +17,7 @@ version=$(modversion "$repo/tools/kube-router/go.mod" github.com/cloudnativelabs
 tag=${KUBE_ROUTER_IMAGE_TAG:-hybridcni/kube-router:$version}
 [[ "${1:-}" == --tag ]] && { printf '%s\n' "$tag"; exit 0; }
 
-[[ "$(id -u)" == 0 ]] || die "run as root: debootstrap needs it"
-for c in debootstrap docker go; do
-	command -v "$c" >/dev/null || die "$c not found: run hack/setup.sh (installs hack/debian-packages.txt)"
-done
-docker info >/dev/null 2>&1 || die "no Docker engine answers: start it (hack/docker-up.sh)"
-
-cache_root=${HYBRIDCNI_CACHE:-${HOME:?HOME or HYBRIDCNI_CACHE must be set}/.cache/hybridcni}
-suite=bookworm
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-p=${NODE_IMAGE_BUILD_P:-2}
-mkdir -p "$cache_root/node-image"
-exec 9>"$cache_root/node-image/.lock"
-if ! flock -n 9; then
-	log "another build holds $cache_root/node-image/.lock; waiting"
-	flock 9
-fi
+build_host
 
 inputs=$( {
 	printf '%s\n' "$version" "$suite" "${netbase_packages[@]}"
@@ -60,11 +45,6 @@ base=$(rootfs netbase "${netbase_packages[@]}")
 	--entrypoint /usr/local/bin/kube-router \
 	--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	--label "dev.hybridcni.image.inputs=$inputs"
-old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
-docker load -i "$work/kube-router.tar" >/dev/null
-# The previous build, now untagged, goes unless a container still uses it.
-if [[ -n "$old" && "$old" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]]; then
-	docker rmi "$old" >/dev/null 2>&1 || log "previous image $old is still in use; remove it later"
-fi
-log "done in $(($(date +%s) - start))s: $tag ($(docker image inspect -f '{{.Size}}' "$tag" | numfmt --to=iec))"
+load_image "$work/kube-router.tar" "$tag"
+log "done in $(($(date +%s) - start))s"
 printf '%s\n' "$tag"

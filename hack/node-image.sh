@@ -48,24 +48,8 @@ if [[ "${1:-}" == --tag ]]; then
 	exit 0
 fi
 
-[[ "$(id -u)" == 0 ]] || die "run as root: debootstrap and the containerd preload need it"
-for c in debootstrap docker containerd ctr go; do
-	command -v "$c" >/dev/null || die "$c not found: run hack/setup.sh (installs hack/debian-packages.txt)"
-done
-docker info >/dev/null 2>&1 || die "no Docker engine answers: start it (hack/docker-up.sh)"
-
-cache_root=${HYBRIDCNI_CACHE:-${HOME:?HOME or HYBRIDCNI_CACHE must be set}/.cache/hybridcni}
+build_host containerd ctr
 cache="$cache_root/node-image"
-mkdir -p "$cache"/{rootfs,bin,images}
-exec 9>"$cache/.lock"
-if ! flock -n 9; then
-	log "another build holds $cache/.lock; waiting"
-	flock 9
-fi
-
-suite=bookworm
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-p=${NODE_IMAGE_BUILD_P:-2}
 
 inputs_hash=$( {
 	printf '%s\n' "$k8s_version" "$etcd_version" "$coredns_version" "$crictl_version" "$suite" "${node_packages[@]}" "${netbase_packages[@]}"
@@ -206,12 +190,7 @@ rm -rf "$root"
 	--env container=docker --stop-signal 'SIGRTMIN+3' \
 	--label "$LABEL_INPUTS=$inputs_hash" --label "dev.hybridcni.kubernetes-version=$k8s_version"
 rm -f "$work/node-rootfs.tar"
-old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
-docker load -i "$work/node.tar" >/dev/null
+load_image "$work/node.tar" "$tag"
 rm -f "$work/node.tar"
-# The previous build, now untagged, goes unless a container still uses it.
-if [[ -n "$old" && "$old" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]]; then
-	docker rmi "$old" >/dev/null 2>&1 || log "previous image $old is still in use; remove it later"
-fi
-log "done in $(($(date +%s) - start))s: $tag ($(docker image inspect -f '{{.Size}}' "$tag" | numfmt --to=iec))"
+log "done in $(($(date +%s) - start))s"
 printf '%s\n' "$tag"

@@ -1,5 +1,40 @@
-# Shared by hack/node-image.sh and hack/kube-router-image.sh (sourced).
-# Needs: cache_root (cache root), work (scratch folder), suite, mirror, p, log, die.
+# Shared by hack/node-image.sh, hack/kube-router-image.sh and
+# hack/cilium-image.sh (sourced). Needs log and die; build_host sets
+# cache_root, suite, mirror and p; rootfs and gobuild also need work.
+
+# build_host [TOOLS...] checks root, the tools and a Docker engine, sets the
+# cache root and build settings, and takes the build lock every offline
+# image shares (one build at a time: they share root filesystems and CPUs).
+build_host() {
+	[[ "$(id -u)" == 0 ]] || die "run as root: debootstrap and the containerd preload need it"
+	local c
+	for c in debootstrap docker go "$@"; do
+		command -v "$c" >/dev/null || die "$c not found: run hack/setup.sh (installs hack/debian-packages.txt)"
+	done
+	docker info >/dev/null 2>&1 || die "no Docker engine answers: start it (hack/docker-up.sh)"
+	cache_root=${HYBRIDCNI_CACHE:-${HOME:?HOME or HYBRIDCNI_CACHE must be set}/.cache/hybridcni}
+	suite=bookworm
+	mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+	p=${NODE_IMAGE_BUILD_P:-2}
+	mkdir -p "$cache_root/node-image"/{rootfs,bin,images}
+	exec 9>"$cache_root/node-image/.lock"
+	if ! flock -n 9; then
+		log "another build holds $cache_root/node-image/.lock; waiting"
+		flock 9
+	fi
+}
+
+# load_image ARCHIVE TAG loads a docker-archive into the engine; the build it
+# replaces, now untagged, goes unless a container still uses it.
+load_image() {
+	local old
+	old=$(docker image inspect -f '{{.Id}}' "$2" 2>/dev/null || true)
+	docker load -i "$1" >/dev/null
+	if [[ -n "$old" && "$old" != "$(docker image inspect -f '{{.Id}}' "$2")" ]]; then
+		docker rmi "$old" >/dev/null 2>&1 || log "previous image $old is still in use; remove it later (hybridcni gc)"
+	fi
+	log "$2 ($(docker image inspect -f '{{.Size}}' "$2" | numfmt --to=iec))"
+}
 
 # modversion FILE MODULE prints the version MODULE is required at in FILE.
 modversion() {
