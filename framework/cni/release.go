@@ -3,8 +3,12 @@ package cni
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/hybridcni/hybridcni/framework/chart"
 	"github.com/hybridcni/hybridcni/framework/config"
@@ -138,16 +142,79 @@ func (r *Release) Rollback(ctx context.Context, _ config.Run, revision int) (*ch
 // UninstallRelease is `helm uninstall`, on sw: waiting until the release's
 // objects are gone (wait), or only for Helm to delete them.
 func (r *Release) UninstallRelease(ctx context.Context, sw *Stopwatch, wait bool) error {
+	var pods []podSet
+	if wait {
+		pods = r.workloadPods(ctx)
+	}
 	uninstall := func() error {
 		return r.C.Helm.Uninstall(ctx, r.Name, r.Namespace, chart.ActionOptions{Wait: wait, Timeout: r.O.WaitTimeout()})
 	}
 	var err error
 	if wait {
 		err = sw.Wait(uninstall)
+		if err == nil {
+			// Helm's wait ends when the DaemonSet object is gone; its pods
+			// still terminate, and a terminating agent can still write the
+			// node files the cleanup removes next.
+			err = sw.Wait(func() error { return r.waitPodsGone(ctx, pods) })
+		}
 	} else {
 		err = sw.Helm(uninstall)
 	}
 	r.O.Recorded("uninstall", sw.Timings())
+	return err
+}
+
+// podSet is the pods of one workload: its namespace and selector.
+type podSet struct {
+	workload Workload
+	selector string
+}
+
+// workloadPods are the pod selectors of the spec's workloads that exist.
+func (r *Release) workloadPods(ctx context.Context) []podSet {
+	if r.Spec == nil {
+		return nil
+	}
+	var out []podSet
+	for _, w := range r.Spec(ctx).Workloads {
+		var sel *metav1.LabelSelector
+		switch w.Kind {
+		case KindDaemonSet:
+			if ds, err := r.C.Kube.AppsV1().DaemonSets(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
+				sel = ds.Spec.Selector
+			}
+		case KindDeployment:
+			if d, err := r.C.Kube.AppsV1().Deployments(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
+				sel = d.Spec.Selector
+			}
+		}
+		if s, err := metav1.LabelSelectorAsSelector(sel); err == nil && sel != nil && !s.Empty() {
+			out = append(out, podSet{w, s.String()})
+		}
+	}
+	return out
+}
+
+// waitPodsGone waits, within the wait timeout, until no pod of sets remains.
+func (r *Release) waitPodsGone(ctx context.Context, sets []podSet) error {
+	var left []string
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, r.O.WaitTimeout(), true, func(ctx context.Context) (bool, error) {
+		left = left[:0]
+		for _, ps := range sets {
+			l, err := r.C.Kube.CoreV1().Pods(ps.workload.Namespace).List(ctx, metav1.ListOptions{LabelSelector: ps.selector})
+			if err != nil {
+				return false, nil // the API server hiccups: ask again
+			}
+			for _, p := range l.Items {
+				left = append(left, "pod "+p.Namespace+"/"+p.Name+" of "+ps.workload.String())
+			}
+		}
+		return len(left) == 0, nil
+	})
+	if err != nil && len(left) > 0 {
+		return fmt.Errorf("release %s uninstalled, but after %s its pods still terminate: %s", r.Name, r.O.WaitTimeout(), strings.Join(left, ", "))
+	}
 	return err
 }
 
