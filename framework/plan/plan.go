@@ -170,7 +170,7 @@ func (b *builder) upgrade(n int, hop, installed string) {
 	switch b.p.Name() {
 	case config.Cilium:
 		b.add(PhaseUpgrade, fmt.Sprintf("hop %d: pre-flight for %s", n, hop),
-			fmt.Sprintf("helm install cilium-preflight: chart %s %s with preflight.enabled=true, agent=false, operator.enabled=false", b.p.ChartName(), hop),
+			fmt.Sprintf("helm install cilium-preflight: chart %s %s with preflight.enabled=true, agent=false, operator.enabled=false (preflight.affinity: the agent's)", b.p.ChartName(), hop),
 			"wait until DaemonSet cilium-pre-flight-check has as many READY pods as DaemonSet cilium",
 			"wait until deployment cilium-pre-flight-check is READY 1/1 (0/1: CiliumNetworkPolicy validation problem, stop)",
 			"helm uninstall cilium-preflight")

@@ -123,3 +123,30 @@ func TestCheckRenderedFailsOnMissingObjects(t *testing.T) {
 		}
 	}
 }
+
+func TestReleasePreflightValues(t *testing.T) {
+	aff := cni.HybridNodeAffinity()
+	release := map[string]any{
+		"affinity":  aff,
+		"ipam":      map[string]any{"mode": "cluster-pool"},
+		"preflight": map[string]any{"image": map[string]any{"repository": "mirror.example/cilium"}, "enabled": false},
+	}
+	got := ReleasePreflightValues(release)
+	if get(t, got, "preflight", "enabled") != true || get(t, got, "agent") != false || get(t, got, "operator", "enabled") != false {
+		t.Errorf("the guide's switches do not win: %v", got)
+	}
+	if get(t, got, "preflight", "image", "repository") != "mirror.example/cilium" {
+		t.Errorf("the release's own preflight.image is lost: %v", got)
+	}
+	if !reflect.DeepEqual(get(t, got, "preflight", "affinity"), aff) {
+		t.Errorf("the pre-flight does not follow the agent's affinity: %v", got)
+	}
+	if _, leaked := got["ipam"]; leaked {
+		t.Errorf("values other than preflight.* reach the pre-flight release: %v", got)
+	}
+	own := map[string]any{"nodeAffinity": "mine"}
+	release["preflight"] = map[string]any{"affinity": own}
+	if a := get(t, ReleasePreflightValues(release), "preflight", "affinity"); !reflect.DeepEqual(a, own) {
+		t.Errorf("preflight.affinity set by the user was replaced: %v", a)
+	}
+}

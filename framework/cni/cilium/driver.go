@@ -45,6 +45,25 @@ func PreflightValues() map[string]any {
 	}
 }
 
+// ReleasePreflightValues are the pre-flight values for a release holding
+// values: its own preflight.* values (an image mirror, say) under the
+// guide's switches, and the agent's affinity unless preflight.affinity is
+// set, so the pre-flight runs where the agent does and the READY counts
+// the guide compares are of the same nodes (on hybrid clusters the
+// pre-flight would otherwise also land on cloud nodes and the control plane).
+func ReleasePreflightValues(values map[string]any) map[string]any {
+	own := map[string]any{}
+	if pf, ok := values["preflight"].(map[string]any); ok {
+		own = chart.MergeValues(own, pf)
+	}
+	if _, set := own["affinity"]; !set {
+		if aff, ok := values["affinity"]; ok {
+			own["affinity"] = aff
+		}
+	}
+	return chart.MergeValues(map[string]any{"preflight": own}, PreflightValues())
+}
+
 // ReadinessSpec is the guide's "verify": an agent on every hybrid node
 // (none elsewhere) and the operator running on hybrid nodes.
 func ReadinessSpec() cni.ReadinessSpec {
@@ -162,7 +181,7 @@ func (d *Driver) compatibility(ctx context.Context, cur *chart.Release) (string,
 func (d *Driver) hop(ctx context.Context, from string, ch *chart.Chart, vals map[string]any) (*cni.Hop, error) {
 	sw := cni.StartStopwatch()
 	hop := &cni.Hop{From: from, To: ch.Version()}
-	pf, err := d.preflight(ctx, ch, sw)
+	pf, err := d.preflight(ctx, ch, ReleasePreflightValues(vals), sw)
 	hop.Preflight = pf
 	if err != nil {
 		hop.Timings = sw.Timings()
@@ -176,7 +195,7 @@ func (d *Driver) hop(ctx context.Context, from string, ch *chart.Chart, vals map
 // until its DaemonSet has as many ready pods as the agent's and its
 // Deployment is 1/1, and uninstalls it. On failure it uninstalls it too and
 // returns why, so the upgrade stops with the cluster as it was.
-func (d *Driver) preflight(ctx context.Context, ch *chart.Chart, sw *cni.Stopwatch) (*cni.PreflightResult, error) {
+func (d *Driver) preflight(ctx context.Context, ch *chart.Chart, base map[string]any, sw *cni.Stopwatch) (*cni.PreflightResult, error) {
 	psw := cni.StartStopwatch()
 	defer func() { d.O.Recorded("preflight "+ch.Version(), psw.Timings()) }()
 	if prev, err := d.C.Helm.Get(ctx, PreflightRelease, Namespace); err == nil {
@@ -185,7 +204,7 @@ func (d *Driver) preflight(ctx context.Context, ch *chart.Chart, sw *cni.Stopwat
 	} else if !errors.Is(err, chart.ErrReleaseNotFound) {
 		return nil, err
 	}
-	vals := chart.MergeValues(PreflightValues(), d.O.PreflightValues)
+	vals := chart.MergeValues(base, d.O.PreflightValues)
 	d.Logf("pre-flight: installing %s (chart %s)", PreflightRelease, ch.Version())
 	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
 		return d.C.Helm.Install(ctx, ch, PreflightRelease, Namespace, vals, chart.ActionOptions{Timeout: d.O.WaitTimeout()})
