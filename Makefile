@@ -76,6 +76,7 @@ node-image:
 	hack/node-image.sh
 	hack/kube-router-image.sh
 	hack/cilium-image.sh
+	CILIUM_VERSION=1.17.0 hack/cilium-image.sh
 
 node-image-check:
 	$(GO) test -count=1 -v -run 'TestKindClusterOnOfflineNodeImage|TestKubeRouter' ./framework/nodeimage ./framework/cni/kuberouter
@@ -83,16 +84,17 @@ node-image-check:
 
 OFFLINE_NODE_IMAGE ?= hybridcni/node:v1.37.2
 OFFLINE_FLAGS ?= --node-image $(OFFLINE_NODE_IMAGE) --kubernetes-version 1.37.2 --bgp --masquerade=false
-# The real charts (never copied here): $HYBRIDCNI_SHARED_CHARTS or ../shared/charts.
-SHARED_CHARTS ?= $(or $(HYBRIDCNI_SHARED_CHARTS),../shared/charts)
+# Cilium's charts, packaged by hack/cilium-image.sh from the modules it builds.
+OFFLINE_CILIUM_CHARTS ?= $(or $(HYBRIDCNI_CACHE),$(HOME)/.cache/hybridcni)/cilium/charts
 
-## e2e-offline: the full suites on kind with no registry: the offline node image, kube-router
-## and Cilium 1.16.19 (the real chart, images built here); both run, then one matrix.
+## e2e-offline: the full suites on kind with no registry: the offline node image, kube-router,
+## and real Cilium 1.16.19 upgraded to 1.17.0 (images and charts built here); both run, then
+## one matrix.
 e2e-offline: setup-e2e node-image images
 	@rc=0; \
 	$(BIN) run --cni kube-router $(OFFLINE_FLAGS) --results results-offline/kube-router || rc=1; \
-	$(BIN) run --cni cilium --version 1.16.19 --chart-repo $(SHARED_CHARTS) --values fixtures/values/cilium-offline.yaml \
-	  $(OFFLINE_FLAGS) --results results-offline/cilium || rc=1; \
+	$(BIN) run --cni cilium --version 1.16.19 --upgrade-to 1.17.0 --chart-repo $(OFFLINE_CILIUM_CHARTS) \
+	  --values fixtures/values/cilium-offline.yaml $(OFFLINE_FLAGS) --results results-offline/cilium || rc=1; \
 	$(BIN) report results-offline/kube-router results-offline/cilium \
 	  --markdown results-offline/matrix.md --html results-offline/matrix.html || rc=1; \
 	exit $$rc

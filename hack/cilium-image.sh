@@ -6,8 +6,9 @@
 #       the chart's init scripts) on Debian with iptables, ipset, iproute2 and
 #       clang 16 and bpftool (the agent probes the kernel and compiles its datapath)
 #   hybridcni/cilium-operator-generic:v<version>  operator (generic IPAM)
-# fixtures/values/cilium-offline.yaml points the real chart at them. Prints the
-# agent tag on stdout.
+# fixtures/values/cilium-offline.yaml points the real chart at them, and the
+# module's own chart is packaged into the cache's chart folder, so versions
+# built here can be upgraded between. Prints the agent tag on stdout.
 #
 # Differences from upstream images, on purpose and only these: Cilium's fork of
 # k8s.io/apimachinery (v0.30.2-1, adds `omitzero` to its converters) is not
@@ -16,11 +17,11 @@
 # hybrid-nodes values disable it); no hubble CLI or gops.
 #
 # Cached by version under ${HYBRIDCNI_CACHE:-$HOME/.cache/hybridcni}/cilium/
-# (module copy, binaries) and node-image/rootfs/ (Debian root filesystem); the
+# (module copy, binaries; charts/ holds the packaged charts) and node-image/rootfs/ (Debian root filesystem); the
 # images carry a hash of their inputs, so a run with nothing changed only checks.
 #
 # Usage: hack/cilium-image.sh [--tag]
-# Environment: CILIUM_VERSION (default 1.16.19, the one the proxy serves),
+# Environment: CILIUM_VERSION (default 1.16.19; the proxy serves 1.16.19 and 1.17.0),
 #   HYBRIDCNI_CACHE, NODE_IMAGE_BUILD_P, NODE_IMAGE_FORCE=1, DEBIAN_MIRROR.
 set -euo pipefail
 
@@ -43,11 +44,12 @@ agent_packages=(iptables ipset iproute2 kmod ca-certificates bash coreutils util
 
 inputs=$( {
 	printf '%s\n' "$version" "$suite" "${agent_packages[@]}" "${netbase_packages[@]}"
-	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/hack/nodeimage/imagetool/main.go" "$repo"/hack/cilium/*.patch
+	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/hack/nodeimage/imagetool/main.go" "$repo"/hack/cilium/*.patch "$repo/hack/chartrepo/main.go"
 } | sha256sum | cut -c1-16)
 label=dev.hybridcni.image.inputs
 current() { [[ "$(docker image inspect -f "{{index .Config.Labels \"$label\"}}" "$1" 2>/dev/null)" == "$inputs" ]]; }
-if [[ "${NODE_IMAGE_FORCE:-0}" != 1 ]] && current "$agent_tag" && current "$operator_tag"; then
+if [[ "${NODE_IMAGE_FORCE:-0}" != 1 ]] && current "$agent_tag" && current "$operator_tag" &&
+	[[ -f "$cache_root/cilium/charts/cilium-$version.tgz" ]]; then
 	log "up to date: $agent_tag $operator_tag"
 	printf '%s\n' "$agent_tag"
 	exit 0
@@ -70,8 +72,13 @@ if [[ "$(cat "$src/.ready" 2>/dev/null)" != "$patches" ]]; then
 		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 	[[ -d "$mod" ]] || die "the Go module proxy does not serve github.com/cilium/cilium@v$version: pick a served CILIUM_VERSION"
 	rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src"
-	(cd "$src" && go mod edit -replace k8s.io/apimachinery=k8s.io/apimachinery@v0.30.2 &&
-		GOFLAGS=-mod=mod go mod download k8s.io/apimachinery)
+	# Cilium's apimachinery fork (1.16) is not served: the upstream release it forks.
+	fork=$(sed -n 's#^[[:space:]]*k8s.io/apimachinery => github.com/cilium/apimachinery \(v[0-9.]*\)-[0-9]*$#\1#p' "$src/go.mod")
+	if [[ -n "$fork" ]]; then
+		log "k8s.io/apimachinery: upstream $fork in place of Cilium's unserved fork"
+		(cd "$src" && go mod edit -replace "k8s.io/apimachinery=k8s.io/apimachinery@$fork" &&
+			GOFLAGS=-mod=mod go mod download k8s.io/apimachinery)
+	fi
 	for f in "$repo"/hack/cilium/*.patch; do
 		log "patch: ${f##*/}"
 		patch -d "$src" -p1 --forward --quiet <"$f" || die "${f##*/} does not apply to Cilium $version"
@@ -135,5 +142,10 @@ netbase=$(rootfs netbase "${netbase_packages[@]}")
 
 load_image "$work/agent.tar" "$agent_tag"
 load_image "$work/operator.tar" "$operator_tag"
+# The module's own chart (the published one minus image digests), for
+# upgrade runs between versions built here: --chart-repo $cache_root/cilium/charts.
+(cd "$repo" && go run ./hack/chartrepo "$src/install/kubernetes/cilium" "$cache_root/cilium/charts" >/dev/null) ||
+	die "cannot package the chart of Cilium $version"
+log "chart cilium $version in $cache_root/cilium/charts"
 log "done in $(($(date +%s) - start))s"
 printf '%s\n' "$agent_tag"

@@ -57,30 +57,58 @@ var kubeRouterOffline = offlineCNI{
 	column: "| Feature | kube-router 2.1.0 |",
 }
 
+// Real Cilium 1.16.19 with BGP and masquerading off, upgraded to 1.17.0
+// (pre-flight, disruption meter, rollback), both versions' images and
+// charts built here from the Cilium modules the Go module proxy serves.
 var ciliumOffline = offlineCNI{
-	images: cilium.OfflineImages(),
+	images: append(cilium.OfflineImages(), cilium.OfflineImages(cilium.OfflineUpgradeTo)...),
 	args: func(t *testing.T) []string {
-		values, err := filepath.Abs(filepath.Join("..", "..", cilium.OfflineValuesFile))
-		if err != nil {
-			t.Fatal(err)
+		charts := filepath.Join(cacheRoot(t), cilium.OfflineChartDir)
+		if _, err := os.Stat(filepath.Join(charts, "index.yaml")); err != nil {
+			t.Skipf("no Cilium charts at %s: run `make node-image`", charts)
 		}
-		return []string{"--cni", "cilium", "--version", cilium.OfflineVersion, "--chart-repo", charttest.Dir(t), "--values", values}
+		return []string{"--cni", "cilium", "--version", cilium.OfflineVersion, "--upgrade-to", cilium.OfflineUpgradeTo,
+			"--chart-repo", charts, "--values", offlineValues(t)}
 	},
 	want: append([]string{"pod-to-pod/cross-node over VXLAN", "bgp: resources applied as the guide gives them",
 		"bgp: service addresses advertised (ClusterIP, ExternalIP, LoadBalancerIP)", "bgp: a deleted service is withdrawn",
-		"bgp: routes retained across an agent restart (graceful restart)"}, offlineCommon...),
+		"bgp: routes retained across an agent restart (graceful restart)",
+		"along the planned hops with the disruption meter", "rollback: to the first revision, then ready again"}, offlineCommon...),
 	column: "| Feature | cilium " + cilium.OfflineVersion + " |",
 }
 
+func offlineValues(t *testing.T) string {
+	values, err := filepath.Abs(filepath.Join("..", "..", cilium.OfflineValuesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return values
+}
+
+// cacheRoot is where hack/*-image.sh keep their builds.
+func cacheRoot(t *testing.T) string {
+	if c := os.Getenv("HYBRIDCNI_CACHE"); c != "" {
+		return c
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Skip("no HOME or HYBRIDCNI_CACHE: no offline images")
+	}
+	return filepath.Join(home, ".cache", "hybridcni")
+}
+
 // Cilium's defaults: masquerading on, no BGP; the webhook on a hybrid node
-// is then expected to be unreachable from the control plane.
+// is then expected to be unreachable from the control plane. The published
+// 1.16.19 chart (../shared/charts).
 var ciliumOfflineMasquerade = offlineCNI{
-	images: ciliumOffline.images,
-	args:   ciliumOffline.args,
-	modes:  []string{"--masquerade=true"},
+	images: cilium.OfflineImages(),
+	args: func(t *testing.T) []string {
+		return []string{"--cni", "cilium", "--version", cilium.OfflineVersion, "--chart-repo", charttest.Dir(t), "--values", offlineValues(t)}
+	},
+	modes: []string{"--masquerade=true"},
 	want: append([]string{"pod-to-pod/cross-node over VXLAN",
 		"masquerade: the on-prem host sees the node address (masquerading on)"}, offlineAlways...),
-	column: ciliumOffline.column,
+	column: "| Feature | cilium " + cilium.OfflineVersion + " |",
 }
 
 // offlineRun are the flags of the offline kind suite for c: the node image
@@ -133,8 +161,8 @@ func leftovers(t *testing.T, prefix string) []string {
 // placement, IPAM, connectivity, masquerading, BGP, delete and leftovers.
 func TestOfflineKindSuite(t *testing.T) { offlineSuite(t, kubeRouterOffline) }
 
-// The same with real Cilium: the genuine chart, agent and operator built
-// here; BGP with masquerading off, then Cilium's defaults.
+// The same with real Cilium, agent and operator built here: BGP with
+// masquerading off and an upgrade to 1.17.0, then Cilium's defaults.
 func TestOfflineCiliumSuite(t *testing.T) { offlineSuite(t, ciliumOffline) }
 
 func TestOfflineCiliumSuiteMasquerading(t *testing.T) { offlineSuite(t, ciliumOfflineMasquerade) }

@@ -151,15 +151,24 @@ func (p *Profile) BGPResources(run config.Run) []*unstructured.Unstructured {
 	return []*unstructured.Unstructured{cluster, peer, adv}
 }
 
-// The offline kind tier's Cilium: the version the Go module proxy serves,
+// The offline kind tier's Cilium: the versions the Go module proxy serves,
 // built by hack/cilium-image.sh into OfflineImages, which the real chart
-// uses with OfflineValuesFile (relative to the repository root).
+// uses with OfflineValuesFile (relative to the repository root). The script
+// also packages each module's own chart into OfflineChartDir (under the
+// cache root), where an upgrade run finds both versions.
 const (
 	OfflineVersion    = "1.16.19"
+	OfflineUpgradeTo  = "1.17.0"
 	OfflineValuesFile = "fixtures/values/cilium-offline.yaml"
+	OfflineChartDir   = "cilium/charts"
 )
 
-// OfflineImages are the agent and operator images of the offline tier.
-func OfflineImages() []string {
-	return []string{"hybridcni/cilium:v" + OfflineVersion, "hybridcni/cilium-operator-generic:v" + OfflineVersion}
+// OfflineImages are the agent and operator images of the offline tier at
+// version (default OfflineVersion).
+func OfflineImages(version ...string) []string {
+	v := OfflineVersion
+	if len(version) > 0 {
+		v = version[0]
+	}
+	return []string{"hybridcni/cilium:v" + v, "hybridcni/cilium-operator-generic:v" + v}
 }
