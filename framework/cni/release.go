@@ -140,17 +140,17 @@ func (r *Release) Rollback(ctx context.Context, _ config.Run, revision int) (*ch
 }
 
 // UninstallRelease is `helm uninstall`, on sw: waiting until the release's
-// objects are gone (wait), or only for Helm to delete them.
-func (r *Release) UninstallRelease(ctx context.Context, sw *Stopwatch, wait bool) error {
+// objects and their pods are gone (await), or only for Helm to delete them.
+func (r *Release) UninstallRelease(ctx context.Context, sw *Stopwatch, await bool) error {
 	var pods []podSet
-	if wait {
+	if await {
 		pods = r.workloadPods(ctx)
 	}
 	uninstall := func() error {
-		return r.C.Helm.Uninstall(ctx, r.Name, r.Namespace, chart.ActionOptions{Wait: wait, Timeout: r.O.WaitTimeout()})
+		return r.C.Helm.Uninstall(ctx, r.Name, r.Namespace, chart.ActionOptions{Wait: await, Timeout: r.O.WaitTimeout()})
 	}
 	var err error
-	if wait {
+	if await {
 		err = sw.Wait(uninstall)
 		if err == nil {
 			// Helm's wait ends when the DaemonSet object is gone; its pods
@@ -199,12 +199,14 @@ func (r *Release) workloadPods(ctx context.Context) []podSet {
 // waitPodsGone waits, within the wait timeout, until no pod of sets remains.
 func (r *Release) waitPodsGone(ctx context.Context, sets []podSet) error {
 	var left []string
+	var listErr error
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, r.O.WaitTimeout(), true, func(ctx context.Context) (bool, error) {
 		left = left[:0]
 		for _, ps := range sets {
 			l, err := r.C.Kube.CoreV1().Pods(ps.workload.Namespace).List(ctx, metav1.ListOptions{LabelSelector: ps.selector})
 			if err != nil {
-				return false, nil // the API server hiccups: ask again
+				listErr = err // the API server hiccups: ask again
+				return false, nil
 			}
 			for _, p := range l.Items {
 				left = append(left, "pod "+p.Namespace+"/"+p.Name+" of "+ps.workload.String())
@@ -212,8 +214,13 @@ func (r *Release) waitPodsGone(ctx context.Context, sets []podSet) error {
 		}
 		return len(left) == 0, nil
 	})
-	if err != nil && len(left) > 0 {
+	switch {
+	case err == nil:
+		return nil
+	case len(left) > 0:
 		return fmt.Errorf("release %s uninstalled, but after %s its pods still terminate: %s", r.Name, r.O.WaitTimeout(), strings.Join(left, ", "))
+	case listErr != nil:
+		return fmt.Errorf("release %s uninstalled, but its pods could not be listed: %w", r.Name, listErr)
 	}
 	return err
 }
