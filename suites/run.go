@@ -113,7 +113,10 @@ func Run(ctx context.Context, opts Options) error {
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	if !opts.DryRun {
 		ginkgo.SynchronizedBeforeSuite(func(ctx ginkgo.SpecContext) []byte {
-			gomega.Expect(state.provider.Prepare(ctx)).To(gomega.Succeed(), "prepare the %s provider", state.provider.Name())
+			// A plain message: a blocker's finding and fix, not a dump of the error's fields.
+			if err := state.provider.Prepare(ctx); err != nil {
+				ginkgo.Fail(fmt.Sprintf("prepare the %s provider: %v", state.provider.Name(), err))
+			}
 			return nil
 		}, func([]byte) {}, ginkgo.NodeTimeout(30*time.Minute))
 	}

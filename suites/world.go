@@ -47,7 +47,9 @@ func (w *world) provision(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	By(fmt.Sprintf("provisioning a %s cluster: %d hybrid and %d cloud nodes", p.Name(), w.run.Nodes.Hybrid, w.run.Nodes.Cloud))
 	env, err := p.Provision(ctx, w.run, w.resultsDir())
-	Expect(err).NotTo(HaveOccurred(), "provision the %s environment", p.Name())
+	if err != nil {
+		Fail(fmt.Sprintf("provision the %s environment: %v", p.Name(), err))
+	}
 	w.env = env
 	DeferCleanup(func(ctx SpecContext) {
 		if state.opts.Keep {

@@ -1,13 +1,18 @@
 package topologies
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 
 	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/docker"
 )
 
 // nodeImages pins a kind node image by digest per Kubernetes version, as
@@ -45,5 +50,22 @@ func KubernetesVersions() []string {
 		out = append(out, v)
 	}
 	sort.Slice(out, func(i, j int) bool { return semver.MustParse(out[i]).GreaterThan(semver.MustParse(out[j])) })
+	return out
+}
+
+// LocalNodeImages lists node images built here (hack/node-image.sh tags
+// them hybridcni/node:<kubernetes version>).
+func LocalNodeImages(dc *docker.Client) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	imgs, err := dc.API().ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", "hybridcni/node"))})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, im := range imgs {
+		out = append(out, im.RepoTags...)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(out)))
 	return out
 }

@@ -153,3 +153,25 @@ func TestRunOnTheAPITierCollectsDiagnosticsOnFailure(t *testing.T) {
 		t.Errorf("no JUnit report: %v", err)
 	}
 }
+
+// An unreachable chart source stops a kind run before anything is created,
+// with the field and the fix in one plain line (no error-struct dump).
+func TestRunUnreachableChartSourceCreatesNothing(t *testing.T) {
+	out, code := cli(t, 2*time.Minute, "run", "--cni", "cilium", "--version", "1.16.19",
+		"--chart-repo", "https://127.0.0.1:1/", "--kubernetes-version", "1.37.0",
+		"--run-name", "unreachable-chart", "--results", t.TempDir())
+	if code == 0 {
+		t.Fatalf("exit 0 with an unreachable chart source:\n%s", out)
+	}
+	for _, want := range []string{"nothing created: cni.chartSource: cannot read https://127.0.0.1:1/", "(fix: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "<*fmt.wrapError") {
+		t.Errorf("the failure dumps the error's fields:\n%s", out)
+	}
+	if names, _ := exec.Command("docker", "ps", "-a", "--filter", "name=unreachable-chart", "--format", "{{.Names}}").Output(); len(strings.TrimSpace(string(names))) > 0 {
+		t.Errorf("containers created: %s", names)
+	}
+}

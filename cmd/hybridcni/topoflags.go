@@ -8,12 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"syscall"
 	"time"
 
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/image"
 	"github.com/spf13/cobra"
 
 	"github.com/hybridcni/hybridcni/framework/config"
@@ -76,7 +73,7 @@ func (t *topoFlags) doctorOptions(dc *docker.Client, dcErr error, r config.Run, 
 		NodeImage: im.Node, Offline: doctor.OfflineFromEnv(), Buildable: buildable}
 	if dc != nil {
 		o.Docker = dc
-		o.LocalNodeImages = localNodeImages(dc)
+		o.LocalNodeImages = topologies.LocalNodeImages(dc)
 		o.ProbePrivileged = privilegedProbe(dc, im)
 	}
 	if topo.Router {
@@ -148,23 +145,6 @@ func leftBehind(stderr io.Writer, err error) {
 // engine connects to Docker with a bounded wait.
 func engine(ctx context.Context) (*docker.Client, error) {
 	return docker.New(ctx)
-}
-
-// localNodeImages lists node images built here (hack/node-image.sh tags
-// them hybridcni/node:<kubernetes version>).
-func localNodeImages(dc *docker.Client) []string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	imgs, err := dc.API().ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", "hybridcni/node"))})
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, im := range imgs {
-		out = append(out, im.RepoTags...)
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(out)))
-	return out
 }
 
 // privilegedProbe starts and removes a privileged container from an image

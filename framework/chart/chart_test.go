@@ -156,6 +156,8 @@ func TestHTTPSRepository(t *testing.T) {
 	if _, err := untrusted.Versions(ctx, "cilium"); err == nil || config.Fields(err) != nil ||
 		!strings.Contains(err.Error(), "certificate") {
 		t.Errorf("untrusted https repository: err = %v, want a certificate error", err)
+	} else if !strings.HasPrefix(err.Error(), FieldChartSource+": ") || !strings.Contains(err.Error(), "(fix: ") {
+		t.Errorf("untrusted https repository: %q names neither the field nor the fix", err)
 	}
 }
 

@@ -24,6 +24,9 @@ import (
 // FieldKubernetesVersion is the configuration field of the cluster's Kubernetes version.
 const FieldKubernetesVersion = "kubernetes.version"
 
+// FieldChartSource is the run field naming the chart source (--chart-repo).
+const FieldChartSource = "cni.chartSource"
+
 // Chart is one loaded chart version.
 type Chart struct {
 	c *helmchart.Chart

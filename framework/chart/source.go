@@ -234,7 +234,13 @@ func (s *Source) load(ctx context.Context) error {
 			s.index, s.err = s.downloadIndex(ctx)
 		}
 		if s.err != nil {
-			s.err = fmt.Errorf("read chart source %s: %w", s.Location, s.err)
+			fix := "point --chart-repo at an existing chart archive, chart folder, or folder holding index.yaml and the archives"
+			if s.Kind == Repository {
+				fix = "check that the repository answers from here, or pass --chart-repo a local folder holding index.yaml and the chart archives (e.g. ../shared/charts)"
+			}
+			// Not invalid configuration (the source may answer later): the
+			// field and the fix in the message, the cause still wrapped.
+			s.err = fmt.Errorf("%s: cannot read %s: %w (fix: %s)", FieldChartSource, s.Location, s.err, fix)
 		}
 	})
 	return s.err

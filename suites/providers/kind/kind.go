@@ -80,11 +80,24 @@ func (p *provider) Prepare(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// The charts load and render before anything is created: an
+		// unreachable chart source or a missing version stops here, and the
+		// CNI images they name are checked with the node image.
+		needed, err := topologies.RunImages(ctx, r, im)
+		if err != nil {
+			return fmt.Errorf("nothing created: %w", err)
+		}
 		o := doctor.Options{DockerErr: dcErr, Cluster: true, Nodes: 1 + r.Nodes.Hybrid + r.Nodes.Cloud,
 			NodeImage: im.Node, Offline: doctor.OfflineFromEnv(),
 			Buildable: func(ref string) bool { return ref == im.Router || ref == im.Echo }}
+		for _, n := range needed {
+			if n.For != "kind node" {
+				o.Images = append(o.Images, n.Ref)
+			}
+		}
 		if dc != nil {
 			o.Docker = dc
+			o.LocalNodeImages = topologies.LocalNodeImages(dc)
 		}
 		if err := doctor.Run(ctx, o).Err(); err != nil {
 			return fmt.Errorf("nothing created: %w", err)
