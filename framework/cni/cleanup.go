@@ -56,8 +56,12 @@ type CleanupReport struct {
 	CRDs              []string
 	Namespaces        []string
 	FinalizersRemoved []string
-	Stuck             []Stuck
-	Timings           Timings
+	// Nudged are CRDs whose backing-off finalizer was woken (bounded, reported).
+	Nudged  []string `json:",omitempty"`
+	Stuck   []Stuck
+	Timings Timings
+
+	nudgedAt map[string]time.Time
 }
 
 // Err is nil when nothing is stuck, else an error naming every stuck object.
@@ -186,13 +190,41 @@ func (c *Cluster) unblockCRD(ctx context.Context, u *unstructured.Unstructured, 
 	plural, _, _ := unstructured.NestedString(u.Object, "spec", "names", "plural")
 	gvr := schema.GroupVersionResource{Group: group, Version: storageVersion(u), Resource: plural}
 	list, err := c.Dynamic.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1})
-	if err != nil || len(list.Items) > 0 {
+	if err != nil {
+		// The instances cannot be listed yet either (storage still
+		// reinitializing): wake the finalizer, whose retry has backed off
+		// for minutes, with a metadata change; at most every crdNudgeEvery.
+		c.nudgeCRD(ctx, u.GetName(), rep)
+		return
+	}
+	if len(list.Items) > 0 {
 		return
 	}
 	ref := objRef{gvr: CRDGVR, kind: "CRD", name: u.GetName(), finalizers: u.GetFinalizers()}
 	if ref.stripFinalizers(ctx, c) == nil {
 		rep.FinalizersRemoved = append(rep.FinalizersRemoved,
 			ref.describe()+": no instances left; the API server's finalizer was backing off (InstanceDeletionFailed)")
+	}
+}
+
+// crdNudgeEvery spaces the wake-ups of one CRD's finalizer.
+const crdNudgeEvery = 10 * time.Second
+
+// nudgeCRD annotates a terminating CRD: an update puts it back at the head
+// of the API server's finalizer queue (its failures are retried with
+// exponential backoff). Infrastructure retry: bounded by the cleanup's wait
+// and listed in the report.
+func (c *Cluster) nudgeCRD(ctx context.Context, name string, rep *CleanupReport) {
+	if rep.nudgedAt == nil {
+		rep.nudgedAt = map[string]time.Time{}
+	}
+	if time.Since(rep.nudgedAt[name]) < crdNudgeEvery {
+		return
+	}
+	rep.nudgedAt[name] = time.Now()
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{"hybridcni.dev/cleanup-nudge":%q}}}`, time.Now().UTC().Format(time.RFC3339Nano))
+	if _, err := c.Dynamic.Resource(CRDGVR).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err == nil {
+		rep.Nudged = append(rep.Nudged, "CRD "+name)
 	}
 }
 
