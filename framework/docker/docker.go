@@ -81,11 +81,17 @@ func (c *Client) CreateNetwork(ctx context.Context, n Network) (string, error) {
 	if n.IPRange.IsValid() {
 		cfg.IPRange = n.IPRange.String()
 	}
-	resp, err := c.api.NetworkCreate(ctx, n.Name, network.CreateOptions{
+	cctx, cancel := uninterrupted(ctx)
+	resp, err := c.api.NetworkCreate(cctx, n.Name, network.CreateOptions{
 		Driver: "bridge",
 		IPAM:   &network.IPAM{Config: []network.IPAMConfig{cfg}},
 		Labels: n.Labels,
 	})
+	cancel()
+	if err == nil && ctx.Err() != nil {
+		_ = c.RemoveNetwork(context.WithoutCancel(ctx), resp.ID)
+		return "", fmt.Errorf("create network %s: %w", n.Name, context.Cause(ctx))
+	}
 	if err != nil {
 		return "", fmt.Errorf("create network %s: %w", n.Name, err)
 	}
@@ -134,6 +140,17 @@ type Container struct {
 	Env        []string
 }
 
+// createTimeout bounds a create that an interrupt does not cut short.
+const createTimeout = time.Minute
+
+// uninterrupted is ctx without its cancellation, bounded by createTimeout:
+// the engine may complete a create whose request was abandoned, leaving an
+// object no ledger recorded, so creates run to the end and the caller
+// removes what an interrupt made unwanted.
+func uninterrupted(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+}
+
 // RunContainer creates and starts a container.
 func (c *Client) RunContainer(ctx context.Context, s Container) (string, error) {
 	cfg := &container.Config{Image: s.Image, Entrypoint: s.Entrypoint, Cmd: s.Cmd, Labels: s.Labels, Env: s.Env, Hostname: s.Name}
@@ -147,9 +164,15 @@ func (c *Client) RunContainer(ctx context.Context, s Container) (string, error) 
 		}
 		netCfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.Network: ep}}
 	}
-	created, err := c.api.ContainerCreate(ctx, cfg, host, netCfg, nil, s.Name)
+	cctx, cancel := uninterrupted(ctx)
+	created, err := c.api.ContainerCreate(cctx, cfg, host, netCfg, nil, s.Name)
+	cancel()
 	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", s.Name, err)
+	}
+	if ctx.Err() != nil {
+		_ = c.RemoveContainer(context.WithoutCancel(ctx), created.ID)
+		return "", fmt.Errorf("create container %s: %w", s.Name, context.Cause(ctx))
 	}
 	if err := c.api.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		_ = c.RemoveContainer(context.WithoutCancel(ctx), created.ID)
