@@ -100,9 +100,9 @@ func ReadJUnit(path string) ([]Result, error) {
 			}
 			switch {
 			case tc.Failure != nil:
-				r.State, r.Message = Failed, firstLine(tc.Failure.Message)
+				r.State, r.Message = Failed, failureSummary(tc.Failure.Message)
 			case tc.Error != nil:
-				r.State, r.Message = Failed, firstLine(tc.Error.Message)
+				r.State, r.Message = Failed, failureSummary(tc.Error.Message)
 			case tc.Skipped != nil:
 				r.State, r.Message = Skipped, strings.TrimPrefix(strings.TrimPrefix(tc.Skipped.Message, "skipped"), " - ")
 			default:
@@ -178,6 +178,44 @@ func splitLabels(name string) (string, []string) {
 	}
 	name = strings.TrimSpace(strings.TrimPrefix(name, "[It]"))
 	return name, labels
+}
+
+// gomegaValue is the line Gomega prints before an error's text:
+// "<*fmt.wrapError | 0xc000123>: ".
+var gomegaValue = regexp.MustCompile(`^<[^<>|]+ \| 0x[0-9a-f]+>: ?$`)
+
+// failureSummary makes a Gomega failure one readable line: the
+// description (if any) and the error's own first line, not Gomega's
+// "Expected success, but got an error:" preamble.
+func failureSummary(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	for i, l := range lines {
+		if !gomegaValue.MatchString(strings.TrimSpace(l)) || i+1 >= len(lines) {
+			continue
+		}
+		text := strings.TrimSpace(lines[i+1])
+		var desc []string
+		for _, d := range lines[:i] {
+			d = strings.TrimSpace(d)
+			if d == "" || d == "Expected success, but got an error:" || d == "Unexpected error:" {
+				continue
+			}
+			desc = append(desc, d)
+		}
+		if len(desc) > 0 {
+			text = strings.Join(desc, " ") + ": " + text
+		}
+		return clip(text)
+	}
+	return clip(firstLine(msg))
+}
+
+func clip(s string) string {
+	const max = 400
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
 }
 
 func firstLine(s string) string {
