@@ -5,6 +5,7 @@ package kind
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,7 +34,7 @@ const Name = "kind"
 
 func init() {
 	suites.RegisterProvider(Name, func(o suites.Options) suites.Provider {
-		return &provider{opts: o, envs: map[*suites.Env]*running{}}
+		return &provider{opts: o, envs: map[*suites.Env]*running{}, needed: map[string][]topologies.Image{}}
 	})
 }
 
@@ -49,6 +50,15 @@ type provider struct {
 
 	mu   sync.Mutex
 	envs map[*suites.Env]*running
+	// needed holds each run's images as Prepare rendered them, so the
+	// charts are rendered (and an https index fetched) once per run.
+	needed map[string][]topologies.Image
+}
+
+// runKey identifies a run by its whole configuration (names need not be unique).
+func runKey(r config.Run) string {
+	b, _ := json.Marshal(r)
+	return string(b)
 }
 
 func (p *provider) Name() string { return Name }
@@ -87,6 +97,9 @@ func (p *provider) Prepare(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("nothing created: %w", err)
 		}
+		p.mu.Lock()
+		p.needed[runKey(r)] = needed
+		p.mu.Unlock()
 		o := doctor.Options{DockerErr: dcErr, Cluster: true, Nodes: 1 + r.Nodes.Hybrid + r.Nodes.Cloud,
 			NodeImage: im.Node, Offline: doctor.OfflineFromEnv(),
 			Buildable: func(ref string) bool { return ref == im.Router || ref == im.Echo }}
@@ -212,9 +225,14 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 // the nodes pull the rest.
 func (p *provider) loadImages(ctx context.Context, run config.Run, cluster string, im topologies.Images, resultsDir string) error {
 	refs := []string{im.Echo}
-	needed, err := topologies.RunImages(ctx, run, im)
-	if err != nil {
-		return err
+	p.mu.Lock()
+	needed, ok := p.needed[runKey(run)]
+	p.mu.Unlock()
+	if !ok {
+		var err error
+		if needed, err = topologies.RunImages(ctx, run, im); err != nil {
+			return err
+		}
 	}
 	for _, n := range needed {
 		if n.For == "kind node" || n.Ref == im.Echo || n.Ref == im.Router {
