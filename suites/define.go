@@ -35,7 +35,11 @@ func feature(names ...string) Labels {
 
 // runLabels are the labels of every spec of a run.
 func runLabels(r config.Run) Labels {
-	return Labels{"cni:" + r.CNI.Name, "version:" + r.CNI.Version}
+	l := Labels{"cni:" + r.CNI.Name, "version:" + r.CNI.Version, "run:" + r.Name}
+	if r.CNI.UpgradeTo != "" {
+		l = append(l, "upgrade-to:"+r.CNI.UpgradeTo)
+	}
+	return l
 }
 
 // define registers the specs of one run: an ordered container that

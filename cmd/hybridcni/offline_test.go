@@ -74,7 +74,7 @@ var ciliumOffline = offlineCNI{
 		"bgp: service addresses advertised (ClusterIP, ExternalIP, LoadBalancerIP)", "bgp: a deleted service is withdrawn",
 		"bgp: routes retained across an agent restart (graceful restart)",
 		"along the planned hops with the disruption meter", "rollback: to the first revision, then ready again"}, offlineCommon...),
-	column: "| Feature | cilium " + cilium.OfflineVersion + " |",
+	column: "| Feature | cilium " + cilium.OfflineVersion + " → " + cilium.OfflineUpgradeTo + " |",
 }
 
 func offlineValues(t *testing.T) string {

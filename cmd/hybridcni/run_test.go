@@ -88,7 +88,7 @@ func TestRunDryRunListsEverySpecWithLabels(t *testing.T) {
 		"delete: cleanup removes the CRDs and files":        {"feature:delete"},
 		"bgp: resources applied as the guide gives them":    {"feature:bgp"},
 	}
-	for _, c := range []struct{ cni, version string }{{"cilium", "1.16.19"}, {"calico", "v3.29.7"}} {
+	for _, c := range []struct{ cni, version, run string }{{"cilium", "1.16.19", "cilium-1-16-19"}, {"calico", "v3.29.7", "calico-3-29-7"}} {
 		t.Run(c.cni, func(t *testing.T) {
 			results := t.TempDir()
 			out, code := cli(t, 2*time.Minute, "run", "--dry-run", "--cni", c.cni, "--results", results)
@@ -103,7 +103,7 @@ func TestRunDryRunListsEverySpecWithLabels(t *testing.T) {
 						continue
 					}
 					found = true
-					for _, l := range append(labels, "cni:"+c.cni, "version:"+c.version) {
+					for _, l := range append(labels, "cni:"+c.cni, "version:"+c.version, "run:"+c.run) {
 						if !slices.Contains(have, l) {
 							t.Errorf("%q lacks label %s (has %v)", text, l, have)
 						}

@@ -32,12 +32,21 @@ var Features = []Feature{
 	{"bgp", "BGP"},
 }
 
-// Column is one CNI at one version.
+// Column is one run: a CNI at one version, upgraded to another or not.
 type Column struct {
-	CNI, Version string
+	CNI, Version, UpgradeTo string
+	// Run is the run's name; it appears in the title only where two
+	// columns would otherwise read the same.
+	Run string
 }
 
-func (c Column) String() string { return c.CNI + " " + c.Version }
+func (c Column) String() string {
+	s := c.CNI + " " + c.Version
+	if c.UpgradeTo != "" {
+		s += " → " + c.UpgradeTo
+	}
+	return s
+}
 
 // Cell aggregates the specs of one feature for one column.
 type Cell struct {
@@ -71,7 +80,17 @@ type Matrix struct {
 	// Unlabelled counts specs without a cni label (not placed in the matrix).
 	Unlabelled int
 	// Setup lists failed suite set-up nodes (BeforeSuite and the like).
-	Setup []Result
+	Setup  []Result
+	titles map[Column]string
+}
+
+// Title is the column's heading: CNI, version and upgrade target, and the
+// run's name where another column has the same.
+func (m *Matrix) Title(c Column) string {
+	if t, ok := m.titles[c]; ok {
+		return t
+	}
+	return c.String()
 }
 
 // Cell returns the cell for a feature and column, or nil when no spec ran there.
@@ -95,7 +114,7 @@ func Build(results []Result) *Matrix {
 			m.Unlabelled++
 			continue
 		}
-		col := Column{CNI: r.CNI, Version: r.Version}
+		col := Column{CNI: r.CNI, Version: r.Version, UpgradeTo: r.UpgradeTo, Run: r.Run}
 		cols[col] = true
 		for _, f := range r.Features {
 			if !known[f] {
@@ -137,11 +156,28 @@ func Build(results []Result) *Matrix {
 		}
 		va, ea := semver.NewVersion(a.Version)
 		vb, eb := semver.NewVersion(b.Version)
-		if ea == nil && eb == nil {
-			return va.LessThan(vb)
+		if a.Version != b.Version {
+			if ea == nil && eb == nil {
+				return va.LessThan(vb)
+			}
+			return a.Version < b.Version
 		}
-		return a.Version < b.Version
+		if a.UpgradeTo != b.UpgradeTo {
+			return a.UpgradeTo < b.UpgradeTo
+		}
+		return a.Run < b.Run
 	})
+	same := map[string]int{}
+	for _, c := range m.Columns {
+		same[c.String()]++
+	}
+	m.titles = map[Column]string{}
+	for _, c := range m.Columns {
+		m.titles[c] = c.String()
+		if same[c.String()] > 1 && c.Run != "" {
+			m.titles[c] += " (" + c.Run + ")"
+		}
+	}
 	for _, f := range Features {
 		if m.cells[f.Label] != nil {
 			m.Rows = append(m.Rows, f)

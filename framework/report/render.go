@@ -13,7 +13,7 @@ func (m *Matrix) Markdown() string {
 	var b strings.Builder
 	b.WriteString("| Feature |")
 	for _, c := range m.Columns {
-		fmt.Fprintf(&b, " %s |", c)
+		fmt.Fprintf(&b, " %s |", mdEscape(m.Title(c)))
 	}
 	b.WriteString("\n|---|")
 	for range m.Columns {
@@ -37,7 +37,7 @@ func (m *Matrix) Markdown() string {
 		for _, c := range m.Columns {
 			if cell := m.Cell(f.Label, c); cell != nil {
 				for _, msg := range cell.Failures {
-					failures = append(failures, fmt.Sprintf("- **%s**, %s: %s", c, f.Title, mdEscape(msg)))
+					failures = append(failures, fmt.Sprintf("- **%s**, %s: %s", mdEscape(m.Title(c)), f.Title, mdEscape(msg)))
 				}
 			}
 		}
@@ -85,7 +85,11 @@ func (m *Matrix) HTML(title string) (string, error) {
 		}
 		rows = append(rows, rv)
 	}
+	var titles []string
+	for _, c := range m.Columns {
+		titles = append(titles, m.Title(c))
+	}
 	var buf bytes.Buffer
-	err := htmlTmpl.Execute(&buf, map[string]any{"Title": title, "Columns": m.Columns, "Rows": rows, "Unlabelled": m.Unlabelled, "Setup": m.Setup})
+	err := htmlTmpl.Execute(&buf, map[string]any{"Title": title, "Columns": titles, "Rows": rows, "Unlabelled": m.Unlabelled, "Setup": m.Setup})
 	return buf.String(), err
 }

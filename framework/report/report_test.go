@@ -127,17 +127,17 @@ func TestMatrixCellsAndOrder(t *testing.T) {
 	if got := strings.Join(rows, ","); got != "conformance,install,upgrade,vxlan,masquerade,bgp,custom-thing" {
 		t.Errorf("rows = %s (guide order, unknown features last)", got)
 	}
-	c16 := Column{"cilium", "1.16.19"}
+	c16 := Column{CNI: "cilium", Version: "1.16.19"}
 	if s := m.Cell("bgp", c16).State(); s != Failed {
 		t.Errorf("bgp on 1.16.19 = %s", s)
 	}
-	if s := m.Cell("bgp", Column{"cilium", "1.17.18"}).State(); s != Passed {
+	if s := m.Cell("bgp", Column{CNI: "cilium", Version: "1.17.18"}).State(); s != Passed {
 		t.Errorf("bgp on 1.17.18 = %s", s)
 	}
-	if s := m.Cell("masquerade", Column{"calico", "v3.29.7"}).State(); s != Skipped {
+	if s := m.Cell("masquerade", Column{CNI: "calico", Version: "v3.29.7"}).State(); s != Skipped {
 		t.Errorf("masquerade on calico = %s", s)
 	}
-	if m.Cell("bgp", Column{"calico", "v3.29.7"}) != nil {
+	if m.Cell("bgp", Column{CNI: "calico", Version: "v3.29.7"}) != nil {
 		t.Error("a cell with no spec must be nil (not run)")
 	}
 	if m.Unlabelled != 1 {
@@ -212,5 +212,45 @@ func TestSetupNodesCountOnlyWhenTheyFail(t *testing.T) {
 	page, _ := m.HTML("x")
 	if !strings.Contains(page, "no Docker engine answers") {
 		t.Error("html does not show the set-up failure")
+	}
+}
+
+// Runs of one CNI version (an upgrade run, a masquerading run, two modes
+// named apart) are separate columns, not one merged cell.
+func TestRunsOfOneVersionAreSeparateColumns(t *testing.T) {
+	dir := t.TempDir()
+	run := func(name string, extra ...string) []string {
+		return append(labels("cilium", "1.16.19", "masquerade"), append([]string{"run:" + name}, extra...)...)
+	}
+	writeJUnit(t, dir, "upgrade.xml", []spec{{text: "masquerade off", labels: run("cilium-1-16-19-to-1-17-0-bgp-nomasq", "upgrade-to:1.17.0"), state: types.SpecStatePassed}})
+	writeJUnit(t, dir, "defaults.xml", []spec{{text: "masquerade on", labels: run("cilium-1-16-19"), state: types.SpecStateFailed, message: "saw the pod address"}})
+	writeJUnit(t, dir, "other.xml", []spec{{text: "masquerade on", labels: run("cilium-1-16-19-again"), state: types.SpecStatePassed}})
+	rs, err := ReadAll(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Build(rs)
+	var titles []string
+	for _, c := range m.Columns {
+		titles = append(titles, m.Title(c))
+	}
+	want := "cilium 1.16.19 (cilium-1-16-19)|cilium 1.16.19 (cilium-1-16-19-again)|cilium 1.16.19 → 1.17.0"
+	if got := strings.Join(titles, "|"); got != want {
+		t.Fatalf("columns %q, want %q", got, want)
+	}
+	up := Column{CNI: "cilium", Version: "1.16.19", UpgradeTo: "1.17.0", Run: "cilium-1-16-19-to-1-17-0-bgp-nomasq"}
+	if s := m.Cell("masquerade", up).State(); s != Passed {
+		t.Errorf("upgrade run's masquerade cell = %s, want passed (not merged with the failing run)", s)
+	}
+	md := m.Markdown()
+	for _, w := range []string{"| Feature | cilium 1.16.19 (cilium-1-16-19) | cilium 1.16.19 (cilium-1-16-19-again) | cilium 1.16.19 → 1.17.0 |",
+		"- **cilium 1.16.19 (cilium-1-16-19)**, Masquerading: masquerade on: saw the pod address"} {
+		if !strings.Contains(md, w) {
+			t.Errorf("markdown lacks %q:\n%s", w, md)
+		}
+	}
+	html, err := m.HTML("t")
+	if err != nil || !strings.Contains(html, "<th>cilium 1.16.19 → 1.17.0</th>") {
+		t.Errorf("HTML heading missing (err %v):\n%s", err, html)
 	}
 }

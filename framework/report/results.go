@@ -18,9 +18,11 @@ import (
 
 // Label keys the suites put on every spec.
 const (
-	LabelCNI     = "cni"
-	LabelVersion = "version"
-	LabelFeature = "feature"
+	LabelCNI       = "cni"
+	LabelVersion   = "version"
+	LabelFeature   = "feature"
+	LabelUpgradeTo = "upgrade-to" // only on runs that upgrade
+	LabelRun       = "run"        // the run's name, unique within a matrix
 )
 
 // DisruptionEntry is the report-entry name under which upgrade specs attach
@@ -50,14 +52,18 @@ const (
 
 // Result is one spec from a JUnit file.
 type Result struct {
-	Spec     string
-	CNI      string
-	Version  string
-	Features []string
-	Labels   []string
-	State    State
-	Duration time.Duration
-	Message  string
+	Spec    string
+	CNI     string
+	Version string
+	// UpgradeTo and Run tell apart runs of one CNI version (an upgrade
+	// run, another mode).
+	UpgradeTo string
+	Run       string
+	Features  []string
+	Labels    []string
+	State     State
+	Duration  time.Duration
+	Message   string
 	// Disruption is set when the spec measured one.
 	Disruption *Disruption
 	Source     string
@@ -94,6 +100,10 @@ func ReadJUnit(path string) ([]Result, error) {
 					r.CNI = v
 				case LabelVersion:
 					r.Version = v
+				case LabelUpgradeTo:
+					r.UpgradeTo = v
+				case LabelRun:
+					r.Run = v
 				case LabelFeature:
 					r.Features = append(r.Features, v)
 				}
