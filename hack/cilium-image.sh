@@ -30,6 +30,8 @@ log() { printf 'cilium-image: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 # shellcheck source=nodeimage/lib.sh
 source "$repo/hack/nodeimage/lib.sh"
+# shellcheck source=nodeimage/module.sh
+source "$repo/hack/nodeimage/module.sh"
 
 version=${CILIUM_VERSION:-1.16.19}
 version=${version#v}
@@ -44,7 +46,7 @@ agent_packages=(iptables ipset iproute2 kmod ca-certificates bash coreutils util
 
 inputs=$( {
 	printf '%s\n' "$version" "$suite" "${agent_packages[@]}" "${netbase_packages[@]}"
-	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/hack/nodeimage/imagetool/main.go" "$repo"/hack/cilium/*.patch "$repo/hack/chartrepo/main.go"
+	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/hack/nodeimage/module.sh" "$repo/hack/nodeimage/imagetool/main.go" "$repo"/hack/cilium/*.patch "$repo/hack/chartrepo/main.go"
 } | sha256sum | cut -c1-16)
 label=dev.hybridcni.image.inputs
 current() { [[ "$(docker image inspect -f "{{index .Config.Labels \"$label\"}}" "$1" 2>/dev/null)" == "$inputs" ]]; }
@@ -63,28 +65,18 @@ trap 'exit 130' INT TERM
 # The module, writable, with the one replacement the proxy forces.
 cdir="$cache_root/cilium/v$version"
 src="$cdir/src"
-patches=$(cat "$repo"/hack/cilium/*.patch | sha256sum | cut -c1-16)
-if [[ "$(cat "$src/.ready" 2>/dev/null)" != "$patches" ]]; then
-	rm -rf "$cdir/bin"
-	log "fetch github.com/cilium/cilium@v$version from the Go module proxy"
-	mkdir -p "$cdir"
-	mod=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "github.com/cilium/cilium@v$version" |
-		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-	[[ -d "$mod" ]] || die "the Go module proxy does not serve github.com/cilium/cilium@v$version: pick a served CILIUM_VERSION"
-	rm -rf "$src" && cp -r "$mod" "$src" && chmod -R u+w "$src"
-	# Cilium's apimachinery fork (1.16) is not served: the upstream release it forks.
-	fork=$(sed -n 's#^[[:space:]]*k8s.io/apimachinery => github.com/cilium/apimachinery \(v[0-9.]*\)-[0-9]*$#\1#p' "$src/go.mod")
+# Cilium's apimachinery fork (1.16) is not served: the upstream release it forks.
+unfork() {
+	local fork
+	fork=$(sed -n 's#^[[:space:]]*k8s.io/apimachinery => github.com/cilium/apimachinery \(v[0-9.]*\)-[0-9]*$#\1#p' go.mod)
 	if [[ -n "$fork" ]]; then
 		log "k8s.io/apimachinery: upstream $fork in place of Cilium's unserved fork"
-		(cd "$src" && go mod edit -replace "k8s.io/apimachinery=k8s.io/apimachinery@$fork" &&
-			GOFLAGS=-mod=mod go mod download k8s.io/apimachinery)
+		go mod edit -replace "k8s.io/apimachinery=k8s.io/apimachinery@$fork" &&
+			GOFLAGS=-mod=mod go mod download k8s.io/apimachinery
 	fi
-	for f in "$repo"/hack/cilium/*.patch; do
-		log "patch: ${f##*/}"
-		patch -d "$src" -p1 --forward --quiet <"$f" || die "${f##*/} does not apply to Cilium $version"
-	done
-	printf '%s\n' "$patches" >"$src/.ready"
-fi
+}
+patched_module github.com/cilium/cilium "v$version" "$src" unfork "$repo"/hack/cilium/*.patch
+patches=$patches_key
 
 bin="$cdir/bin"
 # The binaries are rebuilt when the patches or this build step change.

@@ -5,6 +5,9 @@
 # iproute2 (debootstrap, shared with the node image's kube-proxy). Loads it
 # into the local Docker engine and prints the tag. Cached like
 # hack/node-image.sh; a second run with nothing changed only checks.
+#
+# Differences from upstream, on purpose and only these: hack/kube-router/*.patch
+# (each says which upstream bug it mends).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,16 +15,19 @@ log() { printf 'kube-router-image: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 # shellcheck source=nodeimage/lib.sh
 source "$repo/hack/nodeimage/lib.sh"
+# shellcheck source=nodeimage/module.sh
+source "$repo/hack/nodeimage/module.sh"
 
 version=$(modversion "$repo/tools/kube-router/go.mod" github.com/cloudnativelabs/kube-router/v2)
 tag=${KUBE_ROUTER_IMAGE_TAG:-hybridcni/kube-router:$version}
 [[ "${1:-}" == --tag ]] && { printf '%s\n' "$tag"; exit 0; }
 
-build_host
+build_host patch
 
 inputs=$( {
 	printf '%s\n' "$version" "$suite" "${netbase_packages[@]}"
-	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/tools/kube-router/go.sum" "$repo/hack/nodeimage/imagetool/main.go"
+	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/hack/nodeimage/module.sh" "$repo/tools/kube-router/go.sum" \
+		"$repo/hack/nodeimage/imagetool/main.go" "$repo"/hack/kube-router/*.patch
 } | sha256sum | cut -c1-16)
 if [[ "${NODE_IMAGE_FORCE:-0}" != 1 ]] &&
 	[[ "$(docker image inspect -f '{{index .Config.Labels "dev.hybridcni.image.inputs"}}' "$tag" 2>/dev/null)" == "$inputs" ]]; then
@@ -35,13 +41,20 @@ work=$(mktemp -d "$cache_root/node-image/.kube-router.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
-gobuild "kube-router-$version" "$repo/tools/kube-router" \
+# The patched module, built with the tools module's dependency versions.
+src="$cache_root/kube-router/$version/src"
+patched_module github.com/cloudnativelabs/kube-router/v2 "$version" "$src" : "$repo"/hack/kube-router/*.patch
+mkdir "$work/tools"
+cp "$repo"/tools/kube-router/{go.mod,go.sum,tools.go} "$work/tools/"
+(cd "$work/tools" && go mod edit -replace "github.com/cloudnativelabs/kube-router/v2=$src")
+bin="kube-router-$version-$patches_key"
+gobuild "$bin" "$work/tools" \
 	"-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$version -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=unknown" \
 	github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 base=$(rootfs netbase "${netbase_packages[@]}")
 (cd "$repo" && go build -o "$work/imagetool" ./hack/nodeimage/imagetool)
 "$work/imagetool" archive --out "$work/kube-router.tar" --tag "$tag" --base "$base" \
-	--file "$cache_root/node-image/bin/kube-router-$version/kube-router:/usr/local/bin/kube-router" \
+	--file "$cache_root/node-image/bin/$bin/kube-router:/usr/local/bin/kube-router" \
 	--entrypoint /usr/local/bin/kube-router \
 	--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	--label "dev.hybridcni.image.inputs=$inputs"
