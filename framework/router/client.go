@@ -404,21 +404,26 @@ type grpcBackend struct {
 	c    api.GobgpApiClient
 }
 
-func (g grpcBackend) listPeers(ctx context.Context, fn func(*api.Peer)) error {
-	st, err := g.c.ListPeer(ctx, &api.ListPeerRequest{})
-	if err != nil {
-		return err
-	}
+// recvAll hands every message of a gRPC stream to fn until the stream ends.
+func recvAll[T any](recv func() (T, error), fn func(T)) error {
 	for {
-		r, err := st.Recv()
+		m, err := recv()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		fn(r.Peer)
+		fn(m)
 	}
+}
+
+func (g grpcBackend) listPeers(ctx context.Context, fn func(*api.Peer)) error {
+	st, err := g.c.ListPeer(ctx, &api.ListPeerRequest{})
+	if err != nil {
+		return err
+	}
+	return recvAll(st.Recv, func(r *api.ListPeerResponse) { fn(r.Peer) })
 }
 
 func (g grpcBackend) listPaths(ctx context.Context, fn func(*api.Destination)) error {
@@ -426,16 +431,7 @@ func (g grpcBackend) listPaths(ctx context.Context, fn func(*api.Destination)) e
 	if err != nil {
 		return err
 	}
-	for {
-		r, err := st.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		fn(r.Destination)
-	}
+	return recvAll(st.Recv, func(r *api.ListPathResponse) { fn(r.Destination) })
 }
 
 func (g grpcBackend) watch(ctx context.Context, req *api.WatchEventRequest, fn func(*api.WatchEventResponse)) error {
