@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds hybridcni/kube-router:<version>, the reference CNI image of the
 # offline kind tier, with no registry: kube-router built from the Go module
-# proxy (tools/kube-router) on a Debian base with iptables, ipset and
+# proxy (tools/kube-router), with the gobgp CLI, on a Debian base with iptables, ipset and
 # iproute2 (debootstrap, shared with the node image's kube-proxy). Loads it
 # into the local Docker engine and prints the tag. Cached like
 # hack/node-image.sh; a second run with nothing changed only checks.
@@ -47,14 +47,16 @@ patched_module github.com/cloudnativelabs/kube-router/v2 "$version" "$src" : "$r
 mkdir "$work/tools"
 cp "$repo"/tools/kube-router/{go.mod,go.sum,tools.go} "$work/tools/"
 (cd "$work/tools" && go mod edit -replace "github.com/cloudnativelabs/kube-router/v2=$src")
-bin="kube-router-$version-$patches_key"
+# kube-router and the gobgp CLI of the GoBGP it embeds (upstream images carry it).
+bin="kube-router-$version-$(cat "$repo/tools/kube-router/go.sum" - <<<"$patches_key" | sha256sum | cut -c1-12)"
 gobuild "$bin" "$work/tools" \
 	"-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$version -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=unknown" \
-	github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+	github.com/cloudnativelabs/kube-router/v2/cmd/kube-router github.com/osrg/gobgp/v3/cmd/gobgp
 base=$(rootfs netbase "${netbase_packages[@]}")
 (cd "$repo" && go build -o "$work/imagetool" ./hack/nodeimage/imagetool)
 "$work/imagetool" archive --out "$work/kube-router.tar" --tag "$tag" --base "$base" \
 	--file "$cache_root/node-image/bin/$bin/kube-router:/usr/local/bin/kube-router" \
+	--file "$cache_root/node-image/bin/$bin/gobgp:/usr/local/bin/gobgp" \
 	--entrypoint /usr/local/bin/kube-router \
 	--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	--label "dev.hybridcni.image.inputs=$inputs"

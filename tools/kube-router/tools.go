@@ -4,4 +4,9 @@
 // tier; hack/kube-router-image.sh builds it into hybridcni/kube-router.
 package kuberouter
 
-import _ "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"
+import (
+	_ "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"
+	// The gobgp CLI of the GoBGP kube-router embeds, as upstream images
+	// carry it (the driver's status command and diagnostics use it).
+	_ "github.com/osrg/gobgp/v3/cmd/gobgp"
+)
