@@ -23,9 +23,54 @@ func (w *world) dataplane(ctx context.Context, caps ...Capability) *workload {
 	if w.workload == nil {
 		wl, err := w.deployWorkload(ctx)
 		Expect(err).NotTo(HaveOccurred(), "deploy the echo workload on the hybrid nodes")
+		if !overlay(w.run) && w.env.Has(NodeShell) {
+			Expect(w.waitPodRoutes(ctx, wl)).To(Succeed(), "routed pod CIDRs")
+		}
 		w.workload = wl
 	}
 	return w.workload
+}
+
+// routedVia reports whether `ip -o route get` output sends the packet to
+// the gateway gw.
+func routedVia(out, gw string) bool {
+	f := strings.Fields(out)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "via" {
+			return f[i+1] == gw
+		}
+	}
+	return false
+}
+
+// waitPodRoutes waits (bounded) until, with no overlay, every hybrid node
+// routes each other node's pods via that node: the CNI's routes (learned
+// over BGP, for kube-router) are a precondition of the dataplane specs, and
+// can follow the agents' readiness by seconds.
+func (w *world) waitPodRoutes(ctx context.Context, wl *workload) error {
+	start := time.Now()
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		for _, node := range wl.order {
+			for _, other := range wl.order {
+				if other == node {
+					continue
+				}
+				to := wl.pods[other][0]
+				out, err := w.env.NodeExec(ctx, node, "ip", "-o", "route", "get", to.IP)
+				if err != nil || !routedVia(out, to.NodeIP) {
+					last = fmt.Sprintf("node %s routes pod %s (%s, on %s) as %q, not via %s", node, to.Name, to.IP, other, strings.TrimSpace(out), to.NodeIP)
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("pod routes not in place within 2 minutes: %s: %w", last, err)
+	}
+	AddReportEntry("pod-routes", fmt.Sprintf("every hybrid node routes the others' pods via their node after %s", time.Since(start).Round(100*time.Millisecond)))
+	return nil
 }
 
 // check runs the expectations in parallel and fails with the OK/ERROR table.
@@ -85,13 +130,42 @@ func (w *world) podToClusterIP(ctx SpecContext) {
 func (w *world) podToServiceDNS(ctx SpecContext) {
 	wl := w.dataplane(ctx)
 	Expect(w.waitServiceReady(ctx, "kube-system", "kube-dns")).To(Succeed(), "cluster DNS")
+	var sources []probe.Source
+	for _, node := range wl.order {
+		sources = append(sources, w.source(wl.pods[node][1]))
+	}
+	Expect(w.waitClusterDNS(ctx, sources)).To(Succeed(), "cluster DNS")
 	name := fmt.Sprintf("%s.%s.svc.cluster.local", echoService, workloadNamespace)
 	var exps []probe.Expectation
-	for _, node := range wl.order {
-		b := wl.pods[node][1]
-		exps = append(exps, probe.ExpectSuccess("pod-to-service/dns", w.source(b), probe.HTTPTarget("service/"+echoService, name, echoHTTPPort, "/healthz")))
+	for _, src := range sources {
+		exps = append(exps, probe.ExpectSuccess("pod-to-service/dns", src, probe.HTTPTarget("service/"+echoService, name, echoHTTPPort, "/healthz")))
 	}
 	w.check(ctx, exps...)
+}
+
+// waitClusterDNS waits (bounded) until every source resolves and reaches
+// the API server's service by name, as cilium-cli waits for CoreDNS: a ready
+// kube-dns endpoint can precede the nodes' service rules by seconds, and
+// CoreDNS often starts only once the CNI has made the nodes Ready.
+func (w *world) waitClusterDNS(ctx context.Context, sources []probe.Source) error {
+	start := time.Now()
+	api := probe.TCPTarget("service/kubernetes", "kubernetes.default.svc.cluster.local", 443)
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		c := probe.NewCheck()
+		for _, src := range sources {
+			if err := c.Expect(probe.ExpectSuccess("cluster-dns", src, api)); err != nil {
+				return false, err
+			}
+		}
+		last = c.Run(ctx).Err()
+		return last == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("cluster DNS does not answer the echo pods within 2 minutes: %v: %w", last, err)
+	}
+	AddReportEntry("cluster-dns", fmt.Sprintf("the echo pods reach kubernetes.default by name after %s", time.Since(start).Round(100*time.Millisecond)))
+	return nil
 }
 
 // nodeToPod: each hybrid node reaches a pod on itself and on another node.
