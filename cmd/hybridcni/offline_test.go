@@ -53,6 +53,8 @@ var kubeRouterOffline = offlineCNI{
 		}
 		return []string{"--cni", "kube-router", "--chart-repo", chart}
 	},
+	// A cloud worker too: placement must find no agent there.
+	modes:  []string{"--bgp", "--masquerade=false", "--cloud-nodes", "1"},
 	want:   append([]string{"pod-to-pod/cross-node (routed, no overlay)"}, offlineCommon...),
 	column: "| Feature | kube-router 2.1.0 |",
 }
