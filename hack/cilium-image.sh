@@ -48,19 +48,14 @@ inputs=$( {
 	printf '%s\n' "$version" "$suite" "${agent_packages[@]}" "${netbase_packages[@]}"
 	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/hack/nodeimage/module.sh" "$repo/hack/nodeimage/imagetool/main.go" "$repo"/hack/cilium/*.patch "$repo/hack/chartrepo/main.go"
 } | sha256sum | cut -c1-16)
-label=dev.hybridcni.image.inputs
-current() { [[ "$(docker image inspect -f "{{index .Config.Labels \"$label\"}}" "$1" 2>/dev/null)" == "$inputs" ]]; }
-if [[ "${NODE_IMAGE_FORCE:-0}" != 1 ]] && current "$agent_tag" && current "$operator_tag" &&
-	[[ -f "$cache_root/cilium/charts/cilium-$version.tgz" ]]; then
+if images_current "$agent_tag" "$operator_tag" && [[ -f "$cache_root/cilium/charts/cilium-$version.tgz" ]]; then
 	log "up to date: $agent_tag $operator_tag"
 	printf '%s\n' "$agent_tag"
 	exit 0
 fi
 
 start=$(date +%s)
-work=$(mktemp -d "$cache_root/node-image/.cilium.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
+build_workdir cilium
 
 # The module, writable, with the one replacement the proxy forces.
 cdir="$cache_root/cilium/v$version"
@@ -126,11 +121,11 @@ done < <(cd "$src/bpf" && find . -type f -printf '%P\n' | sort)
 base=$(rootfs cilium "${agent_packages[@]}")
 "$work/imagetool" archive --out "$work/agent.tar" --tag "$agent_tag" --base "$base" "${files[@]}" \
 	--entrypoint /usr/bin/cilium-dbg --env "$env_path" --env HUBBLE_SERVER=unix:///var/run/cilium/hubble.sock \
-	--env INITSYSTEM=SYSTEMD --label "$label=$inputs"
+	--env INITSYSTEM=SYSTEMD --label "$inputs_label=$inputs"
 netbase=$(rootfs netbase "${netbase_packages[@]}")
 "$work/imagetool" archive --out "$work/operator.tar" --tag "$operator_tag" --base "$netbase" \
 	--file "$bin/cilium-operator-generic:/usr/bin/cilium-operator-generic" \
-	--entrypoint /usr/bin/cilium-operator-generic --env "$env_path" --label "$label=$inputs"
+	--entrypoint /usr/bin/cilium-operator-generic --env "$env_path" --label "$inputs_label=$inputs"
 
 load_image "$work/agent.tar" "$agent_tag"
 load_image "$work/operator.tar" "$operator_tag"

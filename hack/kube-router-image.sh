@@ -29,17 +29,14 @@ inputs=$( {
 	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/hack/nodeimage/module.sh" "$repo/tools/kube-router/go.sum" \
 		"$repo/hack/nodeimage/imagetool/main.go" "$repo"/hack/kube-router/*.patch
 } | sha256sum | cut -c1-16)
-if [[ "${NODE_IMAGE_FORCE:-0}" != 1 ]] &&
-	[[ "$(docker image inspect -f '{{index .Config.Labels "dev.hybridcni.image.inputs"}}' "$tag" 2>/dev/null)" == "$inputs" ]]; then
+if images_current "$tag"; then
 	log "up to date: $tag"
 	printf '%s\n' "$tag"
 	exit 0
 fi
 
 start=$(date +%s)
-work=$(mktemp -d "$cache_root/node-image/.kube-router.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
+build_workdir kube-router
 
 # The patched module, built with the tools module's dependency versions.
 src="$cache_root/kube-router/$version/src"
@@ -59,7 +56,7 @@ base=$(rootfs netbase "${netbase_packages[@]}")
 	--file "$cache_root/node-image/bin/$bin/gobgp:/usr/local/bin/gobgp" \
 	--entrypoint /usr/local/bin/kube-router \
 	--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	--label "dev.hybridcni.image.inputs=$inputs"
+	--label "$inputs_label=$inputs"
 load_image "$work/kube-router.tar" "$tag"
 log "done in $(($(date +%s) - start))s"
 printf '%s\n' "$tag"

@@ -1,7 +1,28 @@
 # Shared by hack/kube-router-image.sh and hack/cilium-image.sh (sourced, after
-# lib.sh's build_host). Needs log, die and work.
+# lib.sh's build_host): CNI images built from patched Go modules. Needs log
+# and die.
 
-# patched_module MODULE VERSION DEST HOOK PATCH... makes DEST a writable copy
+# inputs_label carries a hash of what an image was built from.
+inputs_label=dev.hybridcni.image.inputs
+
+# images_current TAG... is true when every TAG carries the label of this
+# build's inputs ($inputs), unless NODE_IMAGE_FORCE=1.
+images_current() {
+	[[ "${NODE_IMAGE_FORCE:-0}" != 1 ]] || return 1
+	local t
+	for t in "$@"; do
+		[[ "$(docker image inspect -f "{{index .Config.Labels \"$inputs_label\"}}" "$t" 2>/dev/null)" == "$inputs" ]] || return 1
+	done
+}
+
+# build_workdir NAME sets work to a fresh folder in the cache, removed on exit.
+build_workdir() {
+	work=$(mktemp -d "$cache_root/node-image/.$1.XXXXXX")
+	trap 'rm -rf "$work"' EXIT
+	trap 'exit 130' INT TERM
+}
+
+# patched_module MODULE VERSION DEST HOOK PATCH... (needs work) makes DEST a writable copy
 # of MODULE@VERSION from the Go module proxy, runs HOOK (a function, or :)
 # inside it, then applies the patches. The copy is made again only when the
 # patches change; patches_key (a hash of them) is set for build caches.
