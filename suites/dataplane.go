@@ -143,18 +143,19 @@ func (w *world) podToServiceDNS(ctx SpecContext) {
 	w.check(ctx, exps...)
 }
 
-// waitClusterDNS waits (bounded) until every source resolves and reaches
-// the API server's service by name, as cilium-cli waits for CoreDNS: a ready
-// kube-dns endpoint can precede the nodes' service rules by seconds, and
-// CoreDNS often starts only once the CNI has made the nodes Ready.
+// waitClusterDNS waits (bounded) until every source resolves cluster DNS's
+// own service by name and connects to it (TCP 53), as cilium-cli waits for
+// CoreDNS: a ready kube-dns endpoint can precede the nodes' service rules by
+// seconds, and CoreDNS often starts only once the CNI has made nodes Ready.
+// CoreDNS runs on hybrid nodes, so this needs no route to the control plane.
 func (w *world) waitClusterDNS(ctx context.Context, sources []probe.Source) error {
 	start := time.Now()
-	api := probe.TCPTarget("service/kubernetes", "kubernetes.default.svc.cluster.local", 443)
+	dns := probe.TCPTarget("service/kube-dns", "kube-dns.kube-system.svc.cluster.local", 53)
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		c := probe.NewCheck()
 		for _, src := range sources {
-			if err := c.Expect(probe.ExpectSuccess("cluster-dns", src, api)); err != nil {
+			if err := c.Expect(probe.ExpectSuccess("cluster-dns", src, dns)); err != nil {
 				return false, err
 			}
 		}
@@ -162,9 +163,9 @@ func (w *world) waitClusterDNS(ctx context.Context, sources []probe.Source) erro
 		return last == nil, nil
 	})
 	if err != nil {
-		return fmt.Errorf("cluster DNS does not answer the echo pods within 2 minutes: %v: %w", last, err)
+		return fmt.Errorf("the echo pods do not resolve and reach kube-dns by name within 2 minutes: %v: %w", last, err)
 	}
-	AddReportEntry("cluster-dns", fmt.Sprintf("the echo pods reach kubernetes.default by name after %s", time.Since(start).Round(100*time.Millisecond)))
+	AddReportEntry("cluster-dns", fmt.Sprintf("the echo pods reach kube-dns by name after %s", time.Since(start).Round(100*time.Millisecond)))
 	return nil
 }
 
