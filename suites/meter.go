@@ -22,7 +22,7 @@ func (w *world) startMeter(ctx context.Context) *probe.Meter {
 		{From: w.source(a), To: probe.UDPTarget(b.Name, b.IP, echoUDPPort)},
 		{From: w.source(b), To: probe.UDPTarget("service/"+echoService, wl.serviceIP, echoUDPPort)},
 	}
-	if w.env.Has(OnPremHost) {
+	if w.env.Has(OnPremHost) && !w.podsUnreachableOnPrem() {
 		pairs = append(pairs, probe.MeterPair{From: w.source(a), To: probe.UDPTarget(w.env.OnPrem.Name, w.env.OnPrem.IP, w.env.OnPremUDPPort).Outside()})
 	}
 	m, err := probe.StartMeter(ctx, pairs)

@@ -59,6 +59,16 @@ var kubeRouterOffline = offlineCNI{
 	column: "| Feature | kube-router 2.1.0 |",
 }
 
+var kubeRouterUnroutable = offlineCNI{
+	images: kubeRouterOffline.images,
+	args:   kubeRouterOffline.args,
+	modes:  []string{"--bgp=false", "--masquerade=false", "--allow-unroutable-pods"},
+	want: []string{"readiness: hybrid nodes turn Ready once the CNI runs", "pod-to-pod/cross-node (routed, no overlay)",
+		"pod-to-service/cluster-ip", "pod-to-external: the on-prem host", "control-plane-to-pod: a webhook served from a hybrid node",
+		"delete: cleanup removes the CRDs and files"},
+	column: kubeRouterOffline.column,
+}
+
 // Real Cilium 1.16.19 with BGP and masquerading off, upgraded to 1.17.0
 // (pre-flight, disruption meter, rollback), both versions' images and
 // charts built here from the Cilium modules the Go module proxy serves.
@@ -162,6 +172,11 @@ func leftovers(t *testing.T, prefix string) []string {
 // The whole suite on real kind nodes with a real CNI, offline: readiness,
 // placement, IPAM, connectivity, masquerading, BGP, delete and leftovers.
 func TestOfflineKindSuite(t *testing.T) { offlineSuite(t, kubeRouterOffline) }
+
+// Masquerading off with nothing advertised (allowUnroutablePods): the on-prem
+// host must not be reachable from pods, and the specs that need routable pod
+// addresses skip with the reason.
+func TestOfflineKindSuiteUnroutablePods(t *testing.T) { offlineSuite(t, kubeRouterUnroutable) }
 
 // The same with real Cilium, agent and operator built here: BGP with
 // masquerading off and an upgrade to 1.17.0, then Cilium's defaults.
