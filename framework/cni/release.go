@@ -23,8 +23,10 @@ const RollbackHint = "; `hybridcni cni rollback` returns to the previous revisio
 // embed it and add what their guide does differently (pre-flight, CRDs
 // applied first, BGP resources).
 type Release struct {
-	C *Cluster
-	O Options
+	// Cluster is the cluster the release lives in (Helm, clients, discovery).
+	Cluster *Cluster
+	// Options are the run's lifecycle options (chart source, timeouts, events).
+	Options Options
 	// CNI names the CNI in progress lines and errors ("cilium").
 	CNI string
 	// Chart, Name and Namespace are the chart and the release the guide installs.
@@ -36,28 +38,28 @@ type Release struct {
 }
 
 // Logf writes one progress line prefixed with the CNI's name.
-func (r *Release) Logf(format string, args ...any) { Logf(r.O.Log, r.CNI+": "+format, args...) }
+func (r *Release) Logf(format string, args ...any) { Logf(r.Options.Log, r.CNI+": "+format, args...) }
 
 // Load resolves version in the chart source (errors name field) and loads the chart.
 func (r *Release) Load(ctx context.Context, field, version string) (*chart.Chart, error) {
-	if r.O.Source == nil {
+	if r.Options.Source == nil {
 		fix := r.SourceFix
 		if fix == "" {
 			fix = "pass --chart-repo"
 		}
 		return nil, config.Invalid("cni.chartSource", "is not set", fix)
 	}
-	if _, err := r.O.Source.ResolveField(ctx, field, r.Chart, version); err != nil {
+	if _, err := r.Options.Source.ResolveField(ctx, field, r.Chart, version); err != nil {
 		return nil, err
 	}
-	return r.O.Source.Load(ctx, r.Chart, version)
+	return r.Options.Source.Load(ctx, r.Chart, version)
 }
 
 // UpgradeTarget returns the installed release and the chart of version to,
 // refusing (as invalid cni.upgradeTo) a version not newer than the
 // installed one.
 func (r *Release) UpgradeTarget(ctx context.Context, to string) (*chart.Release, *chart.Chart, error) {
-	cur, err := r.C.Helm.Get(ctx, r.Name, r.Namespace)
+	cur, err := r.Cluster.Helm.Get(ctx, r.Name, r.Namespace)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,7 +89,7 @@ func (r *Release) InstallRelease(ctx context.Context, run config.Run, values map
 	}
 	r.Logf("installing release %s (chart %s %s) into %s", r.Name, ch.Name(), ch.Version(), r.Namespace)
 	rel, err := HelmStep(sw, func() (*chart.Release, error) {
-		return r.C.Helm.Install(ctx, ch, r.Name, r.Namespace, vals, chart.ActionOptions{Timeout: r.O.WaitTimeout()})
+		return r.Cluster.Helm.Install(ctx, ch, r.Name, r.Namespace, vals, chart.ActionOptions{Timeout: r.Options.WaitTimeout()})
 	})
 	if err != nil {
 		return rel, err
@@ -105,7 +107,7 @@ func (r *Release) InstallRelease(ctx context.Context, run config.Run, values map
 func (r *Release) UpgradeRelease(ctx context.Context, hop *Hop, ch *chart.Chart, vals map[string]any, sw *Stopwatch, readyHint string) error {
 	r.Logf("helm upgrade %s %s -> %s", r.Name, hop.From, hop.To)
 	rel, err := HelmStep(sw, func() (*chart.Release, error) {
-		return r.C.Helm.Upgrade(ctx, ch, r.Name, r.Namespace, vals, chart.ActionOptions{Timeout: r.O.WaitTimeout()})
+		return r.Cluster.Helm.Upgrade(ctx, ch, r.Name, r.Namespace, vals, chart.ActionOptions{Timeout: r.Options.WaitTimeout()})
 	})
 	if err != nil {
 		hop.Timings = sw.Timings()
@@ -117,8 +119,8 @@ func (r *Release) UpgradeRelease(ctx context.Context, hop *Hop, ch *chart.Chart,
 		return fmt.Errorf("upgraded to %s (revision %d) but %w%s", hop.To, rel.Revision, err, readyHint)
 	}
 	hop.Timings = sw.Timings()
-	r.O.Recorded("upgrade "+hop.From+" -> "+hop.To, hop.Timings)
-	r.O.Emit(Event{Step: EventUpgraded, From: hop.From, To: hop.To})
+	r.Options.Recorded("upgrade "+hop.From+" -> "+hop.To, hop.Timings)
+	r.Options.Emit(Event{Step: EventUpgraded, From: hop.From, To: hop.To})
 	return nil
 }
 
@@ -127,7 +129,7 @@ func (r *Release) UpgradeRelease(ctx context.Context, hop *Hop, ch *chart.Chart,
 func (r *Release) Rollback(ctx context.Context, _ config.Run, revision int) (*chart.Release, error) {
 	sw := StartStopwatch()
 	rel, err := HelmStep(sw, func() (*chart.Release, error) {
-		return r.C.Helm.Rollback(ctx, r.Name, r.Namespace, revision, chart.ActionOptions{Timeout: r.O.WaitTimeout()})
+		return r.Cluster.Helm.Rollback(ctx, r.Name, r.Namespace, revision, chart.ActionOptions{Timeout: r.Options.WaitTimeout()})
 	})
 	if err != nil {
 		return nil, err
@@ -135,7 +137,7 @@ func (r *Release) Rollback(ctx context.Context, _ config.Run, revision int) (*ch
 	if err := sw.Wait(func() error { _, err := r.WaitReady(ctx); return err }); err != nil {
 		return rel, fmt.Errorf("rolled back to %s (revision %d) but %w", rel.ChartVersion, rel.Revision, err)
 	}
-	r.O.Recorded("rollback", sw.Timings())
+	r.Options.Recorded("rollback", sw.Timings())
 	return rel, nil
 }
 
@@ -147,7 +149,7 @@ func (r *Release) UninstallRelease(ctx context.Context, sw *Stopwatch, await boo
 		pods = r.workloadPods(ctx)
 	}
 	uninstall := func() error {
-		return r.C.Helm.Uninstall(ctx, r.Name, r.Namespace, chart.ActionOptions{Wait: await, Timeout: r.O.WaitTimeout()})
+		return r.Cluster.Helm.Uninstall(ctx, r.Name, r.Namespace, chart.ActionOptions{Wait: await, Timeout: r.Options.WaitTimeout()})
 	}
 	var err error
 	if await {
@@ -161,7 +163,7 @@ func (r *Release) UninstallRelease(ctx context.Context, sw *Stopwatch, await boo
 	} else {
 		err = sw.Helm(uninstall)
 	}
-	r.O.Recorded("uninstall", sw.Timings())
+	r.Options.Recorded("uninstall", sw.Timings())
 	return err
 }
 
@@ -181,11 +183,11 @@ func (r *Release) workloadPods(ctx context.Context) []podSet {
 		var sel *metav1.LabelSelector
 		switch w.Kind {
 		case KindDaemonSet:
-			if ds, err := r.C.Kube.AppsV1().DaemonSets(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
+			if ds, err := r.Cluster.Kube.AppsV1().DaemonSets(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
 				sel = ds.Spec.Selector
 			}
 		case KindDeployment:
-			if d, err := r.C.Kube.AppsV1().Deployments(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
+			if d, err := r.Cluster.Kube.AppsV1().Deployments(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
 				sel = d.Spec.Selector
 			}
 		}
@@ -200,10 +202,10 @@ func (r *Release) workloadPods(ctx context.Context) []podSet {
 func (r *Release) waitPodsGone(ctx context.Context, sets []podSet) error {
 	var left []string
 	var listErr error
-	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, r.O.WaitTimeout(), true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, r.Options.WaitTimeout(), true, func(ctx context.Context) (bool, error) {
 		left = left[:0]
 		for _, ps := range sets {
-			l, err := r.C.Kube.CoreV1().Pods(ps.workload.Namespace).List(ctx, metav1.ListOptions{LabelSelector: ps.selector})
+			l, err := r.Cluster.Kube.CoreV1().Pods(ps.workload.Namespace).List(ctx, metav1.ListOptions{LabelSelector: ps.selector})
 			if err != nil {
 				listErr = err // the API server hiccups: ask again
 				return false, nil
@@ -218,7 +220,7 @@ func (r *Release) waitPodsGone(ctx context.Context, sets []podSet) error {
 	case err == nil:
 		return nil
 	case len(left) > 0:
-		return fmt.Errorf("release %s uninstalled, but after %s its pods still terminate: %s", r.Name, r.O.WaitTimeout(), strings.Join(left, ", "))
+		return fmt.Errorf("release %s uninstalled, but after %s its pods still terminate: %s", r.Name, r.Options.WaitTimeout(), strings.Join(left, ", "))
 	case listErr != nil:
 		return fmt.Errorf("release %s uninstalled, but its pods could not be listed: %w", r.Name, listErr)
 	}
@@ -228,25 +230,25 @@ func (r *Release) waitPodsGone(ctx context.Context, sets []podSet) error {
 // CleanupCRDs deletes the CRDs match selects and the namespaces given,
 // with the driver's bounded wait and finalizer options.
 func (r *Release) CleanupCRDs(ctx context.Context, match func(crd string) bool, namespaces ...string) (*CleanupReport, error) {
-	rep, err := Cleanup(ctx, r.C, CleanupOptions{
+	rep, err := Cleanup(ctx, r.Cluster, CleanupOptions{
 		MatchCRD:         match,
 		Namespaces:       namespaces,
-		Timeout:          r.O.WaitTimeout(),
-		RemoveFinalizers: r.O.RemoveFinalizers,
-		FinalizerGrace:   r.O.FinalizerGrace,
+		Timeout:          r.Options.WaitTimeout(),
+		RemoveFinalizers: r.Options.RemoveFinalizers,
+		FinalizerGrace:   r.Options.FinalizerGrace,
 	})
 	if rep != nil {
-		r.O.Recorded("cleanup", rep.Timings)
+		r.Options.Recorded("cleanup", rep.Timings)
 	}
 	return rep, err
 }
 
 // Readiness is a snapshot of the release's readiness.
 func (r *Release) Readiness(ctx context.Context) (*Readiness, error) {
-	return CheckReadiness(ctx, r.C, r.Spec(ctx))
+	return CheckReadiness(ctx, r.Cluster, r.Spec(ctx))
 }
 
 // WaitReady waits (bounded by the driver's timeout) until the release is ready.
 func (r *Release) WaitReady(ctx context.Context) (*Readiness, error) {
-	return WaitReadiness(ctx, r.C, r.Spec(ctx), r.O.WaitTimeout())
+	return WaitReadiness(ctx, r.Cluster, r.Spec(ctx), r.Options.WaitTimeout())
 }

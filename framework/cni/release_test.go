@@ -18,7 +18,7 @@ func agentRelease(objs ...any) (*Release, *fake.Clientset) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "agent-x1", Namespace: "kube-system", Labels: map[string]string{"k8s-app": "agent"}}}
 	other := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "coredns-1", Namespace: "kube-system", Labels: map[string]string{"k8s-app": "kube-dns"}}}
 	kc := fake.NewClientset(ds, pod, other)
-	r := &Release{C: &Cluster{Kube: kc}, O: Options{Timeout: 2 * time.Second}, Name: "agent",
+	r := &Release{Cluster: &Cluster{Kube: kc}, Options: Options{Timeout: 2 * time.Second}, Name: "agent",
 		Spec: func(context.Context) ReadinessSpec {
 			return ReadinessSpec{Workloads: []Workload{{Kind: KindDaemonSet, Namespace: "kube-system", Name: "agent", Agent: true}}}
 		}}

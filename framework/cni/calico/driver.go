@@ -67,7 +67,7 @@ type Driver struct {
 
 // NewDriver returns a Calico driver for cluster c.
 func NewDriver(c *cni.Cluster, o cni.Options) *Driver {
-	d := &Driver{p: New(), Release: cni.Release{C: c, O: o, CNI: "calico", Chart: ChartName, Name: ReleaseName, Namespace: Namespace}}
+	d := &Driver{p: New(), Release: cni.Release{Cluster: c, Options: o, CNI: "calico", Chart: ChartName, Name: ReleaseName, Namespace: Namespace}}
 	d.Spec = func(ctx context.Context) cni.ReadinessSpec { return ReadinessSpec(d.apiServerRequested(ctx)) }
 	return d
 }
@@ -94,7 +94,7 @@ func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, e
 			return rel, err
 		}
 	}
-	d.O.Recorded("install", sw.Timings())
+	d.Options.Recorded("install", sw.Timings())
 	return rel, nil
 }
 
@@ -113,17 +113,17 @@ func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.
 	}
 	hop := cni.Hop{From: cur.ChartVersion, To: ch.Version()}
 	d.Logf("server-side applying %d CRDs of %s", len(crds), ch.Version())
-	applied, err := d.C.Apply(ctx, crds)
+	applied, err := d.Cluster.Apply(ctx, crds)
 	if err != nil {
 		return nil, fmt.Errorf("apply the CRDs of %s: %w; the release is unchanged", ch.Version(), err)
 	}
 	for _, a := range applied {
 		hop.CRDs = append(hop.CRDs, a.GetName())
 	}
-	if err := sw.Wait(func() error { return d.C.WaitCRDsEstablished(ctx, hop.CRDs, d.O.WaitTimeout()) }); err != nil {
+	if err := sw.Wait(func() error { return d.Cluster.WaitCRDsEstablished(ctx, hop.CRDs, d.Options.WaitTimeout()) }); err != nil {
 		return nil, err
 	}
-	d.O.Emit(cni.Event{Step: cni.EventCRDsApplied, From: hop.From, To: hop.To})
+	d.Options.Emit(cni.Event{Step: cni.EventCRDsApplied, From: hop.From, To: hop.To})
 	if err := d.UpgradeRelease(ctx, &hop, ch, cur.Values, sw, ""); err != nil {
 		return []cni.Hop{hop}, err
 	}
@@ -140,10 +140,10 @@ func (d *Driver) crds(ctx context.Context, ch *chart.Chart) ([]*unstructured.Uns
 	var tried []string
 	for _, name := range CRDChartNames {
 		tried = append(tried, name)
-		if _, err := d.O.Source.Versions(ctx, name); err != nil {
+		if _, err := d.Options.Source.Versions(ctx, name); err != nil {
 			continue
 		}
-		c, err := d.O.Source.Load(ctx, name, ch.Version())
+		c, err := d.Options.Source.Load(ctx, name, ch.Version())
 		if err != nil {
 			return nil, fmt.Errorf("CRD chart %s %s: %w", name, ch.Version(), err)
 		}
@@ -165,7 +165,7 @@ func (d *Driver) crds(ctx context.Context, ch *chart.Chart) ([]*unstructured.Uns
 }
 
 func (d *Driver) kubeVersion(_ context.Context) string {
-	v, err := d.C.Discovery.ServerVersion()
+	v, err := d.Cluster.Discovery.ServerVersion()
 	if err != nil {
 		return ""
 	}
@@ -190,10 +190,10 @@ func (d *Driver) Cleanup(ctx context.Context) (*cni.CleanupReport, error) {
 // BGPAPIVersion is projectcalico.org/v3 when calico-apiserver serves it,
 // else the CRDs' crd.projectcalico.org/v1.
 func (d *Driver) BGPAPIVersion(ctx context.Context) (string, error) {
-	if v, ok, err := cni.ServedVersion(d.C.Discovery, "projectcalico.org", "BGPPeer"); err == nil && ok {
+	if v, ok, err := cni.ServedVersion(d.Cluster.Discovery, "projectcalico.org", "BGPPeer"); err == nil && ok {
 		return "projectcalico.org/" + v, nil
 	}
-	v, err := d.C.WaitServed(ctx, "crd.projectcalico.org", "BGPPeer", d.O.WaitTimeout())
+	v, err := d.Cluster.WaitServed(ctx, "crd.projectcalico.org", "BGPPeer", d.Options.WaitTimeout())
 	if err != nil {
 		return "", fmt.Errorf("%w: the tigera-operator chart installs Calico's CRDs; is the release installed?", err)
 	}
@@ -216,8 +216,8 @@ func (d *Driver) applyBGP(ctx context.Context, run config.Run) ([]*unstructured.
 		o.SetAPIVersion(version)
 	}
 	d.Logf("applying %d BGP resources as %s", len(objs), version)
-	out, err := d.C.Apply(ctx, objs)
-	d.O.Recorded("bgp", sw.Timings())
+	out, err := d.Cluster.Apply(ctx, objs)
+	d.Options.Recorded("bgp", sw.Timings())
 	return out, err
 }
 
@@ -227,7 +227,7 @@ func (d *Driver) BGPResources(ctx context.Context) ([]*unstructured.Unstructured
 	if err != nil {
 		return nil, err
 	}
-	m, err := d.C.Mapper()
+	m, err := d.Cluster.Mapper()
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +236,7 @@ func (d *Driver) BGPResources(ctx context.Context) ([]*unstructured.Unstructured
 		probe := &unstructured.Unstructured{}
 		probe.SetAPIVersion(version)
 		probe.SetKind(k)
-		ri, err := d.C.ResourceFor(m, probe)
+		ri, err := d.Cluster.ResourceFor(m, probe)
 		if err != nil {
 			return nil, err
 		}
@@ -254,6 +254,6 @@ func (d *Driver) BGPResources(ctx context.Context) ([]*unstructured.Unstructured
 // apiServerRequested reports whether the chart asked the operator for a
 // calico-apiserver (an APIServer object exists).
 func (d *Driver) apiServerRequested(ctx context.Context) bool {
-	_, err := d.C.Dynamic.Resource(APIServerGVR).Get(ctx, InstallationName, metav1.GetOptions{})
+	_, err := d.Cluster.Dynamic.Resource(APIServerGVR).Get(ctx, InstallationName, metav1.GetOptions{})
 	return err == nil || !apierrors.IsNotFound(err)
 }

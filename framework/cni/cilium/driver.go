@@ -81,7 +81,7 @@ type Driver struct {
 
 // NewDriver returns a Cilium driver for cluster c.
 func NewDriver(c *cni.Cluster, o cni.Options) *Driver {
-	return &Driver{p: New(), Release: cni.Release{C: c, O: o, CNI: "cilium", Chart: ChartName, Name: ReleaseName, Namespace: Namespace,
+	return &Driver{p: New(), Release: cni.Release{Cluster: c, Options: o, CNI: "cilium", Chart: ChartName, Name: ReleaseName, Namespace: Namespace,
 		Spec: func(context.Context) cni.ReadinessSpec { return ReadinessSpec() }}}
 }
 
@@ -107,7 +107,7 @@ func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, e
 			return rel, err
 		}
 	}
-	d.O.Recorded("install", sw.Timings())
+	d.Options.Recorded("install", sw.Timings())
 	d.Logf("release %s revision %d ready", ReleaseName, rel.Revision)
 	return rel, nil
 }
@@ -117,14 +117,14 @@ func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, e
 // pre-flight, removes it, and upgrades with upgradeCompatibility set to the
 // first installed minor and the release's own values.
 func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.Hop, error) {
-	cur, err := d.C.Helm.Get(ctx, ReleaseName, Namespace)
+	cur, err := d.Cluster.Helm.Get(ctx, ReleaseName, Namespace)
 	if err != nil {
 		return nil, err
 	}
-	if d.O.Source == nil {
+	if d.Options.Source == nil {
 		return nil, config.Invalid("cni.chartSource", "is not set", "pass --chart-repo")
 	}
-	available, err := d.O.Source.Versions(ctx, ChartName)
+	available, err := d.Options.Source.Versions(ctx, ChartName)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func (d *Driver) compatibility(ctx context.Context, cur *chart.Release) (string,
 	if v, ok := cur.Values[UpgradeCompatibility].(string); ok && v != "" {
 		return v, nil
 	}
-	hist, err := d.C.Helm.History(ctx, ReleaseName, Namespace)
+	hist, err := d.Cluster.Helm.History(ctx, ReleaseName, Namespace)
 	if err != nil {
 		return "", err
 	}
@@ -197,17 +197,17 @@ func (d *Driver) hop(ctx context.Context, from string, ch *chart.Chart, vals map
 // returns why, so the upgrade stops with the cluster as it was.
 func (d *Driver) preflight(ctx context.Context, ch *chart.Chart, base map[string]any, sw *cni.Stopwatch) (*cni.PreflightResult, error) {
 	psw := cni.StartStopwatch()
-	defer func() { d.O.Recorded("preflight "+ch.Version(), psw.Timings()) }()
-	if prev, err := d.C.Helm.Get(ctx, PreflightRelease, Namespace); err == nil {
+	defer func() { d.Options.Recorded("preflight "+ch.Version(), psw.Timings()) }()
+	if prev, err := d.Cluster.Helm.Get(ctx, PreflightRelease, Namespace); err == nil {
 		return nil, fmt.Errorf("pre-flight release %s already exists (%s): an earlier upgrade stopped; uninstall it (helm uninstall %s -n %s) and retry",
 			PreflightRelease, prev, PreflightRelease, Namespace)
 	} else if !errors.Is(err, chart.ErrReleaseNotFound) {
 		return nil, err
 	}
-	vals := chart.MergeValues(base, d.O.PreflightValues)
+	vals := chart.MergeValues(base, d.Options.PreflightValues)
 	d.Logf("pre-flight: installing %s (chart %s)", PreflightRelease, ch.Version())
 	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
-		return d.C.Helm.Install(ctx, ch, PreflightRelease, Namespace, vals, chart.ActionOptions{Timeout: d.O.WaitTimeout()})
+		return d.Cluster.Helm.Install(ctx, ch, PreflightRelease, Namespace, vals, chart.ActionOptions{Timeout: d.Options.WaitTimeout()})
 	}, psw)
 	if err != nil {
 		d.removePreflight(ctx)
@@ -222,25 +222,25 @@ func (d *Driver) preflight(ctx context.Context, ch *chart.Chart, base map[string
 		return res, fmt.Errorf("pre-flight for %s failed, upgrade not started: %w", ch.Version(), werr)
 	}
 	d.Logf("pre-flight: %s READY %d = %s READY %d, Deployment %s", PreflightName, res.DaemonSetReady, AgentDaemonSet, res.AgentReady, res.DeploymentReady)
-	d.O.Emit(cni.Event{Step: cni.EventPreflightReady, To: ch.Version()})
+	d.Options.Emit(cni.Event{Step: cni.EventPreflightReady, To: ch.Version()})
 	if err := both(func() error {
-		return d.C.Helm.Uninstall(ctx, PreflightRelease, Namespace, chart.ActionOptions{Wait: true, Timeout: d.O.WaitTimeout()})
+		return d.Cluster.Helm.Uninstall(ctx, PreflightRelease, Namespace, chart.ActionOptions{Wait: true, Timeout: d.Options.WaitTimeout()})
 	}); err != nil {
 		return res, fmt.Errorf("pre-flight passed but removing it failed: %w", err)
 	}
-	if ok, err := d.C.Helm.Exists(ctx, PreflightRelease, Namespace); err != nil || ok {
+	if ok, err := d.Cluster.Helm.Exists(ctx, PreflightRelease, Namespace); err != nil || ok {
 		return res, fmt.Errorf("pre-flight release %s still present after uninstall (err %v)", PreflightRelease, err)
 	}
 	res.Removed = true
-	d.O.Emit(cni.Event{Step: cni.EventPreflightRemoved, To: ch.Version()})
+	d.Options.Emit(cni.Event{Step: cni.EventPreflightRemoved, To: ch.Version()})
 	return res, nil
 }
 
 func (d *Driver) removePreflight(ctx context.Context) {
 	// A fresh context: the caller's may be what ended.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.O.WaitTimeout())
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.Options.WaitTimeout())
 	defer cancel()
-	if err := d.C.Helm.Uninstall(cctx, PreflightRelease, Namespace, chart.ActionOptions{Wait: true, Timeout: d.O.WaitTimeout()}); err != nil &&
+	if err := d.Cluster.Helm.Uninstall(cctx, PreflightRelease, Namespace, chart.ActionOptions{Wait: true, Timeout: d.Options.WaitTimeout()}); err != nil &&
 		!errors.Is(err, chart.ErrReleaseNotFound) {
 		d.Logf("pre-flight: could not remove %s: %v", PreflightRelease, err)
 	}
@@ -262,7 +262,7 @@ func (d *Driver) waitPreflight(ctx context.Context, res *cni.PreflightResult) er
 		last, have = st, true
 		return st.ok(), nil
 	}
-	wctx, cancel := context.WithTimeout(ctx, d.O.WaitTimeout())
+	wctx, cancel := context.WithTimeout(ctx, d.Options.WaitTimeout())
 	defer cancel()
 	err := wait.For(cond, wait.WithContext(wctx), wait.WithInterval(250*time.Millisecond), wait.WithImmediate())
 	res.AgentReady, res.DaemonSetReady, res.DeploymentReady = last.agentReady, last.dsReady, last.deployment
@@ -273,10 +273,10 @@ func (d *Driver) waitPreflight(ctx context.Context, res *cni.PreflightResult) er
 		return ctx.Err()
 	}
 	if !have {
-		return fmt.Errorf("after %s: %v", d.O.WaitTimeout(), apiErr)
+		return fmt.Errorf("after %s: %v", d.Options.WaitTimeout(), apiErr)
 	}
 	msg := fmt.Sprintf("after %s: DaemonSet %s READY %d, DaemonSet %s READY %d (want equal)",
-		d.O.WaitTimeout(), PreflightName, last.dsReady, AgentDaemonSet, last.agentReady)
+		d.Options.WaitTimeout(), PreflightName, last.dsReady, AgentDaemonSet, last.agentReady)
 	if last.deployment != "absent" {
 		msg += fmt.Sprintf("; Deployment %s READY %s", PreflightName, last.deployment)
 		if !last.depOK {
@@ -298,7 +298,7 @@ type preflightState struct {
 func (s preflightState) ok() bool { return s.depOK && s.dsReady == s.agentReady && s.agentReady > 0 }
 
 func (d *Driver) lookPreflight(ctx context.Context) (preflightState, error) {
-	apps := d.C.Kube.AppsV1()
+	apps := d.Cluster.Kube.AppsV1()
 	var st preflightState
 	agent, err := apps.DaemonSets(Namespace).Get(ctx, AgentDaemonSet, metav1.GetOptions{})
 	if err != nil {
@@ -329,7 +329,7 @@ func (d *Driver) lookPreflight(ctx context.Context) (preflightState, error) {
 func (d *Driver) preflightPodProblems(ctx context.Context) []string {
 	var out []string
 	for _, sel := range []string{"k8s-app=" + PreflightName, "k8s-app=" + PreflightName + "-deployment"} {
-		pods, err := d.C.Kube.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		pods, err := d.Cluster.Kube.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 		if err != nil {
 			continue
 		}
@@ -347,7 +347,7 @@ func (d *Driver) preflightPodProblems(ctx context.Context) []string {
 // leftover pre-flight release too.
 func (d *Driver) Uninstall(ctx context.Context) error {
 	sw := cni.StartStopwatch()
-	if ok, err := d.C.Helm.Exists(ctx, PreflightRelease, Namespace); err == nil && ok {
+	if ok, err := d.Cluster.Helm.Exists(ctx, PreflightRelease, Namespace); err == nil && ok {
 		d.removePreflight(ctx)
 	}
 	return d.UninstallRelease(ctx, sw, true)
@@ -362,19 +362,19 @@ func (d *Driver) Cleanup(ctx context.Context) (*cni.CleanupReport, error) {
 // resources, waiting (bounded) for the operator to register every one of
 // them: it registers its CRDs one after the other at start-up.
 func (d *Driver) BGPAPIVersion(ctx context.Context) (string, error) {
-	deadline := time.Now().Add(d.O.WaitTimeout())
-	v, err := d.C.WaitServed(ctx, BGPGroup, BGPKinds[0], time.Until(deadline))
+	deadline := time.Now().Add(d.Options.WaitTimeout())
+	v, err := d.Cluster.WaitServed(ctx, BGPGroup, BGPKinds[0], time.Until(deadline))
 	if err != nil {
 		return "", fmt.Errorf("%w: the cilium-operator registers Cilium's CRDs at start-up; check that it runs and that bgpControlPlane.enabled is true", err)
 	}
 	for _, k := range BGPKinds[1:] {
-		got, err := d.C.WaitServed(ctx, BGPGroup, k, max(time.Until(deadline), time.Second))
+		got, err := d.Cluster.WaitServed(ctx, BGPGroup, k, max(time.Until(deadline), time.Second))
 		if err != nil {
 			return "", fmt.Errorf("%s (%s) is not served while %s is (%s/%s): Cilium's CRDs are incomplete: %w", k, BGPGroup, BGPKinds[0], BGPGroup, v, err)
 		}
 		if got != v {
 			// Prefer a version serving every kind.
-			if _, err := d.C.Discovery.ServerResourcesForGroupVersion(BGPGroup + "/" + got); err == nil {
+			if _, err := d.Cluster.Discovery.ServerResourcesForGroupVersion(BGPGroup + "/" + got); err == nil {
 				v = got
 			}
 		}
@@ -400,8 +400,8 @@ func (d *Driver) applyBGP(ctx context.Context, run config.Run, sw *cni.Stopwatch
 	}
 	objs := New(WithBGPAPIVersion(version)).BGPResources(run)
 	d.Logf("applying %d BGP resources as %s", len(objs), version)
-	out, err := d.C.Apply(ctx, objs)
-	d.O.Recorded("bgp", sw.Timings())
+	out, err := d.Cluster.Apply(ctx, objs)
+	d.Options.Recorded("bgp", sw.Timings())
 	return out, err
 }
 
@@ -409,19 +409,19 @@ func (d *Driver) applyBGP(ctx context.Context, run config.Run, sw *cni.Stopwatch
 // the version discovery picks.
 func (d *Driver) BGPResources(ctx context.Context) ([]*unstructured.Unstructured, error) {
 	var out []*unstructured.Unstructured
-	m, err := d.C.Mapper()
+	m, err := d.Cluster.Mapper()
 	if err != nil {
 		return nil, err
 	}
 	for _, k := range BGPKinds {
-		v, ok, err := cni.ServedVersion(d.C.Discovery, BGPGroup, k)
+		v, ok, err := cni.ServedVersion(d.Cluster.Discovery, BGPGroup, k)
 		if err != nil || !ok {
 			continue
 		}
 		probe := &unstructured.Unstructured{}
 		probe.SetAPIVersion(BGPGroup + "/" + v)
 		probe.SetKind(k)
-		ri, err := d.C.ResourceFor(m, probe)
+		ri, err := d.Cluster.ResourceFor(m, probe)
 		if err != nil {
 			return nil, err
 		}

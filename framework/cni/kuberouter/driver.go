@@ -25,7 +25,7 @@ type Driver struct{ cni.Release }
 
 // NewDriver returns a kube-router driver for cluster c.
 func NewDriver(c *cni.Cluster, o cni.Options) *Driver {
-	return &Driver{cni.Release{C: c, O: o, CNI: "kube-router", Chart: ChartName, Name: ReleaseName, Namespace: Namespace,
+	return &Driver{cni.Release{Cluster: c, Options: o, CNI: "kube-router", Chart: ChartName, Name: ReleaseName, Namespace: Namespace,
 		SourceFix: "pass --chart-repo " + ChartDir, Spec: func(context.Context) cni.ReadinessSpec { return ReadinessSpec() }}}
 }
 
@@ -46,7 +46,7 @@ func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, e
 	if err != nil {
 		return rel, err
 	}
-	d.O.Recorded("install", sw.Timings())
+	d.Options.Recorded("install", sw.Timings())
 	return rel, nil
 }
 
