@@ -1,0 +1,295 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+)
+
+// PeerParams are the BGP session parameters a node must show on the wire,
+// as the router's neighbor state has them. Zero fields are not checked.
+type PeerParams struct {
+	// ASN is the node's AS number (the AS in its OPEN).
+	ASN uint32
+	// HoldTime is the negotiated hold time. It is the smaller of the
+	// router's and the node's, so it shows the node's only while the
+	// router's own hold time is larger: PeerParameters refuses to pass a
+	// hold time it cannot tell apart (see there).
+	HoldTime time.Duration
+	// Keepalive is the interval of the node's KEEPALIVE messages. BGP does
+	// not carry it in the OPEN (each side derives its own), so it is
+	// measured: the gaps between the KEEPALIVEs the router receives must be
+	// within a quarter of it. That takes up to three intervals.
+	Keepalive time.Duration
+	// GracefulRestart: the node announces the graceful-restart capability
+	// in its OPEN, with RestartTime (when set) as its restart time.
+	GracefulRestart bool
+	RestartTime     time.Duration
+	// Families are the address families the node announces ("ipv4-unicast"),
+	// exactly; an OPEN without multiprotocol capabilities announces
+	// ipv4-unicast alone (RFC 4760).
+	Families []string
+}
+
+// GuidePeerParams are the hybrid-nodes guide's session parameters for nodes
+// of AS asn: hold time 30 s, keepalive 10 s, graceful restart with restart
+// time 120 s, IPv4 unicast.
+func GuidePeerParams(asn uint32) PeerParams {
+	return PeerParams{ASN: asn, HoldTime: 30 * time.Second, Keepalive: 10 * time.Second,
+		GracefulRestart: true, RestartTime: 120 * time.Second, Families: []string{"ipv4-unicast"}}
+}
+
+// keepaliveTolerance is how far a measured KEEPALIVE gap may be off.
+const keepaliveTolerance = 0.25
+
+// PeerParameters checks the session of node n against want, on the
+// router's neighbor state: it waits (k.Timeout) for the session to be
+// established, then compares the node's ASN, the negotiated hold time, the
+// graceful-restart capability and the families of the node's OPEN, and,
+// when want.Keepalive is set, measures the node's keepalive interval (up to
+// three intervals more). Every mismatch is named with the node and the
+// parameter: "node worker (10.80.0.3): hold time 90 s negotiated, want 30 s".
+//
+// A hold time can only be checked when the router's own is larger than the
+// one wanted (the negotiated value is the smaller of the two): with the
+// router at 30 s, a node announcing 90 s also negotiates 30 s, so that case
+// is an error naming the router's hold time, not a pass. Configure the
+// router with a larger hold time (e.g. 90 s) in runs that check it.
+func (k *Checker) PeerParameters(ctx context.Context, n Node, want PeerParams) error {
+	if err := k.PeerEstablished(ctx, n); err != nil {
+		return err
+	}
+	p, err := k.rawPeer(ctx, n)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{n}, args...)...))
+	}
+	got := peerParamsFromAPI(p)
+
+	if want.ASN != 0 && got.ASN != want.ASN {
+		bad("AS %d in its OPEN, want AS %d", got.ASN, want.ASN)
+	}
+	if want.HoldTime > 0 {
+		own := time.Duration(p.GetTimers().GetConfig().GetHoldTime()) * time.Second
+		switch {
+		case got.HoldTime != want.HoldTime:
+			bad("hold time %s negotiated, want %s", secs(got.HoldTime), secs(want.HoldTime))
+		case own <= want.HoldTime:
+			bad("hold time %s negotiated, but the router's own hold time is %s, so a node announcing more also negotiates %s: "+
+				"configure the router with a hold time above %s to check it", secs(got.HoldTime), secs(own), secs(own), secs(want.HoldTime))
+		}
+	}
+	if want.GracefulRestart {
+		switch {
+		case !got.GracefulRestart:
+			bad("graceful restart not announced in its OPEN, want it with restart time %s", secs(want.RestartTime))
+		case want.RestartTime > 0 && got.RestartTime != want.RestartTime:
+			bad("graceful restart time %s announced in its OPEN, want %s", secs(got.RestartTime), secs(want.RestartTime))
+		}
+	}
+	if want.Families != nil {
+		w := append([]string(nil), want.Families...)
+		sort.Strings(w)
+		if strings.Join(got.Families, ",") != strings.Join(w, ",") {
+			bad("address families %s announced in its OPEN, want %s", familyList(got.Families), familyList(w))
+		}
+	}
+	if want.Keepalive > 0 {
+		if err := k.measureKeepalive(ctx, n, want.Keepalive); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PeerParamsOf returns what the router's neighbor state says of node n's
+// session (ASN, negotiated hold time, graceful restart and families of its
+// OPEN; Keepalive is the router's own negotiated sending interval, the
+// node's is not in the state). The session must be up.
+func (k *Checker) PeerParamsOf(ctx context.Context, n Node) (PeerParams, error) {
+	p, err := k.rawPeer(ctx, n)
+	if err != nil {
+		return PeerParams{}, err
+	}
+	out := peerParamsFromAPI(p)
+	out.Keepalive = time.Duration(p.GetTimers().GetState().GetKeepaliveInterval()) * time.Second
+	return out, nil
+}
+
+// rawPeer is node n's neighbor entry, which must be established.
+func (k *Checker) rawPeer(ctx context.Context, n Node) (*api.Peer, error) {
+	var found *api.Peer
+	if err := k.Client.b.listPeers(ctx, func(p *api.Peer) {
+		if peerFromAPI(p).Address == n.Address {
+			found = p
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("router: list peers: %w", err)
+	}
+	if found == nil {
+		return nil, fmt.Errorf("%s: no BGP neighbor %s on the router", n, n.Address)
+	}
+	if st := peerFromAPI(found).State; st != "established" {
+		return nil, fmt.Errorf("%s: session %s, not established: its parameters are not negotiated", n, st)
+	}
+	return found, nil
+}
+
+func peerParamsFromAPI(p *api.Peer) PeerParams {
+	out := PeerParams{
+		ASN:      p.GetState().GetPeerAsn(),
+		HoldTime: time.Duration(p.GetTimers().GetState().GetNegotiatedHoldTime()) * time.Second,
+	}
+	fams := map[string]bool{}
+	for _, c := range p.GetState().GetRemoteCap() {
+		m, err := c.UnmarshalNew()
+		if err != nil {
+			continue
+		}
+		switch v := m.(type) {
+		case *api.MultiProtocolCapability:
+			fams[familyName(v.GetFamily())] = true
+		case *api.GracefulRestartCapability:
+			out.GracefulRestart = true
+			out.RestartTime = time.Duration(v.GetTime()) * time.Second
+		}
+	}
+	if len(fams) == 0 {
+		fams["ipv4-unicast"] = true // RFC 4760: no MP capability is IPv4 unicast
+	}
+	for f := range fams {
+		out.Families = append(out.Families, f)
+	}
+	sort.Strings(out.Families)
+	return out
+}
+
+// familyName spells a family as GoBGP's CLI does ("ipv4-unicast").
+func familyName(f *api.Family) string {
+	if f == nil {
+		return "unknown"
+	}
+	afi := map[api.Family_Afi]string{api.Family_AFI_IP: "ipv4", api.Family_AFI_IP6: "ipv6", api.Family_AFI_L2VPN: "l2vpn"}[f.GetAfi()]
+	if afi == "" {
+		afi = fmt.Sprintf("afi%d", f.GetAfi())
+	}
+	safi := map[api.Family_Safi]string{api.Family_SAFI_UNICAST: "unicast", api.Family_SAFI_MULTICAST: "multicast",
+		api.Family_SAFI_MPLS_VPN: "l3vpn", api.Family_SAFI_EVPN: "evpn", api.Family_SAFI_FLOW_SPEC_UNICAST: "flowspec"}[f.GetSafi()]
+	if safi == "" {
+		safi = fmt.Sprintf("safi%d", f.GetSafi())
+	}
+	return afi + "-" + safi
+}
+
+func familyList(f []string) string {
+	if len(f) == 0 {
+		return "none"
+	}
+	return strings.Join(f, ", ")
+}
+
+// secs prints a whole-second duration as the guide writes it ("30 s").
+func secs(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%d s", int64(d/time.Second))
+	}
+	return d.String()
+}
+
+// measureKeepalive watches the count of KEEPALIVEs the router received from
+// n until it has seen two gaps between them, each within
+// keepaliveTolerance of want; a gap outside it fails at once, and so does
+// a silence longer than the tolerance allows. It polls the neighbor state
+// every 100 ms, so gaps are known to about that.
+func (k *Checker) measureKeepalive(ctx context.Context, n Node, want time.Duration) error {
+	const poll = 100 * time.Millisecond
+	slack := time.Duration(float64(want)*keepaliveTolerance) + 2*poll
+	lo, hi := want-slack, want+slack
+	// Up to one interval before the first KEEPALIVE is seen, then two gaps.
+	ctx, cancel := context.WithTimeout(ctx, 3*hi+time.Second)
+	defer cancel()
+
+	// counts are the KEEPALIVEs and UPDATEs received from n. A speaker may
+	// restart its keepalive timer when it sends an UPDATE (BIRD does), so a
+	// gap with UPDATEs in it is not judged.
+	counts := func() (uint64, uint64, error) {
+		p, err := k.rawPeer(ctx, n)
+		if err != nil {
+			return 0, 0, err
+		}
+		r := p.GetState().GetMessages().GetReceived()
+		return r.GetKeepalive(), r.GetUpdate(), nil
+	}
+	last, lastUpd, err := counts()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	var seen time.Time // when the KEEPALIVE count last went up
+	var gaps []time.Duration
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: keepalive: measured gaps %s in %s, want two of %s: %w",
+				n, durList(gaps), time.Since(start).Round(time.Second), secs(want), ctx.Err())
+		case <-tick.C:
+		}
+		c, upd, err := counts()
+		if err != nil {
+			return fmt.Errorf("%s: keepalive: %w", n, err)
+		}
+		now := time.Now()
+		updated := upd != lastUpd
+		lastUpd = upd
+		if c > last {
+			if !seen.IsZero() && !updated {
+				gap := now.Sub(seen)
+				if c-last > 1 {
+					gap /= time.Duration(c - last)
+				}
+				gaps = append(gaps, gap)
+				if gap < lo {
+					return fmt.Errorf("%s: keepalive every %s measured (gaps %s), want %s", n, secs(gap.Round(time.Second)), durList(gaps), secs(want))
+				}
+			}
+			seen, last = now, c
+			if len(gaps) >= 2 {
+				return nil
+			}
+			continue
+		}
+		if updated && !seen.IsZero() {
+			seen = time.Time{} // start over from the next KEEPALIVE
+			start = now
+		}
+		ref := seen
+		if ref.IsZero() {
+			ref = start
+		}
+		if now.Sub(ref) > hi {
+			return fmt.Errorf("%s: keepalive: none received for %s, want one every %s (gaps so far %s)",
+				n, now.Sub(ref).Round(100*time.Millisecond), secs(want), durList(gaps))
+		}
+	}
+}
+
+func durList(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	var s []string
+	for _, d := range ds {
+		s = append(s, d.Round(100*time.Millisecond).String())
+	}
+	return strings.Join(s, ", ")
+}
