@@ -94,9 +94,20 @@ func ExpectSuccess(scenario string, from Source, to Target, opts ...ExpectOption
 	return expect(scenario, from, to, Success, opts)
 }
 
-// ExpectFailure declares that from must not reach to.
+// ExpectFailure declares that from must not reach to. Any failure holds:
+// no reply, connection refused or reset, an HTTP error status; the verdict
+// names the one it accepted (Verdict.Accepted, the table's SEEN column).
+// When the path must drop packets (unroutable addresses), use
+// ExpectNoAnswer: a refusal proves that something answered.
 func ExpectFailure(scenario string, from Source, to Target, opts ...ExpectOption) Expectation {
 	return expect(scenario, from, to, Failure, opts)
+}
+
+// ExpectNoAnswer declares that nothing at all comes back from to within the
+// probe's timeout: no reply, no refusal, no reset, no HTTP status. This is
+// what an unroutable path looks like; a closed port (refused) fails it.
+func ExpectNoAnswer(scenario string, from Source, to Target, opts ...ExpectOption) Expectation {
+	return expect(scenario, from, to, NoAnswer, opts)
 }
 
 func expect(scenario string, from Source, to Target, o Outcome, opts []ExpectOption) Expectation {
@@ -147,6 +158,9 @@ type Verdict struct {
 	Duration time.Duration
 	// Message explains an ERROR or NOT RUN.
 	Message string
+	// Accepted names the failure a passed failure or no-answer expectation
+	// accepted ("connection refused", "no reply within 2s").
+	Accepted string
 }
 
 // Check declares expectations and runs them concurrently.
@@ -260,6 +274,9 @@ func (c *Check) run(ctx context.Context, e Expectation) Verdict {
 		v.Result, v.Message = c.once(ctx, e)
 		if v.Message == "" {
 			v.Status = StatusOK
+			if e.Expect != Success {
+				v.Accepted = v.Result.Error
+			}
 			break
 		}
 		v.Status = StatusError
@@ -283,8 +300,14 @@ func (c *Check) run(ctx context.Context, e Expectation) Verdict {
 
 // once runs the probe command in the place; message is empty when it passed.
 func (c *Check) once(ctx context.Context, e Expectation) (Result, string) {
+	// no-answer is judged here from the failure the probe reports, so a
+	// probe binary that knows only success and failure serves too.
+	want := e.Expect
+	if want == NoAnswer {
+		want = Failure
+	}
 	argv := append(e.From.Place.Command(), "probe", "--target", e.To.URL(),
-		"--expect", string(e.Expect), "--timeout", c.timeout.String())
+		"--expect", string(want), "--timeout", c.timeout.String())
 	if e.Seen != "" {
 		argv = append(argv, "--expect-source", e.Seen)
 	}
@@ -303,6 +326,9 @@ func (c *Check) once(ctx context.Context, e Expectation) (Result, string) {
 	if r.Pass != (code == 0) {
 		return r, fmt.Sprintf("%s: the probe in %s exited %d but reported pass=%v", e.Name(), e.From.Place, code, r.Pass)
 	}
+	if r.Pass && e.Expect == NoAnswer && !r.NoReply() {
+		return r, c.explain(e, r)
+	}
 	if r.Pass {
 		return r, ""
 	}
@@ -318,7 +344,10 @@ func (c *Check) explain(e Expectation, r Result) string {
 		note = " (" + e.SeenNote + ")"
 	}
 	switch {
-	case e.Expect == Failure:
+	case e.Expect == NoAnswer && !r.OK:
+		return fmt.Sprintf("%s: expected no answer at all from %s (a path that drops packets), but got %s: something on the path answered",
+			head, e.To.Name, r.Error)
+	case e.Expect == Failure || e.Expect == NoAnswer:
 		msg := fmt.Sprintf("%s: %s answered, but the expectation is that it must not", head, e.To.Name)
 		if r.SourceIP != "" {
 			msg += " (it saw source " + r.SourceIP + ")"
@@ -362,13 +391,28 @@ type Report struct {
 	declErrs []error
 }
 
+// ErrNoExpectation is in a report's error when the check declared nothing
+// to run: a check that checks nothing does not pass.
+var ErrNoExpectation = errors.New("probe: no expectation ran: the check declared none")
+
 // Err joins every problem: failed expectations, expectations that never
-// ran, and declaration errors. Nil when everything held.
+// ran, and declaration errors; a report with no verdict at all is an error
+// too (ErrNoExpectation). Nil when every declared expectation ran and held.
 func (r *Report) Err() error {
+	if r == nil {
+		return ErrNoExpectation
+	}
 	errs := append([]error(nil), r.declErrs...)
+	if len(r.Verdicts) == 0 {
+		errs = append(errs, ErrNoExpectation)
+	}
 	for _, v := range r.Verdicts {
 		if v.Status != StatusOK {
-			errs = append(errs, errors.New(v.Message))
+			msg := v.Message
+			if msg == "" {
+				msg = fmt.Sprintf("%s (%s): %s", v.Expectation.Name(), v.Expectation.To.URL(), v.Status)
+			}
+			errs = append(errs, errors.New(msg))
 		}
 	}
 	return errors.Join(errs...)
@@ -397,6 +441,9 @@ func (r *Report) Table() string {
 	for _, v := range r.Verdicts {
 		e := v.Expectation
 		seen := v.Result.SourceIP
+		if !v.Result.OK && v.Result.Error != "" {
+			seen = v.Result.Error // what a failure expectation accepted, or why success failed
+		}
 		if seen == "" {
 			seen = "-"
 		}

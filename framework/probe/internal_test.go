@@ -82,7 +82,8 @@ func TestJudge(t *testing.T) {
 	} {
 		r := tc.r
 		judge(&r)
-		if r.Pass != tc.pass || !strings.Contains(r.Reason, tc.reason) || (tc.pass && r.Reason != "") {
+		// A passed failure expectation names the failure it accepted.
+		if r.Pass != tc.pass || !strings.Contains(r.Reason, tc.reason) || (tc.pass && tc.r.Expect == Success && r.Reason != "") {
 			t.Errorf("%+v: pass=%v reason=%q; want pass=%v reason containing %q", tc.r, r.Pass, r.Reason, tc.pass, tc.reason)
 		}
 	}
@@ -151,5 +152,57 @@ func TestLineWriter(t *testing.T) {
 	}
 	if w.String() != "{\"a\":1}\n{\"b\":2}\npartial" {
 		t.Fatalf("kept %q", w.String())
+	}
+}
+
+// Failure accepts any failure and names it; NoAnswer accepts only silence:
+// a refusal, a reset or an HTTP status is an answer.
+func TestJudgeNoAnswerAndNamedFailure(t *testing.T) {
+	cases := []struct {
+		expect  Outcome
+		r       Result
+		pass    bool
+		reason  string
+		noReply bool
+	}{
+		{Failure, Result{Error: "connection refused", Failure: FailRefused}, true, "failed as expected: connection refused", false},
+		{Failure, Result{Error: "no reply within 2s", Failure: FailNoReply}, true, "failed as expected: no reply within 2s", true},
+		{NoAnswer, Result{Error: "no reply within 2s", Failure: FailNoReply}, true, "failed as expected: no reply within 2s", true},
+		{NoAnswer, Result{Error: "connection refused", Failure: FailRefused}, false, "but connection refused: something on the path answered", false},
+		{NoAnswer, Result{Error: "HTTP status 404", Failure: FailHTTPStatus}, false, "but HTTP status 404", false},
+		{NoAnswer, Result{Error: "read: connection reset by peer", Failure: FailReset}, false, "connection reset by peer", false},
+		{NoAnswer, Result{OK: true, SourceIP: "10.0.0.5"}, false, "the target answered, but the expectation is that it must not (it saw source 10.0.0.5)", false},
+		// A result from a probe binary that predates Failure: read from Error.
+		{NoAnswer, Result{Error: "no reply within 1s"}, true, "failed as expected", true},
+		{NoAnswer, Result{Error: "connection refused"}, false, "something on the path answered", false},
+	}
+	for _, c := range cases {
+		r := c.r
+		r.Expect = c.expect
+		judge(&r)
+		if r.Pass != c.pass || !strings.Contains(r.Reason, c.reason) || r.NoReply() != c.noReply {
+			t.Errorf("%s on %+v: pass=%v reason %q noReply=%v; want pass=%v reason containing %q noReply=%v",
+				c.expect, c.r, r.Pass, r.Reason, r.NoReply(), c.pass, c.reason, c.noReply)
+		}
+	}
+	if err := (Spec{Target: "http://10.0.0.1:80/clientip", Expect: NoAnswer, ExpectSource: "10.0.0.2"}).Validate(); err == nil {
+		t.Error("no-answer with an expected source validated")
+	}
+	if err := (Spec{Target: "tcp://10.0.0.1:80", Expect: NoAnswer}).Validate(); err != nil {
+		t.Errorf("no-answer is an outcome: %v", err)
+	}
+}
+
+// A check that declares nothing fails; so does a verdict that never ran.
+func TestReportWithoutVerdictsFails(t *testing.T) {
+	for name, rep := range map[string]*Report{"nil": nil, "empty": {}, "run of an empty check": NewCheck().Run(t.Context())} {
+		if err := rep.Err(); err == nil || !strings.Contains(err.Error(), "no expectation ran") {
+			t.Errorf("%s report: %v, want \"no expectation ran\"", name, err)
+		}
+	}
+	e := Expectation{Scenario: "pod-to-pod/x", From: Source{Name: "a", IP: "10.0.0.1"}, To: TCPTarget("b", "10.0.0.2", 80)}
+	rep := &Report{Verdicts: []Verdict{{Expectation: e}}}
+	if err := rep.Err(); err == nil || !strings.Contains(err.Error(), "pod-to-pod/x: a (10.0.0.1) -> b (10.0.0.2)") {
+		t.Errorf("a verdict with no status passed or went unnamed: %v", err)
 	}
 }

@@ -117,6 +117,58 @@ func TestLabNegative(t *testing.T) {
 			"pod-2-0 answered, but the expectation is that it must not (it saw source 10.100.0.10)")
 	})
 
+	t.Run("refused port is not an unroutable path", func(t *testing.T) {
+		// A closed port answers with a reset: ExpectFailure holds and names
+		// it; ExpectNoAnswer, which demands silence, fails and says what answered.
+		closed := probe.TCPTarget(x.name, x.ip, closedPort)
+		rep := runCheck(t, []probe.Expectation{probe.ExpectFailure("pod-to-pod/closed-port", a.source(), closed)})
+		if err := rep.Err(); err != nil {
+			t.Fatalf("a refused port failed ExpectFailure: %v", err)
+		}
+		if got := rep.Verdicts[0].Accepted; got != "connection refused" {
+			t.Fatalf("ExpectFailure accepted %q, want it named: connection refused", got)
+		}
+		if !strings.Contains(rep.Table(), "connection refused") {
+			t.Fatalf("the table does not name the accepted failure:\n%s", rep.Table())
+		}
+		rep = runCheck(t, []probe.Expectation{probe.ExpectNoAnswer("pod-to-pod/unroutable", a.source(), closed)})
+		wantFailure(t, rep, "pod-to-pod/unroutable: pod-1-0 (10.100.0.10) -> pod-2-0 (10.100.0.138) [tcp://10.100.0.138:8081]",
+			"expected no answer at all from pod-2-0", "but got connection refused: something on the path answered")
+	})
+
+	t.Run("dropped path is no answer", func(t *testing.T) {
+		// Masquerading off and no route back on the router: the on-prem
+		// host's replies to the pod address go nowhere, as for pods whose
+		// addresses are unroutable on-prem. Nothing comes back at all.
+		iptables(t, n1.ns, masqueradeRule("-D")...)
+		t.Cleanup(func() { iptables(t, n1.ns, masqueradeRule("-A")...) })
+		tcp := probe.TCPTarget("onprem-echo", onpremIP, httpPort).Outside()
+		rep := runCheck(t, []probe.Expectation{
+			probe.ExpectNoAnswer("pod-to-external/unroutable", a.source(), c.onpremHTTP()),
+			probe.ExpectNoAnswer("pod-to-external/unroutable", a.source(), tcp),
+			probe.ExpectFailure("pod-to-external/unroutable-any", a.source(), tcp),
+		}, probe.WithExternalRetry(0, 0))
+		if err := rep.Err(); err != nil {
+			t.Fatalf("a path that drops the replies failed ExpectNoAnswer: %v", err)
+		}
+		for _, v := range rep.Verdicts {
+			if !strings.HasPrefix(v.Accepted, "no reply within") {
+				t.Errorf("%s accepted %q, want no reply", v.Expectation.Name(), v.Accepted)
+			}
+		}
+		// The same dropped path with the masquerade rule back answers:
+		// ExpectNoAnswer fails, saying the target answered.
+		iptables(t, n1.ns, masqueradeRule("-A")...)
+		rep = runCheck(t, []probe.Expectation{probe.ExpectNoAnswer("pod-to-external/unroutable", a.source(), tcp)}, probe.WithExternalRetry(0, 0))
+		iptables(t, n1.ns, masqueradeRule("-D")...)
+		wantFailure(t, rep, "onprem-echo answered, but the expectation is that it must not")
+	})
+
+	t.Run("zero expectations", func(t *testing.T) {
+		rep := probe.NewCheck().Run(context.Background())
+		wantFailure(t, rep, "no expectation ran")
+	})
+
 	t.Run("expectation never ran", func(t *testing.T) {
 		// One probe at a time; the first waits out its timeout on a target
 		// that never answers, the run's deadline ends before the second starts.

@@ -39,7 +39,24 @@ type Outcome string
 // Outcomes.
 const (
 	Success Outcome = "success"
+	// Failure accepts any failure: no reply, connection refused or reset,
+	// an HTTP error status, an ICMP unreachable. The result names which.
 	Failure Outcome = "failure"
+	// NoAnswer demands silence: no reply of any kind within the timeout,
+	// as on a path that drops packets (pod addresses unroutable on-prem).
+	// A refused or reset connection, an HTTP status or an unreachable
+	// error is an answer, so it fails.
+	NoAnswer Outcome = "no-answer"
+)
+
+// How a probe failed (Result.Failure).
+const (
+	FailNoReply     = "no-reply"    // nothing came back within the timeout
+	FailRefused     = "refused"     // TCP RST to the SYN, or ICMP port unreachable (UDP)
+	FailReset       = "reset"       // the connection was reset after it opened
+	FailUnreachable = "unreachable" // ICMP host or network unreachable
+	FailHTTPStatus  = "http-status" // an HTTP answer other than 200
+	FailOther       = "other"
 )
 
 // DefaultTimeout bounds one probe's network exchange.
@@ -49,7 +66,8 @@ const DefaultTimeout = 2 * time.Second
 type Spec struct {
 	// Target is a URL: tcp://IP:PORT, http://IP:PORT/PATH, udp://IP:PORT, icmp://IP.
 	Target string
-	// Expect is success (default) or failure.
+	// Expect is success (default), failure (any failure) or no-answer
+	// (no reply of any kind).
 	Expect Outcome
 	// ExpectSource, when set, is the source IP the target must report having
 	// seen (http://.../clientip or udp:// against the echo server).
@@ -104,8 +122,8 @@ func (s Spec) Validate() error {
 	if err != nil {
 		return err
 	}
-	if s.Expect != "" && s.Expect != Success && s.Expect != Failure {
-		return config.Invalid("expect", fmt.Sprintf("%q is not an outcome", s.Expect), "use success or failure")
+	if s.Expect != "" && s.Expect != Success && s.Expect != Failure && s.Expect != NoAnswer {
+		return config.Invalid("expect", fmt.Sprintf("%q is not an outcome", s.Expect), "use success, failure or no-answer")
 	}
 	if s.ExpectSource != "" {
 		if net.ParseIP(s.ExpectSource) == nil {
@@ -115,7 +133,7 @@ func (s Spec) Validate() error {
 			return config.Invalid("expect-source", "only the echo server reports the source it saw",
 				"use an http://IP:PORT/clientip or udp://IP:PORT target")
 		}
-		if s.Expect == Failure {
+		if s.Expect == Failure || s.Expect == NoAnswer {
 			return config.Invalid("expect-source", "a probe expected to fail sees no source", "drop --expect-source or expect success")
 		}
 	}
@@ -141,9 +159,12 @@ type Result struct {
 	// LocalAddr is our socket's address before any NAT.
 	LocalAddr string  `json:"local_addr,omitempty"`
 	LatencyMS float64 `json:"latency_ms"`
-	// Error is what went wrong on the wire, if anything.
-	Error string `json:"error,omitempty"`
-	// Pass says whether the expectation held; Reason explains a false Pass.
+	// Error is what went wrong on the wire, if anything; Failure classifies
+	// it (FailNoReply, FailRefused, ...).
+	Error   string `json:"error,omitempty"`
+	Failure string `json:"failure,omitempty"`
+	// Pass says whether the expectation held; Reason explains a false Pass,
+	// or for a passed failure expectation names the failure it accepted.
 	Pass   bool   `json:"pass"`
 	Reason string `json:"reason,omitempty"`
 }
@@ -185,6 +206,7 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 	r.OK = err == nil
 	if err != nil {
 		r.Error = describe(err, s.Timeout)
+		r.Failure = classify(err)
 	}
 	if r.Seen != "" {
 		if host, _, splitErr := net.SplitHostPort(r.Seen); splitErr == nil {
@@ -198,13 +220,17 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 // judge sets Pass and Reason from what was observed.
 func judge(r *Result) {
 	switch {
-	case r.Expect == Failure && r.OK:
+	case (r.Expect == Failure || r.Expect == NoAnswer) && r.OK:
 		r.Reason = "the target answered, but the expectation is that it must not"
 		if r.SourceIP != "" {
 			r.Reason += " (it saw source " + r.SourceIP + ")"
 		}
-	case r.Expect == Failure:
+	case r.Expect == NoAnswer && !r.NoReply():
+		r.Reason = "expected no answer at all (a path that drops packets), but " + r.Error +
+			": something on the path answered"
+	case r.Expect == Failure || r.Expect == NoAnswer:
 		r.Pass = true
+		r.Reason = "failed as expected: " + r.Error
 	case !r.OK:
 		r.Reason = "no answer: " + r.Error
 		if r.ExpectSource != "" {
@@ -223,6 +249,41 @@ func sameIP(a, b string) bool {
 	x, y := net.ParseIP(a), net.ParseIP(b)
 	return x != nil && y != nil && x.Equal(y)
 }
+
+// NoReply reports whether the probe got no answer of any kind: it timed
+// out. Results from probes that predate Failure are read from Error.
+func (r Result) NoReply() bool {
+	if r.OK {
+		return false
+	}
+	if r.Failure != "" {
+		return r.Failure == FailNoReply
+	}
+	return strings.HasPrefix(r.Error, "no reply within")
+}
+
+// classify sorts a probe's error into one of the Fail* kinds.
+func classify(err error) string {
+	var he httpStatusError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return FailNoReply
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return FailRefused
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return FailReset
+	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH):
+		return FailUnreachable
+	case errors.As(err, &he):
+		return FailHTTPStatus
+	}
+	return FailOther
+}
+
+// httpStatusError is an HTTP answer other than 200.
+type httpStatusError int
+
+func (e httpStatusError) Error() string { return fmt.Sprintf("HTTP status %d", int(e)) }
 
 // describe turns a network error into a short phrase for tables and JSON.
 func describe(err error, timeout time.Duration) string {
@@ -286,7 +347,7 @@ func probeHTTP(ctx context.Context, t target, r *Result) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP status %d", resp.StatusCode)
+		return httpStatusError(resp.StatusCode)
 	}
 	if t.path == "/clientip" {
 		r.Seen = strings.TrimSpace(string(body))
