@@ -41,6 +41,33 @@ type ReadinessSpec struct {
 	Workloads []Workload
 	// TigeraStatus names tigerastatus objects that must be Available and not Degraded.
 	TigeraStatus []string
+	// HybridNodes, when set, names the hybrid nodes the run configured: each
+	// must be registered, carry the hybrid label, be Ready and run every
+	// agent. Empty: the hybrid nodes the API lists (at least one).
+	HybridNodes []string
+	// Settle is how long everything must stay ready, with no container
+	// restarting and no pod going away, before WaitReadiness accepts it; a
+	// container that restarted within Settle is "restarting" in any check.
+	// 0 means DefaultSettle; negative turns the settle window off.
+	Settle time.Duration
+}
+
+// DefaultSettle is the settle window of a ReadinessSpec that sets none: as
+// long as the kubelet's first crash back-off (10 s), so an agent that
+// crashes within 10 s of turning Ready is caught by its restart count, and
+// any restart within the window by the kubelet's timestamps.
+var DefaultSettle = 10 * time.Second
+
+// SettleWindow is the spec's settle window (Settle, else DefaultSettle;
+// 0 when turned off).
+func (s ReadinessSpec) SettleWindow() time.Duration {
+	switch {
+	case s.Settle < 0:
+		return 0
+	case s.Settle == 0:
+		return DefaultSettle
+	}
+	return s.Settle
 }
 
 // Problem is one reason a CNI is not ready: which object, and why.
@@ -69,6 +96,10 @@ const (
 	ReasonRollingOut    = "rolling out"
 	ReasonWrongNode     = "on a non-hybrid node"
 	ReasonDegraded      = "degraded"
+	ReasonRestarting    = "restarting"     // a container restarted within the settle window
+	ReasonScaledToZero  = "scaled to zero" // a Deployment with spec.replicas 0
+	ReasonNoPods        = "no pods desired"
+	ReasonNotHybrid     = "not a hybrid node"
 )
 
 // NodeState is one node as readiness saw it.
@@ -95,6 +126,18 @@ type Readiness struct {
 	Problems  []Problem
 	// Pods lists the pods of each workload by node (pod name -> node).
 	Pods map[string]map[string]string
+	// Unstable lists what broke the settle window during WaitReadiness
+	// (restarts, pods that went away), oldest first, at most 20.
+	Unstable []string `json:",omitempty"`
+
+	seen map[string]podSeen // "namespace/name" -> restart counts, for the settle window
+}
+
+// podSeen is one pod's identity and container restart counts at a check.
+type podSeen struct {
+	uid      string
+	node     string
+	restarts map[string]int32
 }
 
 // OK reports whether nothing is wrong.
@@ -126,11 +169,18 @@ func (r *Readiness) Has(object, reason string) bool {
 var ErrNotReady = errors.New("CNI not ready")
 
 // WaitReadiness waits (polling the API, bounded by timeout and ctx) until
-// CheckReadiness finds no problem. On timeout the error lists the problems
-// of the last check.
+// CheckReadiness finds no problem and keeps finding none for the spec's
+// settle window, with no container restart and no pod going away in
+// between: ready means ready and stable, so a crash-looping agent caught
+// between two crashes is not ready. On timeout the error lists the problems
+// of the last check, or what broke the settle window.
 func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout time.Duration) (*Readiness, error) {
 	var last *Readiness
 	var lastErr error
+	settle := spec.SettleWindow()
+	var stableSince time.Time
+	var prev map[string]podSeen
+	var unstable []string
 	cond := func(ctx context.Context) (bool, error) {
 		r, err := CheckReadiness(ctx, c, spec)
 		if ctx.Err() != nil {
@@ -140,8 +190,25 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 			lastErr = err // API trouble: keep polling until the deadline, then report it
 			return false, nil
 		}
+		now := time.Now()
+		if changes := settleBreaks(prev, r.seen); len(changes) > 0 {
+			unstable = append(unstable, changes...)
+			if len(unstable) > 20 {
+				unstable = unstable[len(unstable)-20:]
+			}
+			stableSince = time.Time{}
+		}
+		prev = r.seen
+		r.Unstable = append([]string(nil), unstable...)
 		last, lastErr = r, nil
-		return r.OK(), nil
+		if !r.OK() {
+			stableSince = time.Time{}
+			return false, nil
+		}
+		if stableSince.IsZero() {
+			stableSince = now
+		}
+		return now.Sub(stableSince) >= settle, nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -155,12 +222,102 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 	// The last full look says what is wrong; an API error (often the
 	// deadline cutting the final look short) only when there was none.
 	switch {
+	case last != nil && last.OK():
+		why := fmt.Sprintf("ready for only %s of the %s settle window", time.Since(stableSince).Round(100*time.Millisecond), settle)
+		if len(unstable) > 0 {
+			why = "not stable: " + strings.Join(unstable, "; ") + "; then " + why
+		}
+		return last, fmt.Errorf("%w after %s: %s", ErrNotReady, timeout, why)
+	case last != nil && len(unstable) > 0:
+		return last, fmt.Errorf("%w after %s: %w\n  seen during the wait: %s", ErrNotReady, timeout, last.Err(), strings.Join(unstable, "; "))
 	case last != nil:
 		return last, fmt.Errorf("%w after %s: %w", ErrNotReady, timeout, last.Err())
 	case lastErr != nil:
 		return last, fmt.Errorf("%w after %s: %v", ErrNotReady, timeout, lastErr)
 	}
 	return nil, fmt.Errorf("%w after %s: %v", ErrNotReady, timeout, err)
+}
+
+// settleBreaks lists what, between two checks, breaks a settle window: a
+// container whose restart count rose, a pod replaced under the same name,
+// or a pod gone.
+func settleBreaks(prev, cur map[string]podSeen) []string {
+	var out []string
+	keys := make([]string, 0, len(prev))
+	for k := range prev {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := prev[k]
+		c, ok := cur[k]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("pod %s on node %s went away", k, p.node))
+		case c.uid != p.uid:
+			out = append(out, fmt.Sprintf("pod %s on node %s was replaced", k, p.node))
+		default:
+			names := make([]string, 0, len(c.restarts))
+			for n := range c.restarts {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				if c.restarts[n] > p.restarts[n] {
+					out = append(out, fmt.Sprintf("pod %s on node %s: container %s restarted (restart count %d -> %d)", k, c.node, n, p.restarts[n], c.restarts[n]))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// recentRestart names a container of p that restarted within window of
+// now (by its last termination or its current start), if any.
+func recentRestart(p *corev1.Pod, window time.Duration, now time.Time) (string, bool) {
+	if window <= 0 {
+		return "", false
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.RestartCount == 0 {
+			continue
+		}
+		var at time.Time
+		if t := cs.LastTerminationState.Terminated; t != nil && !t.FinishedAt.IsZero() {
+			at = t.FinishedAt.Time
+		}
+		if r := cs.State.Running; r != nil && r.StartedAt.After(at) {
+			at = r.StartedAt.Time
+		}
+		if at.IsZero() || now.Sub(at) >= window {
+			continue
+		}
+		d := fmt.Sprintf("container %s restarted %s ago, within the %s settle window (restart count %d", cs.Name, now.Sub(at).Round(100*time.Millisecond), window, cs.RestartCount)
+		if t := cs.LastTerminationState.Terminated; t != nil {
+			d += fmt.Sprintf(", last exit code %d", t.ExitCode)
+			if t.Reason != "" {
+				d += " " + t.Reason
+			}
+			if m := lastLine(t.Message); m != "" {
+				d += ": " + m
+			}
+		}
+		return d + ")", true
+	}
+	return "", false
+}
+
+// notePod records a pod's restart counts for the settle window and, for a
+// pod otherwise fine, reports a recent restart as a problem.
+func notePod(r *Readiness, spec ReadinessSpec, p *corev1.Pod, object string) {
+	seen := podSeen{uid: string(p.UID), node: p.Spec.NodeName, restarts: map[string]int32{}}
+	for _, cs := range p.Status.ContainerStatuses {
+		seen.restarts[cs.Name] = cs.RestartCount
+	}
+	r.seen[p.Namespace+"/"+p.Name] = seen
+	if d, ok := recentRestart(p, spec.SettleWindow(), time.Now()); ok {
+		r.Problems = append(r.Problems, Problem{Object: object, Reason: ReasonRestarting, Detail: d})
+	}
 }
 
 // CheckReadiness looks once at nodes, workloads, their pods and
@@ -171,10 +328,12 @@ func CheckReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec) (*Readi
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
-	r := &Readiness{Pods: map[string]map[string]string{}, Tigera: map[string]string{}}
+	r := &Readiness{Pods: map[string]map[string]string{}, Tigera: map[string]string{}, seen: map[string]podSeen{}}
 	hybrid := map[string]bool{}
 	var hybridNames []string
+	listed := map[string]bool{}
 	for _, n := range nodes.Items {
+		listed[n.Name] = true
 		h := n.Labels[HybridLabel] == HybridValue
 		hybrid[n.Name] = h
 		st := NodeState{Name: n.Name, Hybrid: h, Ready: nodeReady(&n), Agents: map[string]string{}}
@@ -190,13 +349,23 @@ func CheckReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec) (*Readi
 		r.Problems = append(r.Problems, Problem{Object: "nodes", Reason: ReasonMissing,
 			Detail: fmt.Sprintf("no node carries %s=%s", HybridLabel, HybridValue)})
 	}
+	for _, name := range spec.HybridNodes {
+		switch {
+		case !listed[name]:
+			r.Problems = append(r.Problems, Problem{Object: "node " + name, Reason: ReasonMissing,
+				Detail: fmt.Sprintf("a configured hybrid node is not registered (%d hybrid nodes listed: %s)", len(hybridNames), strings.Join(hybridNames, ", "))})
+		case !hybrid[name]:
+			r.Problems = append(r.Problems, Problem{Object: "node " + name, Reason: ReasonNotHybrid,
+				Detail: fmt.Sprintf("a configured hybrid node lacks the label %s=%s", HybridLabel, HybridValue)})
+		}
+	}
 	for _, w := range spec.Workloads {
 		var err error
 		switch w.Kind {
 		case KindDaemonSet:
-			err = checkDaemonSet(ctx, c, w, hybrid, r)
+			err = checkDaemonSet(ctx, c, w, spec, hybrid, r)
 		case KindDeployment:
-			err = checkDeployment(ctx, c, w, hybrid, r)
+			err = checkDeployment(ctx, c, w, spec, hybrid, r)
 		default:
 			err = fmt.Errorf("readiness: unknown workload kind %q", w.Kind)
 		}
@@ -212,7 +381,7 @@ func CheckReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec) (*Readi
 	return r, nil
 }
 
-func checkDaemonSet(ctx context.Context, c *Cluster, w Workload, hybrid map[string]bool, r *Readiness) error {
+func checkDaemonSet(ctx context.Context, c *Cluster, w Workload, spec ReadinessSpec, hybrid map[string]bool, r *Readiness) error {
 	ds, err := c.Kube.AppsV1().DaemonSets(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonMissing, Detail: "not found"})
@@ -269,6 +438,7 @@ func checkDaemonSet(ctx context.Context, c *Cluster, w Workload, hybrid map[stri
 				if reason, detail, bad := PodProblem(p); bad {
 					r.Problems = append(r.Problems, Problem{Object: "pod " + p.Namespace + "/" + p.Name + " on node " + n, Reason: reason, Detail: detail})
 				}
+				notePod(r, spec, p, "pod "+p.Namespace+"/"+p.Name+" on node "+n)
 			case p != nil:
 				r.Problems = append(r.Problems, Problem{Object: "node " + n, Reason: ReasonWrongNode,
 					Detail: fmt.Sprintf("%s pod %s runs on a node without %s=%s; the CNI must stay off cloud nodes", w.Name, p.Name, HybridLabel, HybridValue)})
@@ -279,12 +449,16 @@ func checkDaemonSet(ctx context.Context, c *Cluster, w Workload, hybrid map[stri
 			if reason, detail, bad := PodProblem(p); bad {
 				r.Problems = append(r.Problems, Problem{Object: "pod " + p.Namespace + "/" + p.Name, Reason: reason, Detail: detail})
 			}
+			notePod(r, spec, p, "pod "+p.Namespace+"/"+p.Name)
 		}
 	}
 	if len(r.Problems) == before {
 		switch {
 		case ds.Status.ObservedGeneration < ds.Generation:
 			r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonRollingOut, Detail: "the controller has not seen the latest spec yet"})
+		case st.DesiredNumberScheduled == 0:
+			r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonNoPods,
+				Detail: "desiredNumberScheduled is 0: its node selector, affinity or tolerations match no node, so nothing runs"})
 		case st.UpdatedNumberScheduled < st.DesiredNumberScheduled:
 			r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonRollingOut,
 				Detail: fmt.Sprintf("%d of %d pods run the current template", st.UpdatedNumberScheduled, st.DesiredNumberScheduled)})
@@ -297,7 +471,7 @@ func checkDaemonSet(ctx context.Context, c *Cluster, w Workload, hybrid map[stri
 	return nil
 }
 
-func checkDeployment(ctx context.Context, c *Cluster, w Workload, hybrid map[string]bool, r *Readiness) error {
+func checkDeployment(ctx context.Context, c *Cluster, w Workload, spec ReadinessSpec, hybrid map[string]bool, r *Readiness) error {
 	d, err := c.Kube.AppsV1().Deployments(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonMissing, Detail: "not found"})
@@ -331,6 +505,11 @@ func checkDeployment(ctx context.Context, c *Cluster, w Workload, hybrid map[str
 			r.Problems = append(r.Problems, Problem{Object: "pod " + p.Namespace + "/" + p.Name, Reason: ReasonWrongNode,
 				Detail: fmt.Sprintf("scheduled on %s, which lacks %s=%s", p.Spec.NodeName, HybridLabel, HybridValue)})
 		}
+		notePod(r, spec, p, "pod "+p.Namespace+"/"+p.Name)
+	}
+	if want == 0 {
+		r.Problems = append(r.Problems, Problem{Object: w.String(), Reason: ReasonScaledToZero,
+			Detail: "spec.replicas is 0: the CNI needs this workload running"})
 	}
 	if len(r.Problems) == before {
 		switch {

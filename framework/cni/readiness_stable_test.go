@@ -1,0 +1,179 @@
+package cni
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func readyNode(name string, hybrid bool) *corev1.Node {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+	if hybrid {
+		n.Labels[HybridLabel] = HybridValue
+	}
+	return n
+}
+
+func agentSet(name string, desired int32) *appsv1.DaemonSet {
+	return &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kube-system", UID: types.UID("ds-" + name)},
+		Spec:   appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": name}}},
+		Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: desired, NumberReady: desired, UpdatedNumberScheduled: desired}}
+}
+
+func agentPod(ds *appsv1.DaemonSet, name, node string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ds.Namespace, UID: types.UID("pod-" + name), Labels: ds.Spec.Selector.MatchLabels,
+		OwnerReferences: []metav1.OwnerReference{{UID: ds.UID, Kind: "DaemonSet", Name: ds.Name}}},
+		Spec: corev1.PodSpec{NodeName: node},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning,
+			Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "agent", Ready: true}}}}
+}
+
+// An operator scaled to 0, a DaemonSet that desires no pod, and a
+// configured hybrid node that is missing or unlabelled are not ready.
+func TestReadinessRefusesZeroReplicasNoPodsAndMissingNodes(t *testing.T) {
+	zero := int32(0)
+	op := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: "kube-system"},
+		Spec:   appsv1.DeploymentSpec{Replicas: &zero, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "operator"}}},
+		Status: appsv1.DeploymentStatus{}}
+	agent := agentSet("agent", 1)
+	csi := agentSet("csi", 0)
+	kube := fake.NewClientset(readyNode("h-1", true), readyNode("cloud-1", false), agent, agentPod(agent, "agent-a", "h-1"), csi, op)
+	spec := ReadinessSpec{
+		Workloads: []Workload{
+			{Kind: KindDaemonSet, Namespace: "kube-system", Name: "agent", Agent: true},
+			{Kind: KindDaemonSet, Namespace: "kube-system", Name: "csi"},
+			{Kind: KindDeployment, Namespace: "kube-system", Name: "operator", HybridOnly: true},
+		},
+		HybridNodes: []string{"h-1", "h-2", "cloud-1"},
+	}
+	r, err := CheckReadiness(context.Background(), &Cluster{Kube: kube}, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := r.Err().Error()
+	for _, want := range []struct{ object, reason, detail string }{
+		{"Deployment kube-system/operator", ReasonScaledToZero, "spec.replicas is 0"},
+		{"DaemonSet kube-system/csi", ReasonNoPods, "desiredNumberScheduled is 0"},
+		{"node h-2", ReasonMissing, "a configured hybrid node is not registered (1 hybrid nodes listed: h-1)"},
+		{"node cloud-1", ReasonNotHybrid, "lacks the label eks.amazonaws.com/compute-type=hybrid"},
+	} {
+		if !r.Has(want.object, want.reason) || !strings.Contains(msg, want.detail) {
+			t.Errorf("no problem %s: %s (%s) in\n%s", want.object, want.reason, want.detail, msg)
+		}
+	}
+	if r.Has("DaemonSet kube-system/agent", "") || r.Has("node h-1", "") {
+		t.Errorf("the healthy agent was reported:\n%s", msg)
+	}
+}
+
+// A container that restarted within the settle window is "restarting" in a
+// single check: the kubelet's timestamps say so even when the poll lands
+// between two crashes.
+func TestCheckReadinessNamesRecentRestart(t *testing.T) {
+	agent := agentSet("agent", 1)
+	p := agentPod(agent, "agent-a", "h-1")
+	p.Status.ContainerStatuses[0].RestartCount = 5
+	p.Status.ContainerStatuses[0].State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(time.Now().Add(-2 * time.Second))}
+	p.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error",
+		FinishedAt: metav1.NewTime(time.Now().Add(-3 * time.Second)), Message: "level=fatal msg=\"cannot reach the API server\""}
+	kube := fake.NewClientset(readyNode("h-1", true), agent, p)
+	spec := ReadinessSpec{Workloads: []Workload{{Kind: KindDaemonSet, Namespace: "kube-system", Name: "agent", Agent: true}}, Settle: 30 * time.Second}
+	r, err := CheckReadiness(context.Background(), &Cluster{Kube: kube}, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Has("pod kube-system/agent-a on node h-1", ReasonRestarting) {
+		t.Fatalf("a container that restarted 2s ago is not reported:\n%v", r.Err())
+	}
+	for _, want := range []string{"container agent restarted 2", "within the 30s settle window", "restart count 5", "last exit code 1 Error", "cannot reach the API server"} {
+		if !strings.Contains(r.Err().Error(), want) {
+			t.Errorf("%q missing from %v", want, r.Err())
+		}
+	}
+	// An old restart is history, not instability.
+	spec.Settle = time.Second
+	if r, err := CheckReadiness(context.Background(), &Cluster{Kube: kube}, spec); err != nil || !r.OK() {
+		t.Fatalf("a restart older than the settle window still counts: %v %v", err, r.Err())
+	}
+}
+
+// A crash-looping agent that is Ready at every poll (its restart count
+// climbing between polls, as kwok or a fast crash shows it) never passes
+// WaitReadiness; once it stops restarting it passes after the settle window.
+func TestWaitReadinessNeedsAStableSettleWindow(t *testing.T) {
+	agent := agentSet("agent", 1)
+	kube := fake.NewClientset(readyNode("h-1", true), agent, agentPod(agent, "agent-a", "h-1"))
+	c := &Cluster{Kube: kube}
+	spec := ReadinessSpec{Workloads: []Workload{{Kind: KindDaemonSet, Namespace: "kube-system", Name: "agent", Agent: true}}, Settle: time.Second}
+	ctx := context.Background()
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the kubelet restarting the container every 400 ms
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(400 * time.Millisecond):
+			}
+			p, err := kube.CoreV1().Pods("kube-system").Get(ctx, "agent-a", metav1.GetOptions{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			p.Status.ContainerStatuses[0].RestartCount++
+			if _, err := kube.CoreV1().Pods("kube-system").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	_, err := WaitReadiness(ctx, c, spec, 3*time.Second)
+	close(stop)
+	wg.Wait()
+	if err == nil {
+		t.Fatal("a crash-looping agent passed WaitReadiness")
+	}
+	for _, want := range []string{"not stable", "pod kube-system/agent-a on node h-1: container agent restarted (restart count"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q missing from %v", want, err)
+		}
+	}
+
+	// Stable now: ready after (not before) the settle window.
+	start := time.Now()
+	if _, err := WaitReadiness(ctx, c, spec, 5*time.Second); err != nil {
+		t.Fatalf("a stable agent: %v", err)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Fatalf("ready after %s, inside the 1s settle window", d)
+	}
+
+	// A pod that goes away breaks the window too, and a wait shorter than
+	// the window cannot pass.
+	spec.Settle = 10 * time.Second
+	_, err = WaitReadiness(ctx, c, spec, 1500*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "ready for only") || !strings.Contains(err.Error(), "of the 10s settle window") {
+		t.Fatalf("a wait shorter than the settle window: %v", err)
+	}
+	if breaks := settleBreaks(map[string]podSeen{"kube-system/agent-a": {uid: "1", node: "h-1"}}, map[string]podSeen{}); len(breaks) != 1 ||
+		breaks[0] != "pod kube-system/agent-a on node h-1 went away" {
+		t.Fatalf("breaks = %q", breaks)
+	}
+	if breaks := settleBreaks(map[string]podSeen{"kube-system/agent-a": {uid: "1", node: "h-1"}}, map[string]podSeen{"kube-system/agent-a": {uid: "2", node: "h-1"}}); len(breaks) != 1 ||
+		!strings.Contains(breaks[0], "was replaced") {
+		t.Fatalf("breaks = %q", breaks)
+	}
+}
