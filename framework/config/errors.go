@@ -12,6 +12,8 @@ type Problem struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
 	Fix     string `json:"fix,omitempty"`
+	// Line is the line of the field in Error.File (0: none, e.g. a flag's).
+	Line int `json:"line,omitempty"`
 }
 
 func (p Problem) String() string {
@@ -34,13 +36,23 @@ func (e *Error) Error() string {
 	if e.File != "" {
 		head += " in " + e.File
 	}
+	// where names the file and line of a problem: "run.yaml:7: ".
+	where := func(p Problem) string {
+		if e.File != "" && p.Line > 0 {
+			return fmt.Sprintf("%s:%d: ", e.File, p.Line)
+		}
+		return ""
+	}
 	if len(e.Problems) == 1 {
+		if w := where(e.Problems[0]); w != "" {
+			return "invalid configuration: " + w + e.Problems[0].String()
+		}
 		return head + ": " + e.Problems[0].String()
 	}
 	lines := make([]string, 0, len(e.Problems)+1)
 	lines = append(lines, fmt.Sprintf("%s: %d problems", head, len(e.Problems)))
 	for _, p := range e.Problems {
-		lines = append(lines, "  - "+p.String())
+		lines = append(lines, "  - "+where(p)+p.String())
 	}
 	return strings.Join(lines, "\n")
 }
@@ -74,13 +86,7 @@ func Fields(err error) []string {
 	return out
 }
 
-func withFile(err error, path string) error {
-	var e *Error
-	if errors.As(err, &e) {
-		e.File = path
-	}
-	return err
-}
+func withFile(err error, path string) error { return Locate(err, path) }
 
 var (
 	unknownFieldRE = regexp.MustCompile(`unknown field "([^"]+)"`)
@@ -89,6 +95,10 @@ var (
 
 // yamlProblem turns a decoding error into a problem naming the field.
 func yamlProblem(err error) Problem {
+	var built *Error
+	if errors.As(err, &built) && len(built.Problems) == 1 {
+		return built.Problems[0]
+	}
 	msg := err.Error()
 	if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
 		return Problem{Field: m[1], Message: "unknown field",

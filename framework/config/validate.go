@@ -45,7 +45,8 @@ func (r *Run) Validate() error {
 		add("cni.name", "use one of: "+strings.Join(KnownCNIs, ", "), "unknown CNI %q", r.CNI.Name)
 	}
 	from, err := semver.NewVersion(r.CNI.Version)
-	if err != nil {
+	// An unknown CNI has no default version: one problem, not a second made-up one.
+	if err != nil && (r.CNI.Version != "" || slices.Contains(KnownCNIs, r.CNI.Name)) {
 		add("cni.version", "write a version such as 1.16.19 (Cilium) or v3.29.7 (Calico)", "%q is not a version", r.CNI.Version)
 	}
 	if r.CNI.UpgradeTo != "" {
@@ -58,7 +59,7 @@ func (r *Run) Validate() error {
 				"%s is not newer than cni.version %s", r.CNI.UpgradeTo, r.CNI.Version)
 		}
 	}
-	if strings.TrimSpace(r.CNI.ChartSource) == "" {
+	if strings.TrimSpace(r.CNI.ChartSource) == "" && slices.Contains(KnownCNIs, r.CNI.Name) {
 		add("cni.chartSource", "set a Helm repository URL, a folder with index.yaml, or a chart archive", "is empty")
 	}
 	for i, f := range r.CNI.ValuesFiles {
@@ -82,8 +83,7 @@ func (r *Run) Validate() error {
 		for j := i + 1; j < len(ranges); j++ {
 			a, b := ranges[i], ranges[j]
 			if a.p.IsValid() && b.p.IsValid() && a.p.Overlaps(b.p) {
-				add(a.field, "choose non-overlapping ranges; the pod CIDR must not overlap the on-prem node CIDR",
-					"%s overlaps %s %s", a.p, b.field, b.p)
+				add(a.field, overlapFix(a.field, b.field), "%s overlaps %s %s", a.p, b.field, b.p)
 			}
 		}
 	}
@@ -204,4 +204,17 @@ func lastHost(cidr string) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("no host address in %q", cidr)
 	}
 	return lastAddr(p.Masked()).Prev(), nil
+}
+
+// overlapFix is the fix for two overlapping ranges, naming the pair.
+func overlapFix(a, b string) string {
+	switch {
+	case a == "network.podCIDR" && b == "network.nodeCIDR":
+		return "choose a pod CIDR outside the on-prem node CIDR (--pod-cidr); the guide requires them apart"
+	case a == "network.podCIDR" && b == "network.serviceCIDR":
+		return "choose a service CIDR outside the pod CIDR (--service-cidr or --pod-cidr)"
+	case b == "network.serviceCIDR":
+		return "choose a service CIDR outside the on-prem node CIDR (--service-cidr); service addresses must not be routed to the nodes"
+	}
+	return "choose non-overlapping ranges"
 }
