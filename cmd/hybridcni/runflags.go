@@ -73,6 +73,10 @@ func addRunFlags(cmd *cobra.Command) *runFlags {
 func (f *runFlags) withUpgradeTo() *runFlags {
 	f.str("upgrade-to", "cni.upgradeTo", &f.r.CNI.UpgradeTo, "CNI version to upgrade to after install",
 		func(r *config.Run) { r.CNI.UpgradeTo = f.r.CNI.UpgradeTo })
+	f.fs.IntVar(&f.r.CNI.RepeatHops, "repeat-hops", 0, "upgrade and roll back N times on one cluster with the disruption meter; report median and worst per pair")
+	f.set("repeat-hops", "cni.repeatHops", func(r *config.Run) { r.CNI.RepeatHops = f.r.CNI.RepeatHops })
+	f.str("repeat-budget-on", "cni.repeatBudgetOn", &f.r.CNI.RepeatBudgetOn, "judge repeated hops' disruption budget on the median (default) or worst hop",
+		func(r *config.Run) { r.CNI.RepeatBudgetOn = f.r.CNI.RepeatBudgetOn })
 	return f
 }
 

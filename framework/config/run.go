@@ -63,7 +63,17 @@ type CNI struct {
 	ChartSource string `json:"chartSource,omitempty"`
 	// ValuesFiles are extra Helm values files merged last, in order.
 	ValuesFiles []string `json:"valuesFiles,omitempty"`
+	// RepeatHops, when above 0, upgrades to UpgradeTo and rolls back this
+	// many times on one cluster, with the disruption meter, and reports the
+	// distribution per pair (default 0: each hop once).
+	RepeatHops int `json:"repeatHops,omitempty"`
+	// RepeatBudgetOn judges repeated hops' disruption budget on the
+	// "median" (default) or the "worst" hop.
+	RepeatBudgetOn string `json:"repeatBudgetOn,omitempty"`
 }
+
+// MaxRepeatHops bounds cni.repeatHops (each repeat is an upgrade and a rollback).
+const MaxRepeatHops = 20
 
 // Kubernetes selects the cluster's Kubernetes version.
 type Kubernetes struct {
@@ -135,6 +145,9 @@ func (r *Run) Complete() {
 	}
 	if r.CNI.ChartSource == "" {
 		r.CNI.ChartSource = DefaultChartSources[r.CNI.Name]
+	}
+	if r.CNI.RepeatBudgetOn == "" {
+		r.CNI.RepeatBudgetOn = "median"
 	}
 	if r.BGP.RouterAddress == "" {
 		if a, err := lastHost(r.Network.NodeCIDR); err == nil {

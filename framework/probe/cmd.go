@@ -95,6 +95,13 @@ and every gap's time window. With --max-gap / --max-loss it exits 1 when over bu
 				return err
 			}
 			fmt.Fprintln(out, lineJSON(r))
+			// Only the limits given are checked (a zero Budget field is the default).
+			if !cmd.Flags().Changed("max-gap") {
+				budget.MaxGap = Unchecked
+			}
+			if !cmd.Flags().Changed("max-loss") {
+				budget.MaxLossPct = Unchecked
+			}
 			return budget.Check("disruption "+s.Target, r)
 		},
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -284,14 +285,66 @@ loop:
 	return res, nil
 }
 
-// Budget is how much disruption an operation may cause; zero fields are not checked.
+// The default disruption budget of an upgrade hop, per pair.
+//
+// DefaultMaxGap (2 s): a TCP connection rides out a 2 s gap with one or two
+// retransmissions (Linux's initial RTO is 1 s) and no reset; a UDP client
+// with the common 1-2 s retry (DNS: glibc retries after 5 s, CoreDNS
+// forwards after 2 s) sees at most one retry; kubelet and load-balancer
+// health checks (period 1-10 s, failure threshold 3) do not flip. A longer
+// gap is what users notice as an outage.
+//
+// DefaultMaxLossPct (1 %): an upgrade hop takes one to a few minutes, so 1 %
+// allows about one such gap per hop plus scattered drops, while a quiet
+// environment loses nothing (the lab baseline is 0 of thousands): anything
+// near 1 % is the operation, not noise. Both figures are per pair, so one
+// bad path cannot hide behind many good ones.
+const (
+	DefaultMaxGap     = 2 * time.Second
+	DefaultMaxLossPct = 1.0
+)
+
+// Budget is how much disruption an operation may cause, per pair. A zero
+// field means the default (DefaultMaxGap, DefaultMaxLossPct), so a zero
+// Budget is the documented default, never "anything goes"; a negative field
+// is not checked (say so explicitly with Unchecked).
 type Budget struct {
 	MaxGap     time.Duration
 	MaxLossPct float64
 }
 
+// Unchecked is the value of a Budget field that is not checked.
+const Unchecked = -1
+
+// Effective returns the budget with zero fields set to the defaults.
+func (b Budget) Effective() Budget {
+	if b.MaxGap == 0 {
+		b.MaxGap = DefaultMaxGap
+	}
+	if b.MaxLossPct == 0 {
+		b.MaxLossPct = DefaultMaxLossPct
+	}
+	return b
+}
+
+func (b Budget) String() string {
+	b = b.Effective()
+	var parts []string
+	if b.MaxGap > 0 {
+		parts = append(parts, "gap "+b.MaxGap.String())
+	}
+	if b.MaxLossPct > 0 {
+		parts = append(parts, fmt.Sprintf("loss %.2f%%", b.MaxLossPct))
+	}
+	if len(parts) == 0 {
+		return "no budget"
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Check returns an error naming the pair and both figures when r is over budget.
 func (b Budget) Check(name string, r MeterResult) error {
+	b = b.Effective()
 	var errs []error
 	if b.MaxGap > 0 && r.LongestGapMS > ms(b.MaxGap) {
 		errs = append(errs, fmt.Errorf("%s: longest gap %.0f ms exceeds the budget of %s (%d probes lost of %d)",

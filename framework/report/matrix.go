@@ -55,6 +55,8 @@ type Cell struct {
 	Failures                []string
 	SkipReasons             []string
 	Disruptions             []Disruption
+	// Timelines are the disruption timelines of the cell's specs.
+	Timelines []*Timeline
 }
 
 // State is failed if any spec failed, passed if any passed, else skipped.
@@ -144,6 +146,7 @@ func Build(results []Result) *Matrix {
 			if r.Disruption != nil {
 				c.Disruptions = append(c.Disruptions, *r.Disruption)
 			}
+			c.Timelines = append(c.Timelines, r.Timelines...)
 		}
 	}
 	for col := range cols {

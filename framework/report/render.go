@@ -90,6 +90,7 @@ func (m *Matrix) HTML(title string) (string, error) {
 		titles = append(titles, m.Title(c))
 	}
 	var buf bytes.Buffer
-	err := htmlTmpl.Execute(&buf, map[string]any{"Title": title, "Columns": titles, "Rows": rows, "Unlabelled": m.Unlabelled, "Setup": m.Setup})
+	err := htmlTmpl.Execute(&buf, map[string]any{"Title": title, "Columns": titles, "Rows": rows, "Unlabelled": m.Unlabelled, "Setup": m.Setup,
+		"Timelines": m.timelineViews()})
 	return buf.String(), err
 }

@@ -30,15 +30,34 @@ const (
 const DisruptionEntry = "disruption"
 
 // Disruption summarises what an operation cost the traffic probes.
+// Totals are over every pair (the longest gap is any pair's); the other
+// fields are optional and extend it without changing the totals' names.
 type Disruption struct {
 	Sent         int     `json:"sent"`
 	Lost         int     `json:"lost"`
 	LossPercent  float64 `json:"lossPercent"`
 	LongestGapMs float64 `json:"longestGapMs"`
+	// Hop names the hop ("1.16.19 -> 1.17.0") the figures are from.
+	Hop string `json:"hop,omitempty"`
+	// Baseline are the same pairs' totals over the window before the hop,
+	// with nothing changing: the environment's own noise.
+	Baseline *Figures `json:"baseline,omitempty"`
+	// Pairs are each pair's figures (hop and baseline).
+	Pairs []PairFigures `json:"pairs,omitempty"`
+	// Worst is the longest gap in one sentence: when, which pair, during what.
+	Worst string `json:"worst,omitempty"`
+	// Timelines are the timeline JSON files (relative to the JUnit file's folder).
+	Timelines []string `json:"timelines,omitempty"`
+	// Repeats is the distribution over repeated hops (--repeat-hops).
+	Repeats *Distribution `json:"repeats,omitempty"`
 }
 
 func (d Disruption) String() string {
-	return fmt.Sprintf("loss %.2f%% (%d/%d), longest gap %.0f ms", d.LossPercent, d.Lost, d.Sent, d.LongestGapMs)
+	s := d.figures().String()
+	if d.Baseline != nil {
+		s += "; baseline " + d.Baseline.String()
+	}
+	return s
 }
 
 // State of one spec.
@@ -59,14 +78,21 @@ type Result struct {
 	// run, another mode).
 	UpgradeTo string
 	Run       string
-	Features  []string
-	Labels    []string
-	State     State
-	Duration  time.Duration
-	Message   string
+	// From is the version an upgrade run installed first; Phase is the
+	// phase the spec ran in (install, upgrade-1, rollback, ...).
+	From     string
+	Phase    string
+	Features []string
+	Labels   []string
+	State    State
+	Duration time.Duration
+	Message  string
 	// Disruption is set when the spec measured one.
 	Disruption *Disruption
-	Source     string
+	// Timelines are the disruption timelines the spec wrote (when their
+	// files are still beside the JUnit file).
+	Timelines []*Timeline
+	Source    string
 }
 
 var labelGroupRE = regexp.MustCompile(`\s*\[([^\[\]]*)\]\s*$`)
@@ -123,6 +149,7 @@ func ReadJUnit(path string) ([]Result, error) {
 					var d Disruption
 					if err := json.Unmarshal([]byte(v), &d); err == nil {
 						r.Disruption = &d
+						r.Timelines = loadTimelines(path, &d)
 					}
 				}
 			}
