@@ -4,7 +4,7 @@ BIN        ?= bin/hybridcni
 PKGS       ?= ./...
 TEST_FLAGS ?= -count=1 -timeout 40m
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS    := -X github.com/hybridcni/hybridcni/framework/version.Version=$(VERSION)
+LDFLAGS    := -X github.com/hybridcni/hybridcni/framework/buildinfo.Version=$(VERSION)
 GOBIN_DIR  := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
 
 # The default qualification run of `make e2e` (override: make e2e E2E_FLAGS='-f run.yaml').
@@ -15,9 +15,14 @@ ONLY       ?=
 PARALLEL   ?= 1
 RESULTS    ?= results
 
-.PHONY: all build test unit lint setup setup-e2e bench e2e e2e-offline matrix images apitier node-image node-image-check clean
+.PHONY: all help build test unit lint setup setup-e2e bench e2e e2e-offline matrix images apitier node-image node-image-check clean
 
 all: build
+
+## help: the targets and what each does (from their ## comments).
+help:
+	@awk '/^## [a-z0-9-]+:/ { sub(/^## /, ""); n = index($$0, ":"); printf "  %-20s%s\n", substr($$0, 1, n - 1), substr($$0, n + 1); next } \
+	     /^## / { sub(/^## /, ""); printf "  %-20s %s\n", "", $$0 }' $(firstword $(MAKEFILE_LIST))
 
 ## build: a static hybridcni (CGO off), so it can package itself into the router and echo images.
 build:
