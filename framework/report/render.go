@@ -45,6 +45,25 @@ func (m *Matrix) Markdown() string {
 	if len(failures) > 0 {
 		b.WriteString("\n### Failures\n\n" + strings.Join(failures, "\n") + "\n")
 	}
+	// Skip reasons, once per cell: a skip without its reason reads like a pass.
+	var skips []string
+	for _, f := range m.Rows {
+		for _, c := range m.Columns {
+			if cell := m.Cell(f.Label, c); cell != nil {
+				seen := map[string]bool{}
+				for _, why := range cell.SkipReasons {
+					if why == "" || seen[why] {
+						continue
+					}
+					seen[why] = true
+					skips = append(skips, fmt.Sprintf("- **%s**, %s: %s", mdEscape(m.Title(c)), f.Title, mdEscape(why)))
+				}
+			}
+		}
+	}
+	if len(skips) > 0 {
+		b.WriteString("\n### Skipped, and why\n\n" + strings.Join(skips, "\n") + "\n")
+	}
 	if len(m.Setup) > 0 {
 		b.WriteString("\n### Set-up failures (no spec could run after them)\n\n")
 		for _, r := range m.Setup {
