@@ -32,6 +32,9 @@ type Chart struct {
 	c *helmchart.Chart
 	// Origin is the archive path or URL the chart was read from.
 	Origin string
+	// src is the source Load read it from (nil for LoadPath): where a
+	// separate CRD chart of the same version is looked for.
+	src *Source
 }
 
 // LoadPath loads a chart archive or unpacked chart folder directly.
@@ -70,7 +73,8 @@ type RenderOptions struct {
 }
 
 // Render renders a chart offline, as `helm install` would apply it, and
-// returns the objects in install order: the chart's CRDs, pre-install hooks,
+// returns the objects in install order: the chart's CRDs (or those of the
+// separate CRD chart it needs, see CRDChartFor), pre-install hooks,
 // the manifests (in Helm's install order), then post-install hooks.
 func Render(ctx context.Context, c *Chart, values map[string]any, o RenderOptions) ([]*unstructured.Unstructured, error) {
 	if err := ctx.Err(); err != nil {
@@ -114,7 +118,16 @@ func Render(ctx context.Context, c *Chart, values map[string]any, o RenderOption
 	if err != nil {
 		return nil, fmt.Errorf("render chart %s %s: %w", c.Name(), c.Version(), err)
 	}
-	return objs, nil
+	if o.SkipCRDs {
+		return objs, nil
+	}
+	// A chart whose CRDs ship as a separate chart: those first, as the
+	// install applies them (see crdcharts.go).
+	crds, err := companionCRDs(ctx, c, kv.String())
+	if err != nil {
+		return nil, err
+	}
+	return append(crds, objs...), nil
 }
 
 func writeHooks(w *bytes.Buffer, hooks []*release.Hook, event release.HookEvent) {

@@ -184,7 +184,7 @@ func (s *Source) Load(ctx context.Context, name, version string) (*Chart, error)
 		return nil, err
 	}
 	if s.single != nil {
-		return &Chart{c: s.single, Origin: s.Location}, nil
+		return &Chart{c: s.single, Origin: s.Location, src: s}, nil
 	}
 	var cv *repo.ChartVersion
 	for _, e := range s.index.Entries[name] {
@@ -213,7 +213,7 @@ func (s *Source) Load(ctx context.Context, name, version string) (*Chart, error)
 	if c.Name() != name {
 		return nil, fmt.Errorf("%s holds chart %q, the index says %q", where, c.Name(), name)
 	}
-	return &Chart{c: c, Origin: where}, nil
+	return &Chart{c: c, Origin: where, src: s}, nil
 }
 
 func (s *Source) wrongChart(want string, have []string) error {

@@ -32,11 +32,6 @@ var (
 	APIServerGVR    = schema.GroupVersionResource{Group: "operator.tigera.io", Version: "v1", Resource: "apiservers"}
 )
 
-// CRDChartNames are the separate CRD charts newer Calico releases ship
-// (3.32 moved the CRDs out of tigera-operator), tried in order at the
-// target version when the operator chart has no crds/.
-var CRDChartNames = []string{"crd.projectcalico.org.v1", "projectcalico.org.v3", "calico-crds"}
-
 // ReadinessSpec is the guide's "verify": tigera-operator; calico-node and
 // csi-node-driver on every hybrid node; calico-kube-controllers and
 // calico-typha (and calico-apiserver when an APIServer is requested) on
@@ -81,47 +76,74 @@ var _ cni.Driver = (*Driver)(nil)
 // Profile implements cni.Driver.
 func (d *Driver) Profile() cni.Profile { return d.p }
 
-// Install implements cni.Driver: `helm install calico` of the
-// tigera-operator chart (its crds/ included) with the guide's values.
+// Install implements cni.Driver: from Calico 3.32 the CRD chart's objects
+// first (server-side, see CRDChart), then `helm install calico` of the
+// tigera-operator chart (its crds/ included before 3.32) with the guide's
+// values. With BGP on, the guide's BGP resources are applied before the
+// wait for readiness: with natOutgoing disabled Calico's components cannot
+// become ready until the pod addresses are advertised.
 func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, error) {
 	sw := cni.StartStopwatch()
-	rel, err := d.InstallRelease(ctx, run, d.p.Values(run), sw)
+	ch, err := d.Load(ctx, "cni.version", run.CNI.Version)
+	if err != nil {
+		return nil, err
+	}
+	if chart.CRDChartFor(ch) != "" {
+		if _, err := d.applyCRDs(ctx, ch, sw); err != nil {
+			return nil, fmt.Errorf("install %s %s: %w; nothing was installed by Helm", ChartName, ch.Version(), err)
+		}
+	}
+	var pre func(context.Context) error
+	if run.BGP.Enabled {
+		pre = func(ctx context.Context) error { _, err := d.applyBGP(ctx, run); return err }
+	}
+	rel, err := d.installRelease(ctx, run, ch, sw, pre)
 	if err != nil {
 		return rel, err
-	}
-	if run.BGP.Enabled {
-		if _, err := d.applyBGP(ctx, run); err != nil {
-			return rel, err
-		}
 	}
 	d.Options.Recorded("install", sw.Timings())
 	return rel, nil
 }
 
+// installRelease is cni.Release.InstallRelease with the chart loaded and a
+// step (pre, may be nil) between `helm install` and the wait for readiness.
+func (d *Driver) installRelease(ctx context.Context, run config.Run, ch *chart.Chart, sw *cni.Stopwatch, pre func(context.Context) error) (*chart.Release, error) {
+	vals, err := chart.MergeValuesFiles(d.p.Values(run), run.CNI.ValuesFiles)
+	if err != nil {
+		return nil, err
+	}
+	d.Logf("installing release %s (chart %s %s) into %s", d.Name, ch.Name(), ch.Version(), d.Namespace)
+	rel, err := cni.HelmStep(sw, func() (*chart.Release, error) {
+		return d.Cluster.Helm.Install(ctx, ch, d.Name, d.Namespace, vals, chart.ActionOptions{Timeout: d.Options.WaitTimeout()})
+	})
+	if err != nil {
+		return rel, err
+	}
+	if pre != nil {
+		if err := pre(ctx); err != nil {
+			return rel, fmt.Errorf("calico %s installed (revision %d) but %w", ch.Version(), rel.Revision, err)
+		}
+	}
+	if err := sw.Wait(func() error { _, err := d.WaitReady(ctx); return err }); err != nil {
+		return rel, fmt.Errorf("calico %s installed (revision %d) but %w", ch.Version(), rel.Revision, err)
+	}
+	return rel, nil
+}
+
 // Upgrade implements cni.Driver: server-side apply (force-conflicts) of the
-// target version's operator CRDs, then `helm upgrade calico` with the
-// release's own values.
+// target version's operator CRDs (its crds/, or from 3.32 its CRD chart by
+// the rule of CRDChart), then `helm upgrade calico` with the release's own
+// values.
 func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.Hop, error) {
 	sw := cni.StartStopwatch()
 	cur, ch, err := d.UpgradeTarget(ctx, to)
 	if err != nil {
 		return nil, err
 	}
-	crds, err := d.crds(ctx, ch)
-	if err != nil {
-		return nil, err
-	}
 	hop := cni.Hop{From: cur.ChartVersion, To: ch.Version()}
-	d.Logf("server-side applying %d CRDs of %s", len(crds), ch.Version())
-	applied, err := d.Cluster.Apply(ctx, crds)
+	hop.CRDs, err = d.applyCRDs(ctx, ch, sw)
 	if err != nil {
-		return nil, fmt.Errorf("apply the CRDs of %s: %w; the release is unchanged", ch.Version(), err)
-	}
-	for _, a := range applied {
-		hop.CRDs = append(hop.CRDs, a.GetName())
-	}
-	if err := sw.Wait(func() error { return d.Cluster.WaitCRDsEstablished(ctx, hop.CRDs, d.Options.WaitTimeout()) }); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w; the release is unchanged", err)
 	}
 	d.Options.Emit(cni.Event{Step: cni.EventCRDsApplied, From: hop.From, To: hop.To})
 	if err := d.UpgradeRelease(ctx, &hop, ch, cur.Values, sw, ""); err != nil {
@@ -130,38 +152,49 @@ func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.
 	return []cni.Hop{hop}, nil
 }
 
-// crds are the operator CRDs of the target version: the chart's crds/, or
-// the separate CRD chart of the same version.
-func (d *Driver) crds(ctx context.Context, ch *chart.Chart) ([]*unstructured.Unstructured, error) {
-	crds, err := ch.CRDObjects()
-	if err != nil || len(crds) > 0 {
-		return crds, err
+// applyCRDs server-side applies the CRDs ch needs on this cluster
+// (CRDObjects), waits until they are established, then applies the rest of
+// the CRD chart (admission policies); it returns the CRDs' names.
+func (d *Driver) applyCRDs(ctx context.Context, ch *chart.Chart, sw *cni.Stopwatch) ([]string, error) {
+	layout, err := Layout(ctx, d.Cluster)
+	if err != nil {
+		return nil, err
 	}
-	var tried []string
-	for _, name := range CRDChartNames {
-		tried = append(tried, name)
-		if _, err := d.Options.Source.Versions(ctx, name); err != nil {
-			continue
-		}
-		c, err := d.Options.Source.Load(ctx, name, ch.Version())
-		if err != nil {
-			return nil, fmt.Errorf("CRD chart %s %s: %w", name, ch.Version(), err)
-		}
-		objs, err := chart.Render(ctx, c, nil, chart.RenderOptions{ReleaseName: name, Namespace: Namespace, KubeVersion: d.kubeVersion(ctx)})
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range objs {
-			if o.GetKind() == "CustomResourceDefinition" {
-				crds = append(crds, o)
-			}
-		}
-		if len(crds) > 0 {
-			return crds, nil
+	objs, from, err := CRDObjects(ctx, d.Options.Source, ch, layout, d.kubeVersion(ctx))
+	if err != nil {
+		return nil, err
+	}
+	var crds, rest []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == "CustomResourceDefinition" {
+			crds = append(crds, o)
+		} else {
+			rest = append(rest, o)
 		}
 	}
-	return nil, fmt.Errorf("%s %s has no crds/ folder and the chart source has no CRD chart (tried %s) at that version: add the CRD chart to the source",
-		ChartName, ch.Version(), strings.Join(tried, ", "))
+	if from == "" {
+		from = "chart " + ChartName
+	} else {
+		from = "CRD chart " + from
+	}
+	d.Logf("server-side applying %d CRDs of %s %s", len(crds), from, ch.Version())
+	applied, err := d.Cluster.Apply(ctx, crds)
+	if err != nil {
+		return nil, fmt.Errorf("apply the CRDs of %s %s: %w", from, ch.Version(), err)
+	}
+	var names []string
+	for _, a := range applied {
+		names = append(names, a.GetName())
+	}
+	if err := sw.Wait(func() error { return d.Cluster.WaitCRDsEstablished(ctx, names, d.Options.WaitTimeout()) }); err != nil {
+		return names, err
+	}
+	if len(rest) > 0 {
+		if _, err := d.Cluster.Apply(ctx, rest); err != nil {
+			return names, fmt.Errorf("apply the objects of %s %s: %w", from, ch.Version(), err)
+		}
+	}
+	return names, nil
 }
 
 func (d *Driver) kubeVersion(_ context.Context) string {
