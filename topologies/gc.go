@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hybridcni/hybridcni/framework/buildinfo"
 	"github.com/hybridcni/hybridcni/framework/docker"
-	"github.com/hybridcni/hybridcni/framework/version"
 )
 
 // ObjImage is the kind gc reports for an image.
@@ -34,7 +34,7 @@ type GCOptions struct {
 	// removed runs.
 	StateDir string
 	// Version is the harness version whose images stay (default: this
-	// binary's, framework/version.Version).
+	// binary's, framework/buildinfo.Version).
 	Version string
 	// FreezerRoot is where a container's frozen cgroups are thawed when its
 	// removal fails (default DefaultFreezerRoot).
@@ -306,7 +306,7 @@ func gcImages(ctx context.Context, dc *docker.Client, o GCOptions, op options, g
 	old := func(t time.Time) bool { return now.Sub(t) >= o.OlderThan }
 	keep := o.Version
 	if keep == "" {
-		keep = version.Version
+		keep = buildinfo.Version
 	}
 	imgs, err := dc.ListImages(ctx)
 	if err != nil {

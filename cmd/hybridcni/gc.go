@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hybridcni/hybridcni/framework/version"
+	"github.com/hybridcni/hybridcni/framework/buildinfo"
 	"github.com/hybridcni/hybridcni/topologies"
 )
 
@@ -30,7 +30,7 @@ creation time). --run limits it to one run.
 Without --run it then deletes images older than --older-than that no
 container (running or stopped) uses: dangling images carrying a
 hybridcni.dev/* or dev.hybridcni.* label, and router/echo images (label
-hybridcni.dev/component) of another version than this binary's (` + version.Version + `).
+hybridcni.dev/component) of another version than this binary's (` + buildinfo.Version + `).
 The offline images (hybridcni/node, hybridcni/kube-router, hybridcni/cilium*)
 keep their tags: they are caches tagged by content.
 
@@ -43,7 +43,7 @@ and removed once more.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.OlderThan < 0 {
-				return invalidf("--older-than %s: use 0s or more", o.OlderThan)
+				return invalidf("--older-than %s: negative (fix: pass 0s or more, e.g. --older-than 2h)", o.OlderThan)
 			}
 			ctx := cmd.Context()
 			dc, err := engine(ctx)
@@ -74,7 +74,7 @@ and removed once more.`,
 	}
 	f := cmd.Flags()
 	f.DurationVar(&o.OlderThan, "older-than", 2*time.Hour, "only objects at least this old")
-	f.StringVar(&o.Run, "run", "", "only this run's objects (the name `hybridcni up` printed); images are left alone")
+	f.StringVar(&o.Run, "run", "", "only this run's objects (the name 'hybridcni up' printed); images are left alone")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list, do not remove")
 	f.StringVar(&state, "state-dir", "", "state directory whose entries of removed runs go too")
 	return cmd

@@ -4,15 +4,15 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/hybridcni/hybridcni/framework/buildinfo"
 	"github.com/hybridcni/hybridcni/framework/docker"
 	"github.com/hybridcni/hybridcni/framework/image"
-	"github.com/hybridcni/hybridcni/framework/version"
 	"github.com/hybridcni/hybridcni/topologies"
 )
 
 // harnessImages are the router and echo images of this build.
 func harnessImages() topologies.Images {
-	r, e := image.HarnessRefs(version.Version)
+	r, e := image.HarnessRefs(buildinfo.Version)
 	return topologies.Images{Router: r, Echo: e}
 }
 

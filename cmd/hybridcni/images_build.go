@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hybridcni/hybridcni/framework/buildinfo"
 	"github.com/hybridcni/hybridcni/framework/image"
-	"github.com/hybridcni/hybridcni/framework/version"
 )
 
 // newImagesBuildCmd packages a static hybridcni binary (by default this
@@ -55,6 +55,6 @@ digest is unchanged is left alone. Build the binary with CGO_ENABLED=0.`,
 		},
 	}
 	cmd.Flags().StringVar(&binary, "binary", "", "static hybridcni binary to package (default: this executable)")
-	cmd.Flags().StringVar(&tag, "version", version.Version, "image tag")
+	cmd.Flags().StringVar(&tag, "version", buildinfo.Version, "image tag")
 	return cmd
 }

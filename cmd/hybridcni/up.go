@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hybridcni/hybridcni/framework/buildinfo"
 	"github.com/hybridcni/hybridcni/framework/image"
-	"github.com/hybridcni/hybridcni/framework/version"
 	"github.com/hybridcni/hybridcni/topologies"
 	"github.com/hybridcni/hybridcni/topologies/doctor"
 )
@@ -43,7 +43,7 @@ signal exits at once, printing what is left and the gc command.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
-				return invalidf("--output %q: use text or json", output)
+				return invalidf("--output %q: want text or json (fix: pass -o json)", output)
 			}
 			ctx := cmd.Context()
 			stderr := cmd.ErrOrStderr()
@@ -66,7 +66,7 @@ signal exits at once, printing what is left and the gc command.`,
 				return err
 			} else if len(missing) > 0 {
 				logger.Printf("building %v from this binary", missing)
-				if _, err := image.BuildHarness(ctx, dc, "", version.Version, logger.Printf); err != nil {
+				if _, err := image.BuildHarness(ctx, dc, "", buildinfo.Version, logger.Printf); err != nil {
 					return err
 				}
 			}

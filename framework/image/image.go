@@ -210,7 +210,7 @@ func CheckStatic(path string) error {
 // at root into out, stamping version.
 func BuildBinary(ctx context.Context, root, out, version string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
-		"-ldflags", "-s -w -X github.com/hybridcni/hybridcni/framework/version.Version="+version,
+		"-ldflags", "-s -w -X github.com/hybridcni/hybridcni/framework/buildinfo.Version="+version,
 		"-o", out, "./cmd/hybridcni")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -1,5 +1,12 @@
-// Package version is the harness's own version, set at link time.
+// Package version is kept only for importers not yet moved to
+// framework/buildinfo, the harness's build information.
+//
+// Deprecated: use github.com/hybridcni/hybridcni/framework/buildinfo.
 package version
 
-// Version is set with -ldflags "-X github.com/hybridcni/hybridcni/framework/version.Version=...".
-var Version = "dev"
+import "github.com/hybridcni/hybridcni/framework/buildinfo"
+
+// Version is buildinfo.Version (set at link time there).
+//
+// Deprecated: use buildinfo.Version.
+var Version = buildinfo.Version
