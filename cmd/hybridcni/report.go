@@ -22,7 +22,7 @@ func newReportCmd() *cobra.Command {
 			"per CNI and version, cells with pass/fail/skip, durations and disruption figures.",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return invalidf("report needs at least one JUnit file or results folder")
+				return invalidf("report needs at least one JUnit file or results folder (fix: pass the --results folder of a run, e.g. hybridcni report results)")
 			}
 			return nil
 		},
@@ -32,6 +32,7 @@ func newReportCmd() *cobra.Command {
 				return invalidf("%v", err)
 			}
 			m := report.Build(results)
+			report.Sources = args
 			md := m.Markdown()
 			if mdPath == "" {
 				fmt.Fprint(cmd.OutOrStdout(), md)

@@ -6,7 +6,17 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
+	"time"
+
+	"github.com/hybridcni/hybridcni/framework/buildinfo"
 )
+
+// Now is the clock of the HTML page's "made" line (tests fix it).
+var Now = time.Now
+
+// Sources are the result files the page names as its source; the report
+// command sets them to its arguments.
+var Sources []string
 
 // Markdown renders the matrix as a GitHub-flavoured table, failures listed below.
 func (m *Matrix) Markdown() string {
@@ -110,6 +120,8 @@ func (m *Matrix) HTML(title string) (string, error) {
 	}
 	var buf bytes.Buffer
 	err := htmlTmpl.Execute(&buf, map[string]any{"Title": title, "Columns": titles, "Rows": rows, "Unlabelled": m.Unlabelled, "Setup": m.Setup,
-		"Timelines": m.timelineViews()})
+		"Timelines": m.timelineViews(),
+		// Provenance: when and by which harness the page was made, from which files.
+		"Made": Now().UTC().Format(time.RFC3339), "Harness": buildinfo.Version, "Sources": Sources})
 	return buf.String(), err
 }

@@ -21,3 +21,23 @@ func TestMarkdownKeepsSkipReasons(t *testing.T) {
 		t.Errorf("markdown:\n%s", md)
 	}
 }
+
+// TestHTMLSaysWhenAndByWhat: the page names when, by which harness and from
+// which files it was made, and tells PASS from SKIP in words.
+func TestHTMLSaysWhenAndByWhat(t *testing.T) {
+	Sources = []string{"results/junit.xml"}
+	defer func() { Sources = nil }()
+	m := Build([]Result{
+		{Spec: "nodes ready", CNI: "cilium", Version: "1.16.19", Features: []string{"readiness"}, State: Passed},
+		{Spec: "advertises", CNI: "cilium", Version: "1.16.19", Features: []string{"bgp"}, State: Skipped, Message: "BGP off"},
+	})
+	page, err := m.HTML("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"by hybridcni", "results/junit.xml", "PASS", "SKIP", "cilium 1.16.19", "BGP off"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+}
