@@ -11,17 +11,22 @@ import (
 	"time"
 )
 
-// birdWith runs BIRD 1.6 in the node's namespace exporting its block, with
-// the session options given (timers, graceful restart) verbatim.
-func (b *bgpLab) birdWith(n *labNode, asn uint32, options string) {
+// birdWith runs BIRD 1.6 in the node's namespace exporting its block (and
+// extra prefixes, e.g. service addresses), with the session options given
+// (timers, graceful restart) verbatim.
+func (b *bgpLab) birdWith(n *labNode, asn uint32, options string, extra ...string) {
 	b.t.Helper()
 	if _, err := os.Stat("/usr/sbin/bird"); err != nil {
 		b.t.Skip("lab tier: BIRD not installed (Debian package bird)")
 	}
 	conf := filepath.Join(b.dir, n.Name+"-bird.conf")
+	routes := "route " + n.block + " blackhole;"
+	for _, p := range extra {
+		routes += " route " + p + " blackhole;"
+	}
 	text := fmt.Sprintf(`router id %[1]s;
 protocol device { scan time 10; }
-protocol static pods { route %[2]s blackhole; }
+protocol static pods { %[2]s }
 protocol bgp onprem {
   local %[1]s as %[3]d;
   neighbor %[4]s as %[5]d;
@@ -30,7 +35,7 @@ protocol bgp onprem {
   connect retry time 1; startup hold time 1;
   %[6]s
 }
-`, n.Address, n.block, asn, labRouterIP, routerASN, options)
+`, n.Address, routes, asn, labRouterIP, routerASN, options)
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		b.t.Fatal(err)
 	}
