@@ -13,17 +13,18 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/hybridcni/hybridcni/framework/checks"
 	"github.com/hybridcni/hybridcni/framework/probe"
 )
 
 // dataplane readies a dataplane spec: capabilities, the CNI, the workload.
-func (w *world) dataplane(ctx context.Context, caps ...Capability) *workload {
-	w.require(append([]Capability{Dataplane}, caps...)...)
+func (w *world) dataplane(ctx context.Context) *workload {
+	w.require(Dataplane)
 	w.requireInstalled()
 	if w.workload == nil {
 		wl, err := w.deployWorkload(ctx)
 		Expect(err).NotTo(HaveOccurred(), "deploy the echo workload on the hybrid nodes")
-		if !overlay(w.run) && w.env.Has(NodeShell) {
+		if !w.facts().Overlay && w.env.Has(NodeShell) {
 			Expect(w.waitPodRoutes(ctx, wl)).To(Succeed(), "routed pod CIDRs")
 		}
 		w.workload = wl
@@ -73,8 +74,10 @@ func (w *world) waitPodRoutes(ctx context.Context, wl *workload) error {
 	return nil
 }
 
-// check runs the expectations in parallel and fails with the OK/ERROR table.
-func (w *world) check(ctx context.Context, exps ...probe.Expectation) {
+// probe runs the expectations in parallel and fails with the OK/ERROR
+// table; an expectation that never ran fails it too.
+func (w *world) probe(ctx context.Context, exps ...probe.Expectation) {
+	Expect(exps).NotTo(BeEmpty(), "no probe to run: the check would pass on nothing")
 	c := probe.NewCheck(probe.WithLogf(func(f string, a ...any) { fmt.Fprintf(GinkgoWriter, f+"\n", a...) }))
 	Expect(c.Expect(exps...)).To(Succeed())
 	rep := c.Run(ctx)
@@ -91,40 +94,83 @@ func (w *world) podToPodSameNode(ctx SpecContext) {
 		a, b := wl.pods[node][0], wl.pods[node][1]
 		exps = append(exps, probe.ExpectSuccess("pod-to-pod/same-node", w.source(a), target(b), probe.WithSource(a.IP, "pod IP: no NAT inside the cluster")))
 	}
-	w.check(ctx, exps...)
+	w.probe(ctx, exps...)
 }
 
 func (w *world) podToPodCrossNode(ctx SpecContext) {
 	wl := w.dataplane(ctx)
-	if len(wl.order) < 2 {
-		Skip("cross-node traffic needs at least 2 hybrid nodes (nodes.hybrid)")
-	}
+	w.probe(ctx, w.crossNodePairs(wl)...)
+}
+
+// crossNodePairs are pod-to-pod expectations for every ordered pair of
+// hybrid nodes: N(N-1) of them.
+func (w *world) crossNodePairs(wl *workload) []probe.Expectation {
 	var exps []probe.Expectation
-	for i, node := range wl.order {
-		other := wl.order[(i+1)%len(wl.order)]
-		a, b := wl.pods[node][0], wl.pods[other][1]
-		exps = append(exps, probe.ExpectSuccess("pod-to-pod/cross-node", w.source(a), target(b), probe.WithSource(a.IP, "pod IP: no NAT inside the cluster")))
-	}
-	w.check(ctx, exps...)
-	if overlay(w.run) && w.env.Has(NodeShell) {
-		// The overlay is VXLAN: every hybrid node has a VXLAN device.
-		for _, node := range wl.order {
-			out, err := w.env.NodeExec(ctx, node, "ip", "-d", "-o", "link", "show", "type", "vxlan")
-			Expect(err).NotTo(HaveOccurred())
-			Expect(out).To(ContainSubstring("vxlan"), "hybrid node %s has no VXLAN device: the overlay is not VXLAN", node)
+	for _, node := range wl.order {
+		for _, other := range wl.order {
+			if other == node {
+				continue
+			}
+			a, b := wl.pods[node][0], wl.pods[other][1]
+			exps = append(exps, probe.ExpectSuccess("pod-to-pod/cross-node", w.source(a), target(b), probe.WithSource(a.IP, "pod IP: no NAT inside the cluster")))
 		}
 	}
+	return exps
+}
+
+// vxlanEncapsulated: cross-node pod traffic leaves every node through its
+// VXLAN device: each device's transmit counter moves by at least the
+// probes' packets while every pair is probed.
+func (w *world) vxlanEncapsulated(ctx SpecContext) {
+	wl := w.dataplane(ctx)
+	before := map[string]uint64{}
+	for _, node := range wl.order {
+		n, err := w.vxlanTxPackets(ctx, node)
+		Expect(err).NotTo(HaveOccurred(), "read the VXLAN devices' counters on node %s", node)
+		before[node] = n
+	}
+	w.probe(ctx, w.crossNodePairs(wl)...)
+	var flat []string
+	for _, node := range wl.order {
+		n, err := w.vxlanTxPackets(ctx, node)
+		Expect(err).NotTo(HaveOccurred(), "read the VXLAN devices' counters on node %s", node)
+		// Each node sent at least one request per peer (a TCP handshake is 3+ packets).
+		if n-before[node] < uint64(len(wl.order)-1) {
+			flat = append(flat, fmt.Sprintf("node %s: VXLAN transmit counter moved by %d during %d cross-node probes", node, n-before[node], len(wl.order)-1))
+		}
+	}
+	Expect(flat).To(BeEmpty(), "cross-node pod traffic is not encapsulated in VXLAN:\n%s", strings.Join(flat, "\n"))
+}
+
+// vxlanTxPackets sums the transmit packet counters of a node's VXLAN devices.
+func (w *world) vxlanTxPackets(ctx context.Context, node string) (uint64, error) {
+	out, err := w.env.NodeExec(ctx, node, "sh", "-c",
+		`set -e; n=0; found=; for d in $(ip -o link show type vxlan | awk -F': ' '{print $2}' | cut -d@ -f1); do found=1; n=$((n + $(cat /sys/class/net/$d/statistics/tx_packets))); done; [ -n "$found" ] || { echo "no VXLAN device" >&2; exit 3; }; echo $n`)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	if _, err := fmt.Sscan(strings.TrimSpace(out), &n); err != nil {
+		return 0, fmt.Errorf("node %s: VXLAN counter %q: %w", node, out, err)
+	}
+	return n, nil
 }
 
 func (w *world) podToClusterIP(ctx SpecContext) {
 	wl := w.dataplane(ctx)
 	var exps []probe.Expectation
-	for _, node := range wl.order {
+	for i, node := range wl.order {
 		b := wl.pods[node][1]
 		exps = append(exps, probe.ExpectSuccess("pod-to-service/cluster-ip", w.source(b),
 			probe.HTTPTarget("service/"+echoService, wl.serviceIP, echoHTTPPort, "/clientip")))
+		if len(wl.order) > 1 {
+			// A service whose only backend is on the next node: the cross-node service path.
+			other := wl.order[(i+1)%len(wl.order)]
+			exps = append(exps, probe.ExpectSuccess("pod-to-service/remote-backend", w.source(b),
+				probe.HTTPTarget("service/"+nodeServiceName(other), wl.nodeServiceIP[other], echoHTTPPort, "/clientip")))
+		}
 	}
-	w.check(ctx, exps...)
+	w.probe(ctx, exps...)
 }
 
 func (w *world) podToServiceDNS(ctx SpecContext) {
@@ -143,7 +189,7 @@ func (w *world) podToServiceDNS(ctx SpecContext) {
 	for _, src := range sources {
 		exps = append(exps, probe.ExpectSuccess("pod-to-service/dns", src, probe.HTTPTarget("service/"+echoService, name, echoHTTPPort, "/healthz")))
 	}
-	w.check(ctx, exps...)
+	w.probe(ctx, exps...)
 }
 
 // waitClusterDNS waits (bounded) until every source resolves cluster DNS's
@@ -186,7 +232,6 @@ func waitReachable(ctx context.Context, sources []probe.Source, to probe.Target,
 // The request is plain HTTP over bash's /dev/tcp, which every node image has.
 func (w *world) nodeToPod(ctx SpecContext) {
 	wl := w.dataplane(ctx)
-	w.require(NodeShell)
 	for i, node := range wl.order {
 		for _, b := range []echoPod{wl.pods[node][1], wl.pods[wl.order[(i+1)%len(wl.order)]][1]} {
 			script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/%d && printf 'GET /clientip HTTP/1.0\r\n\r\n' >&3 && timeout 5 cat <&3`, b.IP, echoHTTPPort)
@@ -231,7 +276,7 @@ func (w *world) podToNode(ctx SpecContext) {
 		a := wl.pods[node][0]
 		exps = append(exps, probe.ExpectSuccess("pod-to-node", w.source(a), probe.ICMPTarget("node/"+other, wl.pods[other][0].NodeIP)))
 	}
-	w.check(ctx, exps...)
+	w.probe(ctx, exps...)
 }
 
 func (w *world) onPremTarget() probe.Target {
@@ -242,7 +287,7 @@ func (w *world) onPremTarget() probe.Target {
 // are neither masqueraded nor routable on-prem: the guide's reason to
 // advertise pod CIDRs, proved by the host's reply never coming back.
 func (w *world) podToExternal(ctx SpecContext) {
-	wl := w.dataplane(ctx, OnPremHost)
+	wl := w.dataplane(ctx)
 	var exps []probe.Expectation
 	for _, node := range wl.order {
 		a := wl.pods[node][0]
@@ -252,26 +297,23 @@ func (w *world) podToExternal(ctx SpecContext) {
 			exps = append(exps, probe.ExpectSuccess("pod-to-external", w.source(a), w.onPremTarget()))
 		}
 	}
-	w.check(ctx, exps...)
+	w.probe(ctx, exps...)
 }
 
 // podsUnreachableOnPrem: masquerading off and no pod routes on the router.
 func (w *world) podsUnreachableOnPrem() bool {
-	return !w.run.Network.Masquerade && !(w.run.BGP.Enabled && w.env.Has(Router))
+	return checks.PodsAnswerable.Reason(checks.SubjectOf(w.run)) != ""
 }
 
 // masquerade: the exact source address the on-prem host sees.
 func (w *world) masquerade(ctx SpecContext) {
-	wl := w.dataplane(ctx, OnPremHost)
-	if w.podsUnreachableOnPrem() {
-		Skip("masquerading off and pod CIDRs not routable on-prem (allowUnroutablePods): the on-prem host cannot answer a pod, so the address it sees cannot be read back")
-	}
+	wl := w.dataplane(ctx)
 	var exps []probe.Expectation
 	for _, node := range wl.order {
 		a := wl.pods[node][0]
 		exps = append(exps, probe.Masquerade(w.source(a), a.NodeIP, w.onPremTarget(), w.run.Network.Masquerade))
 	}
-	w.check(ctx, exps...)
+	w.probe(ctx, exps...)
 }
 
 // controlPlaneToNode: the API server reaches the kubelet (logs, exec).

@@ -2,27 +2,19 @@ package suites
 
 import (
 	"fmt"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 
+	"github.com/hybridcni/hybridcni/framework/checks"
 	"github.com/hybridcni/hybridcni/framework/config"
 )
 
-// Feature labels, one per row of the compatibility matrix (framework/report).
+// Feature labels, as the catalogue declares them (framework/checks).
 const (
-	FeatureConformance = "conformance"
-	FeatureReadiness   = "readiness"
-	FeaturePlacement   = "placement"
-	FeatureCPToNode    = "cp-to-node"
-	FeatureCPToPod     = "cp-to-pod"
-	FeatureInstall     = "install"
-	FeatureUpgrade     = "upgrade"
-	FeatureDelete      = "delete"
-	FeatureVXLAN       = "vxlan"
-	FeatureIPAM        = "ipam"
-	FeatureIPv4        = "ipv4"
-	FeatureMasquerade  = "masquerade"
-	FeatureBGP         = "bgp"
+	FeatureInstall = checks.Install
+	FeatureUpgrade = checks.Upgrade
+	FeatureDelete  = checks.Delete
 )
 
 func feature(names ...string) Labels {
@@ -33,92 +25,156 @@ func feature(names ...string) Labels {
 	return l
 }
 
-// runLabels are the labels of every spec of a run.
+// runLabels are the labels of every spec of a run; each spec adds its
+// phase, the version the cluster runs in that phase, and its features.
 func runLabels(r config.Run) Labels {
-	l := Labels{"cni:" + r.CNI.Name, "version:" + r.CNI.Version, "run:" + r.Name}
+	l := Labels{"cni:" + r.CNI.Name, "run:" + r.Name, "from:" + r.CNI.Version}
 	if r.CNI.UpgradeTo != "" {
 		l = append(l, "upgrade-to:"+r.CNI.UpgradeTo)
 	}
 	return l
 }
 
-// define registers the specs of one run: an ordered container that
-// provisions the cluster, installs the CNI, checks it, upgrades it, rolls it
-// back and deletes it.
-func define(r config.Run) {
-	w := &world{run: r}
-	Describe(fmt.Sprintf("%s %s", r.CNI.Name, r.CNI.Version), Ordered, ContinueOnFailure, runLabels(r), func() {
+// runTitle names a run's container: "cilium 1.16.19" or "cilium 1.16.19 → 1.17.0".
+func runTitle(r config.Run) string {
+	t := r.CNI.Name + " " + r.CNI.Version
+	if r.CNI.UpgradeTo != "" {
+		t += " → " + r.CNI.UpgradeTo
+	}
+	return t
+}
+
+// phaseLabels are the labels a phase gives its specs.
+func phaseLabels(p checks.Phase) []string {
+	l := []string{"phase:" + p.Name}
+	if p.Version != "" {
+		l = append(l, "version:"+p.Version)
+	}
+	return l
+}
+
+func phaseTitle(p checks.Phase) string {
+	switch p.Stage {
+	case checks.BeforeCNI:
+		return "before the CNI"
+	case checks.AfterInstall:
+		return "install " + p.Version
+	case checks.AfterUpgrade:
+		return p.Name + ": " + p.Version
+	case checks.AfterRollback:
+		return "rollback to " + p.Version
+	}
+	return p.Name
+}
+
+// specOf is one spec of a run, as defined: a lifecycle step (always
+// defined: a filter cannot remove the install a check depends on) or a
+// catalogue check (defined when the label filter selects it).
+type specOf struct {
+	title  string
+	labels []string
+	step   bool
+	entry  checks.Entry
+	run    func(w *world) func(SpecContext)
+}
+
+// layout is a run's specs, phase by phase.
+type layout struct {
+	run    config.Run
+	hops   []string
+	hopErr error
+	phases []checks.Phase
+	specs  map[string][]specOf // by phase name
+	// matched counts the catalogue checks the filter selected.
+	matched int
+}
+
+// planRun lays out a run's specs from the catalogue; filter (nil: all)
+// selects checks by their full labels.
+func planRun(r config.Run, hops []string, hopErr error, filter func([]string) bool) *layout {
+	l := &layout{run: r, hops: hops, hopErr: hopErr, specs: map[string][]specOf{}}
+	l.phases = checks.Phases(r, hops)
+	if hopErr != nil && r.CNI.UpgradeTo != "" {
+		// The hops could not be planned: one upgrade phase whose step fails.
+		l.phases = checks.Phases(r, []string{r.CNI.UpgradeTo})
+	}
+	subject := checks.SubjectOf(r)
+	run := runLabels(r)
+	for _, p := range l.phases {
+		for _, s := range steps(r, p, hopErr) {
+			s.labels = append(append(append([]string{}, run...), phaseLabels(p)...), s.labels...)
+			l.specs[p.Name] = append(l.specs[p.Name], s)
+		}
+		for _, e := range checks.For(subject, p) {
+			labels := append(append([]string{}, run...), e.Labels()...)
+			if filter != nil && !filter(labels) {
+				continue
+			}
+			l.matched++
+			e := e
+			l.specs[p.Name] = append(l.specs[p.Name], specOf{title: e.Title, labels: labels, entry: e,
+				run: func(w *world) func(SpecContext) { return w.check(e) }})
+		}
+	}
+	return l
+}
+
+// define registers a run's specs: an ordered container that provisions the
+// cluster, then phase by phase runs the lifecycle step and every catalogue
+// check that applies (after install, after each hop, after rollback), and
+// deletes the CNI.
+func define(l *layout) {
+	w := &world{run: l.run, hops: l.hops}
+	Describe(runTitle(l.run), Ordered, ContinueOnFailure, func() {
 		BeforeAll(w.provision, NodeTimeout(w.provisionTimeout()))
 		AfterEach(w.diagnoseFailure)
-
-		Context("before the CNI", func() {
-			It("readiness: hybrid nodes are NotReady without a CNI", feature(FeatureReadiness), w.nodesNotReady, specTimeout())
-		})
-		Context("install", func() {
-			It(fmt.Sprintf("install: helm install %s %s", r.CNI.Name, r.CNI.Version), feature(FeatureInstall), w.install, specTimeout())
-			It("readiness: hybrid nodes turn Ready once the CNI runs", feature(FeatureReadiness), w.nodesReady, specTimeout())
-			It("placement: an agent on every hybrid node and none on cloud nodes", feature(FeaturePlacement), w.placement, specTimeout())
-		})
-		Context("ipam", func() {
-			It(fmt.Sprintf("ipam: one /%d block per hybrid node inside %s, no overlap, disjoint from %s",
-				r.Network.BlockSize, r.Network.PodCIDR, r.Network.NodeCIDR), feature(FeatureIPAM, FeatureIPv4), w.ipamBlocks, specTimeout())
-			It("ipam: every pod address inside its node's block", feature(FeatureIPAM, FeatureIPv4), w.ipamPods, specTimeout())
-		})
-		Context("connectivity", func() {
-			It("pod-to-pod/same-node", feature(FeatureConformance), w.podToPodSameNode, specTimeout())
-			if overlay(r) {
-				It("pod-to-pod/cross-node over VXLAN", feature(FeatureConformance, FeatureVXLAN), w.podToPodCrossNode, specTimeout())
-			} else {
-				It("pod-to-pod/cross-node (routed, no overlay)", feature(FeatureConformance), w.podToPodCrossNode, specTimeout())
+		for _, p := range l.phases {
+			specs := l.specs[p.Name]
+			if len(specs) == 0 {
+				continue
 			}
-			It("pod-to-service/cluster-ip", feature(FeatureConformance), w.podToClusterIP, specTimeout())
-			It("pod-to-service/dns", feature(FeatureConformance), w.podToServiceDNS, specTimeout())
-			It("node-to-pod", feature(FeatureConformance), w.nodeToPod, specTimeout())
-			It("pod-to-node", feature(FeatureConformance), w.podToNode, specTimeout())
-			It("pod-to-external: the on-prem host", feature(FeatureConformance), w.podToExternal, specTimeout())
-		})
-		Context("control plane", func() {
-			It("control-plane-to-node: logs and exec", feature(FeatureCPToNode), w.controlPlaneToNode, specTimeout())
-			It("control-plane-to-pod: API proxy and port-forward", feature(FeatureCPToPod), w.controlPlaneToPod, specTimeout())
-			It("control-plane-to-pod: a webhook served from a hybrid node", feature(FeatureCPToPod), w.webhookOnHybridNode, specTimeout())
-		})
-		Context("masquerade", func() {
-			It(masqueradeSpecName(r), feature(FeatureMasquerade), w.masquerade, specTimeout())
-		})
-		Context("bgp", func() {
-			It("bgp: resources applied as the guide gives them", feature(FeatureBGP), w.bgpResources, specTimeout())
-			It("bgp: a session from every hybrid node to the router", feature(FeatureBGP), w.bgpSessions, specTimeout())
-			It("bgp: each node's pod block with the node as next hop", feature(FeatureBGP), w.bgpPodBlocks, specTimeout())
-			It("bgp: service addresses advertised (ClusterIP, ExternalIP, LoadBalancerIP)", feature(FeatureBGP), w.bgpServices, specTimeout())
-			It("bgp: a deleted service is withdrawn", feature(FeatureBGP), w.bgpWithdrawal, specTimeout())
-			It("bgp: routes retained across an agent restart (graceful restart)", feature(FeatureBGP), w.bgpGracefulRestart, specTimeout())
-		})
-		Context("upgrade", func() {
-			It(upgradeSpecName(r), feature(FeatureUpgrade), w.upgrade, SpecTimeout(w.upgradeTimeout()))
-			It("rollback: to the first revision, then ready again", feature(FeatureUpgrade), w.rollback, specTimeout())
-		})
-		Context("delete", func() {
-			It("delete: helm uninstall", feature(FeatureDelete), w.uninstall, specTimeout())
-			It("delete: report what stays on each node", feature(FeatureDelete), w.leftovers, specTimeout())
-			It("delete: cleanup removes the CRDs and files", feature(FeatureDelete), w.cleanup, specTimeout())
-		})
+			Context(phaseTitle(p), func() {
+				for _, s := range specs {
+					timeout := specTimeout()
+					if s.step && p.Stage == checks.AfterUpgrade {
+						timeout = SpecTimeout(w.upgradeTimeout())
+					}
+					It(s.title, Label(s.labels...), s.run(w), timeout)
+				}
+			})
+		}
 	})
 }
 
-// overlay reports whether the CNI carries cross-node pod traffic in VXLAN,
-// as the guide configures Cilium and Calico; kube-router routes it.
-func overlay(r config.Run) bool { return r.CNI.Name != config.KubeRouter }
-
-func masqueradeSpecName(r config.Run) string {
-	if r.Network.Masquerade {
-		return "masquerade: the on-prem host sees the node address (masquerading on)"
+// steps are the lifecycle steps of a phase.
+func steps(r config.Run, p checks.Phase, hopErr error) []specOf {
+	step := func(title string, fn func(*world, SpecContext), features ...string) specOf {
+		return specOf{title: title, labels: feature(features...), step: true,
+			run: func(w *world) func(SpecContext) { return func(ctx SpecContext) { fn(w, ctx) } }}
 	}
-	return "masquerade: the on-prem host sees the pod address (masquerading off)"
-}
-
-func upgradeSpecName(r config.Run) string {
-	if r.CNI.UpgradeTo == "" {
-		return "upgrade: along the planned hops with the disruption meter"
+	switch p.Stage {
+	case checks.AfterInstall:
+		return []specOf{
+			step(fmt.Sprintf("install: helm install %s %s", r.CNI.Name, r.CNI.Version), (*world).install, FeatureInstall),
+			step("install: the echo workload on every hybrid node", (*world).setUpWorkload, FeatureInstall),
+		}
+	case checks.AfterUpgrade:
+		n := 0
+		fmt.Sscanf(strings.TrimPrefix(p.Name, "upgrade-"), "%d", &n)
+		to := p.Version
+		return []specOf{step(fmt.Sprintf("upgrade: hop %d to %s with the disruption meter", n, to), func(w *world, ctx SpecContext) {
+			if hopErr != nil {
+				Fail(fmt.Sprintf("plan the upgrade %s -> %s: %v", r.CNI.Version, r.CNI.UpgradeTo, hopErr))
+			}
+			w.upgradeHop(ctx, n, to)
+		}, FeatureUpgrade)}
+	case checks.AfterRollback:
+		return []specOf{step(fmt.Sprintf("rollback: to revision 1 (%s), then ready again", r.CNI.Version), (*world).rollback, FeatureUpgrade)}
+	case checks.AfterDelete:
+		return []specOf{
+			step("delete: helm uninstall", (*world).uninstall, FeatureDelete),
+			step("delete: the guide's cleanup (files, CRDs)", (*world).cleanup, FeatureDelete),
+		}
 	}
-	return fmt.Sprintf("upgrade: %s -> %s along the planned hops with the disruption meter", r.CNI.Version, r.CNI.UpgradeTo)
+	return nil
 }

@@ -10,25 +10,23 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/hybridcni/hybridcni/framework/checks"
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/diagnostics"
 	"github.com/hybridcni/hybridcni/framework/probe"
 	"github.com/hybridcni/hybridcni/framework/router"
 )
 
-// Capability is something an environment can do; specs that need one it
-// lacks skip with the reason.
-type Capability string
+// Capability is something an environment can do (framework/checks); a
+// check that needs one the environment lacks skips with the reason.
+type Capability = checks.Capability
 
+// The capabilities, as the catalogue names them.
 const (
-	// Dataplane: pods run real containers and exchange real packets.
-	Dataplane Capability = "dataplane"
-	// Router: an on-prem router that hybrid nodes can peer with.
-	Router Capability = "router"
-	// OnPremHost: an echo server outside the cluster, behind the router.
-	OnPremHost Capability = "on-prem-host"
-	// NodeShell: commands run on nodes (leftover interfaces, routes, files).
-	NodeShell Capability = "node-shell"
+	Dataplane  = checks.Dataplane
+	Router     = checks.Router
+	OnPremHost = checks.OnPremHost
+	NodeShell  = checks.NodeShell
 )
 
 // Node is a cluster node as the specs see it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hybridcni/hybridcni/framework/chart"
+	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/config"
 )
 
@@ -70,44 +72,68 @@ func (w *world) agentPodOn(ctx context.Context, node string) (string, string, er
 	return "", "", fmt.Errorf("no agent pod on node %s", node)
 }
 
-// ipamBlocks: one block of the configured size per hybrid node, inside the
-// pod CIDR, no overlap between nodes, disjoint from the node CIDR.
+// ipamBlocks: exactly one block of the configured size per hybrid node,
+// inside the pod CIDR, no overlap between nodes, disjoint from the node CIDR.
 func (w *world) ipamBlocks(ctx SpecContext) {
-	w.require(Dataplane)
-	w.requireInstalled()
+	w.dataplane(ctx)
 	pod := netip.MustParsePrefix(w.run.Network.PodCIDR)
 	node := netip.MustParsePrefix(w.run.Network.NodeCIDR)
 	Expect(pod.Overlaps(node)).To(BeFalse(), "pod CIDR %s overlaps node CIDR %s", pod, node)
-	blocks, err := nodeBlocks(ctx, w.env, w.run)
+	ipam, err := w.readIPAM(ctx)
 	Expect(err).NotTo(HaveOccurred())
+	Expect(blockProblems(ipam.Blocks, w.hybridNames(), pod, node, w.run.Network.BlockSize)).To(BeEmpty(), "pod blocks %v", ipam.Blocks)
+	AddReportEntry("pod blocks", fmt.Sprint(ipam.Blocks))
+}
+
+// blockProblems lists what is wrong with the nodes' pod blocks: a node
+// without exactly one block, a block of another size, outside the pod CIDR,
+// inside the node CIDR, or overlapping another node's.
+func blockProblems(blocks map[string][]string, nodes []string, pod, node netip.Prefix, size int) []string {
 	type owned struct {
 		node string
 		p    netip.Prefix
 	}
 	var all []owned
-	for _, n := range w.env.HybridNodes() {
-		bs := blocks[n.Name]
-		Expect(bs).NotTo(BeEmpty(), "hybrid node %s has no pod block", n.Name)
+	var wrong []string
+	for _, n := range nodes {
+		bs := blocks[n]
+		if len(bs) != 1 {
+			wrong = append(wrong, fmt.Sprintf("hybrid node %s has %d pod blocks %v, want exactly one", n, len(bs), bs))
+		}
 		for _, b := range bs {
-			p := netip.MustParsePrefix(b)
-			Expect(p.Bits()).To(Equal(w.run.Network.BlockSize), "node %s block %s: size /%d, want /%d", n.Name, p, p.Bits(), w.run.Network.BlockSize)
-			Expect(pod.Contains(p.Addr())).To(BeTrue(), "node %s block %s is outside the pod CIDR %s", n.Name, p, pod)
-			all = append(all, owned{n.Name, p})
+			p, err := netip.ParsePrefix(b)
+			if err != nil {
+				wrong = append(wrong, fmt.Sprintf("node %s: block %q is not a CIDR", n, b))
+				continue
+			}
+			if p.Bits() != size {
+				wrong = append(wrong, fmt.Sprintf("node %s block %s: size /%d, want /%d", n, p, p.Bits(), size))
+			}
+			if !pod.Contains(p.Addr()) {
+				wrong = append(wrong, fmt.Sprintf("node %s block %s is outside the pod CIDR %s", n, p, pod))
+			}
+			if p.Overlaps(node) {
+				wrong = append(wrong, fmt.Sprintf("node %s block %s overlaps the node CIDR %s", n, p, node))
+			}
+			all = append(all, owned{n, p})
 		}
 	}
 	for i := range all {
 		for j := i + 1; j < len(all); j++ {
-			Expect(all[i].p.Overlaps(all[j].p)).To(BeFalse(), "node %s block %s overlaps node %s block %s", all[i].node, all[i].p, all[j].node, all[j].p)
+			if all[i].p.Overlaps(all[j].p) {
+				wrong = append(wrong, fmt.Sprintf("node %s block %s overlaps node %s block %s", all[i].node, all[i].p, all[j].node, all[j].p))
+			}
 		}
 	}
-	AddReportEntry("pod blocks", fmt.Sprint(blocks))
+	return wrong
 }
 
 // ipamPods: every pod on a hybrid node has an address inside that node's block.
 func (w *world) ipamPods(ctx SpecContext) {
 	w.dataplane(ctx)
-	blocks, err := nodeBlocks(ctx, w.env, w.run)
+	ipam, err := w.readIPAM(ctx)
 	Expect(err).NotTo(HaveOccurred())
+	blocks := ipam.Blocks
 	pods, err := w.env.Kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	Expect(err).NotTo(HaveOccurred())
 	hybrid := map[string]bool{}
@@ -137,26 +163,30 @@ func (w *world) ipamPods(ctx SpecContext) {
 	Expect(wrong).To(BeEmpty(), "\n%s", strings.Join(wrong, "\n"))
 }
 
-// cniFiles are the files each CNI leaves in /etc/cni and /opt/cni, as its
-// own uninstall removes them (Cilium's cni-uninstall.sh; Calico's files).
-var cniFiles = map[string][]string{
-	config.Cilium:     {"/etc/cni/net.d/05-cilium.conflist", "/etc/cni/net.d/05-cilium.conf", "/opt/cni/bin/cilium-cni"},
-	config.Calico:     {"/etc/cni/net.d/10-calico.conflist", "/etc/cni/net.d/calico-kubeconfig", "/opt/cni/bin/calico", "/opt/cni/bin/calico-ipam"},
-	config.KubeRouter: {"/etc/cni/net.d/10-kuberouter.conflist"},
+// ipamUnchanged: the guide says neither the pod CIDR nor the block size may
+// change after install; nor may a node's block move under running pods.
+func (w *world) ipamUnchanged(ctx SpecContext) {
+	w.dataplane(ctx)
+	Expect(w.installIPAM).NotTo(BeNil(), "the IPAM state after install was not recorded (see the install phase's workload step)")
+	now, err := w.readIPAM(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(ipamChanges(w.installIPAM, now, w.hybridNames())).To(BeEmpty(), "IPAM changed between install (%s) and %s %s",
+		w.run.CNI.Version, w.phase.Name, w.phase.Version)
 }
 
-// cleanNodeFiles applies the guide's file cleanup on a node and proves it.
-func (w *world) cleanNodeFiles(ctx context.Context, node string) error {
-	files := cniFiles[w.run.CNI.Name]
-	if _, err := w.env.NodeExec(ctx, node, append([]string{"rm", "-f"}, files...)...); err != nil {
-		return err
+// ipamChanges lists how now differs from was on the named nodes.
+func ipamChanges(was, now *cni.IPAM, nodes []string) []string {
+	var out []string
+	if !slices.Equal(was.PodCIDRs, now.PodCIDRs) {
+		out = append(out, fmt.Sprintf("pod CIDRs %v, were %v", now.PodCIDRs, was.PodCIDRs))
 	}
-	out, err := w.env.NodeExec(ctx, node, append([]string{"sh", "-c", `for f in "$@"; do [ -e "$f" ] && echo "$f"; done; true`, "sh"}, files...)...)
-	if err != nil {
-		return err
+	if was.BlockSize != now.BlockSize {
+		out = append(out, fmt.Sprintf("block size /%d, was /%d", now.BlockSize, was.BlockSize))
 	}
-	if left := strings.TrimSpace(out); left != "" {
-		return fmt.Errorf("still present after cleanup: %s", left)
+	for _, n := range nodes {
+		if !slices.Equal(was.Blocks[n], now.Blocks[n]) {
+			out = append(out, fmt.Sprintf("node %s blocks %v, were %v", n, now.Blocks[n], was.Blocks[n]))
+		}
 	}
-	return nil
+	return out
 }

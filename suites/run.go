@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 
 	"github.com/hybridcni/hybridcni/framework/chart"
 	"github.com/hybridcni/hybridcni/framework/cni"
 	_ "github.com/hybridcni/hybridcni/framework/cni/all" // every CNI's profile and driver
 	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/plan"
 	"github.com/hybridcni/hybridcni/framework/probe"
 )
 
@@ -78,24 +82,33 @@ func Run(ctx context.Context, opts Options) error {
 	if len(opts.Runs) == 0 {
 		return config.Invalid("runs", "no run to qualify", "pass a run configuration (-f) or flags")
 	}
-	// Input the runs can be judged on before anything is created.
-	for _, r := range opts.Runs {
-		if _, err := cni.NewDriver(r.CNI.Name, nil, cni.Options{}); err != nil {
-			return err
-		}
-		if _, err := chart.NewSource(r.CNI.ChartSource); err != nil {
+	suiteCfg, reporterCfg := ginkgo.GinkgoConfiguration()
+	opts.DryRun = opts.DryRun || suiteCfg.DryRun
+	if opts.LabelFilter == "" {
+		opts.LabelFilter = suiteCfg.LabelFilter
+	}
+	// Everything that can be judged without a cluster, before anything is created.
+	layouts, err := Layout(ctx, opts)
+	if err != nil {
+		return err
+	}
+	p, err := LookupProvider(opts.Provider, opts)
+	if err != nil {
+		return err
+	}
+	if v, ok := p.(Validator); ok {
+		if err := v.Validate(opts); err != nil {
 			return err
 		}
 	}
-	dry, _ := ginkgo.GinkgoConfiguration()
-	opts.DryRun = opts.DryRun || dry.DryRun
-	if !opts.DryRun {
-		p, err := LookupProvider(opts.Provider, opts)
-		if err != nil {
-			return err
-		}
-		state.provider = p
+	if opts.Timeout < 0 || opts.WaitTimeout < 0 {
+		return config.Invalid("--timeout", "a timeout is negative", "give a positive duration such as 90m, or 0 for the default")
 	}
+	if opts.DryRun {
+		// A dry run lists; it writes no report that could read as a pass.
+		return writeListing(os.Stdout, layouts)
+	}
+	state.provider = p
 	if opts.ResultsDir == "" {
 		opts.ResultsDir = "results"
 	}
@@ -111,27 +124,23 @@ func Run(ctx context.Context, opts Options) error {
 	state.opts, state.ctx = opts, ctx
 
 	gomega.RegisterFailHandler(ginkgo.Fail)
-	if !opts.DryRun {
-		ginkgo.SynchronizedBeforeSuite(func(ctx ginkgo.SpecContext) []byte {
-			// A plain message: a blocker's finding and fix, not a dump of the error's fields.
-			if err := state.provider.Prepare(ctx); err != nil {
-				ginkgo.Fail(fmt.Sprintf("prepare the %s provider: %v", state.provider.Name(), err))
-			}
-			return nil
-		}, func([]byte) {}, ginkgo.NodeTimeout(30*time.Minute))
+	ginkgo.SynchronizedBeforeSuite(func(ctx ginkgo.SpecContext) []byte {
+		// A plain message: a blocker's finding and fix, not a dump of the error's fields.
+		if err := state.provider.Prepare(ctx); err != nil {
+			ginkgo.Fail(fmt.Sprintf("prepare the %s provider: %v", state.provider.Name(), err))
+		}
+		return nil
+	}, func([]byte) {}, ginkgo.NodeTimeout(30*time.Minute))
+	for _, l := range layouts {
+		define(l)
 	}
-	for _, r := range opts.Runs {
-		define(r)
-	}
-	suiteCfg, reporterCfg := ginkgo.GinkgoConfiguration()
-	if opts.LabelFilter != "" {
-		suiteCfg.LabelFilter = opts.LabelFilter
-	}
-	suiteCfg.DryRun = suiteCfg.DryRun || opts.DryRun
+	// The label filter was applied while laying out the specs: lifecycle
+	// steps always run, so Ginkgo must not filter them away.
+	suiteCfg.LabelFilter = ""
 	suiteCfg.Timeout = opts.Timeout
 	reporterCfg.JUnitReport = filepath.Join(opts.ResultsDir, JUnitFile)
 	reporterCfg.JSONReport = filepath.Join(opts.ResultsDir, JSONFile)
-	if opts.Verbose || suiteCfg.DryRun {
+	if opts.Verbose {
 		reporterCfg.Verbose = true
 	}
 	reporterCfg.NoColor = reporterCfg.NoColor || os.Getenv("NO_COLOR") != "" || os.Getenv("CI") != "" || !isTerminal(os.Stdout)
@@ -142,6 +151,120 @@ func Run(ctx context.Context, opts Options) error {
 		return errors.New("some specs failed: see " + filepath.Join(opts.ResultsDir, JUnitFile) + " and " + filepath.Join(opts.ResultsDir, DiagnosticsDir))
 	}
 	return nil
+}
+
+// Validator is implemented by providers that can judge options before
+// anything is created (a topology that does not exist, say).
+type Validator interface {
+	Validate(opts Options) error
+}
+
+// Layout lays out every run's specs from the check catalogue: the upgrade
+// hops each run goes through (from its chart source), its phases, and the
+// checks the label filter selects. A filter that does not parse, or that
+// selects no check of any run, is a *config.Error on --label-filter.
+func Layout(ctx context.Context, opts Options) ([]*layout, error) {
+	var filter func([]string) bool
+	if opts.LabelFilter != "" {
+		f, err := types.ParseLabelFilter(opts.LabelFilter)
+		if err != nil {
+			return nil, config.Invalid("--label-filter", fmt.Sprintf("%q does not parse: %s", opts.LabelFilter, firstLine(err.Error())),
+				"write labels joined with &&, ||, ! and parentheses, e.g. 'feature:bgp && version:1.17.0'")
+		}
+		filter = f
+	}
+	var out []*layout
+	matched := 0
+	for _, r := range opts.Runs {
+		if _, err := cni.NewDriver(r.CNI.Name, nil, cni.Options{}); err != nil {
+			return nil, err
+		}
+		hops, hopErr := PlanHops(ctx, r)
+		var cerr *config.Error
+		if errors.As(hopErr, &cerr) {
+			return nil, hopErr
+		}
+		if r.CNI.UpgradeTo == "" {
+			hopErr = nil // the install step says what is wrong with the source
+		}
+		l := planRun(r, hops, hopErr, filter)
+		matched += l.matched
+		out = append(out, l)
+	}
+	if filter != nil && matched == 0 {
+		return nil, config.Invalid("--label-filter", fmt.Sprintf("%q selects no check of any run", opts.LabelFilter),
+			"list the labels with --dry-run (cni:, run:, version:, phase:, check:, feature:) and filter on those")
+	}
+	return out, nil
+}
+
+// PlanHops returns the versions a run's upgrade goes through, one minor
+// at a time, from what its chart source offers. A version the source does
+// not have is a *config.Error naming the field; an unreachable source is
+// returned as is (the upgrade step then fails, saying why).
+func PlanHops(ctx context.Context, r config.Run) ([]string, error) {
+	p, err := cni.Lookup(r.CNI.Name)
+	if err != nil {
+		return nil, err
+	}
+	source, err := chart.NewSource(r.CNI.ChartSource)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	available, err := source.Versions(ctx, p.ChartName())
+	if err != nil {
+		return nil, fmt.Errorf("list %s versions in %s: %w", p.ChartName(), r.CNI.ChartSource, err)
+	}
+	pl, err := plan.Build(r, p, available)
+	if err != nil {
+		return nil, err
+	}
+	return pl.UpgradePath, nil
+}
+
+// writeListing prints what a run would do, phase by phase: the lifecycle
+// steps and the checks with their labels and, where one does not apply,
+// why. It is a listing, never a result.
+func writeListing(w io.Writer, layouts []*layout) error {
+	fmt.Fprintln(w, "DRY RUN: nothing was created and nothing ran; no report was written.")
+	for _, l := range layouts {
+		fmt.Fprintf(w, "\n%s (run %s)\n", runTitle(l.run), l.run.Name)
+		if l.hopErr != nil {
+			fmt.Fprintf(w, "  upgrade hops could not be planned: %v\n", l.hopErr)
+		}
+		for _, p := range l.phases {
+			specs := l.specs[p.Name]
+			if len(specs) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "  %s\n", phaseTitle(p))
+			for _, s := range specs {
+				kind := "check"
+				if s.step {
+					kind = "step "
+				}
+				fmt.Fprintf(w, "    %s %s [%s]\n", kind, s.title, strings.Join(s.labels, ", "))
+				if !s.step && s.entry.Skip != "" {
+					fmt.Fprintf(w, "          skips: %s\n", s.entry.Skip)
+				}
+				if !s.step {
+					if caps := s.entry.Check.Capabilities(); len(caps) > 0 {
+						fmt.Fprintf(w, "          needs: %v\n", caps)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // specTimeout bounds one spec's context.

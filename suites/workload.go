@@ -37,6 +37,18 @@ type workload struct {
 	pods      map[string][2]echoPod
 	order     []string // hybrid node names, in order
 	serviceIP string
+	// nodeServiceIP is, per node, the ClusterIP of a service whose only
+	// backend is that node's "a" pod.
+	nodeServiceIP map[string]string
+}
+
+// nodeServiceName is the service backed only by a node's "a" pod.
+func nodeServiceName(node string) string {
+	name := "echo-at-" + node
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	return name
 }
 
 // deployWorkload creates the namespace, the echo pods and the Service, and
@@ -74,6 +86,24 @@ func (w *world) deployWorkload(ctx context.Context) (*workload, error) {
 		return nil, fmt.Errorf("create service %s: %w", echoService, err)
 	}
 	wl.serviceIP = created.Spec.ClusterIP
+	wl.nodeServiceIP = map[string]string{}
+	for _, node := range wl.order {
+		ns := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: nodeServiceName(node), Namespace: workloadNamespace},
+			Spec: corev1.ServiceSpec{
+				Selector: map[string]string{labelApp: "hybridcni-echo", labelSlot: "a", labelNode: node},
+				Ports:    []corev1.ServicePort{{Name: "http", Port: echoHTTPPort, TargetPort: intstr.FromInt32(echoHTTPPort), Protocol: corev1.ProtocolTCP}},
+			},
+		}
+		got, err := kube.CoreV1().Services(workloadNamespace).Create(ctx, ns, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			got, err = kube.CoreV1().Services(workloadNamespace).Get(ctx, ns.Name, metav1.GetOptions{})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create service %s: %w", ns.Name, err)
+		}
+		wl.nodeServiceIP[node] = got.Spec.ClusterIP
+	}
 
 	nodeIP := map[string]string{}
 	for _, n := range w.env.Nodes {

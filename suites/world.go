@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/hybridcni/hybridcni/framework/chart"
+	"github.com/hybridcni/hybridcni/framework/checks"
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/diagnostics"
@@ -23,13 +24,26 @@ const maxDiagnosed = 3
 
 // world is one run's state, shared by its ordered specs.
 type world struct {
-	run    config.Run
-	env    *Env
-	driver cni.Driver
+	run     config.Run
+	env     *Env
+	driver  cni.Driver
+	cluster *cni.Cluster
+
+	// hops are the planned upgrade hops; phase is the phase running now.
+	hops  []string
+	phase checks.Phase
+	// version is the CNI version the cluster runs now.
+	version string
 
 	installed   bool // the release is installed and ready
 	uninstalled bool
-	workload    *workload
+	// broken says why the checks of this phase cannot judge a version (a
+	// failed hop); cleared by a successful rollback.
+	broken   string
+	workload *workload
+	// installIPAM is the IPAM state after install, which no later phase
+	// may change (recorded with the workload).
+	installIPAM *cni.IPAM
 	// tables are the probe result tables of this run, for diagnostics.
 	tables    []string
 	diagnosed int
@@ -60,6 +74,7 @@ func (w *world) provision(ctx SpecContext) {
 	}, NodeTimeout(15*time.Minute))
 	cluster, err := cni.NewCluster(env.REST)
 	Expect(err).NotTo(HaveOccurred())
+	w.cluster = cluster
 	w.driver, err = cni.NewDriver(w.run.CNI.Name, cluster, cni.Options{Source: source, Log: GinkgoWriter, Timeout: state.opts.WaitTimeout})
 	Expect(err).NotTo(HaveOccurred())
 }
@@ -105,6 +120,9 @@ func (w *world) diagnoseFailure(ctx SpecContext) {
 	}
 	AddReportEntry("diagnostics", dir)
 }
+
+// facts are the CNI's facts (framework/cni, stated in the CNI's package).
+func (w *world) facts() cni.Facts { return checks.SubjectOf(w.run).Facts }
 
 func (w *world) diagnosticSources() []diagnostics.Source {
 	ns := []string{"kube-system", workloadNamespace}

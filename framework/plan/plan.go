@@ -6,8 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/Masterminds/semver/v3"
-
+	"github.com/hybridcni/hybridcni/framework/checks"
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/versions"
@@ -66,23 +65,32 @@ func Build(run config.Run, p cni.Profile, available []string) (*Plan, error) {
 		}
 		pl.UpgradePath = hops
 	}
-	b := builder{run: run, p: p, plan: pl}
+	b := builder{run: run, p: p, plan: pl, subject: checks.SubjectOf(run)}
 	b.topology()
-	b.add(PhaseCheck, "hybrid nodes NotReady without a CNI",
-		fmt.Sprintf("%d hybrid node(s) report NotReady until the CNI runs on them", run.Nodes.Hybrid))
-	b.install(version)
-	b.checks("after install " + version)
-	for i, hop := range pl.UpgradePath {
-		b.upgrade(i+1, hop, version)
+	phases := checks.Phases(run, pl.UpgradePath)
+	for _, ph := range phases {
+		switch ph.Stage {
+		case checks.AfterInstall:
+			b.install(version)
+		case checks.AfterUpgrade:
+			b.upgrade(ph, version)
+		case checks.AfterRollback:
+			b.add(PhaseRollback, "roll back to revision 1 ("+version+")",
+				fmt.Sprintf("helm rollback %s 1; wait until the CNI is ready again", p.ReleaseName()))
+		case checks.AfterDelete:
+			b.remove()
+		}
+		b.checks(ph)
 	}
-	b.remove()
+	b.add(PhaseCleanup, "tear down the topology", "delete the cluster, the router and every network the run made")
 	return pl, nil
 }
 
 type builder struct {
-	run  config.Run
-	p    cni.Profile
-	plan *Plan
+	run     config.Run
+	p       cni.Profile
+	plan    *Plan
+	subject checks.Subject
 }
 
 func (b *builder) add(phase, name string, details ...string) {
@@ -118,16 +126,8 @@ func (b *builder) install(version string) {
 		fmt.Sprintf("helm install %s: chart %s %s from %s", b.release(), b.p.ChartName(), version, r.CNI.ChartSource),
 		"rendered for Kubernetes " + r.Kubernetes.Version,
 	}
-	switch b.p.Name() {
-	case config.Cilium:
-		d = append(d,
-			fmt.Sprintf("cluster-pool IPAM: pod CIDR %s, mask size /%d", r.Network.PodCIDR, r.Network.BlockSize),
-			"VXLAN tunnel, Envoy off, unmanaged pod watcher off, agent and operator on hybrid nodes",
-			fmt.Sprintf("masquerade %s, BGP control plane %s", onOff(r.Network.Masquerade), onOff(r.BGP.Enabled)))
-	case config.Calico:
-		d = append(d,
-			fmt.Sprintf("Calico IPAM: pool %s, block size /%d, VXLAN, natOutgoing %s", r.Network.PodCIDR, r.Network.BlockSize, onOff(r.Network.Masquerade)),
-			fmt.Sprintf("BGP %s, control plane replicas 1, every component on hybrid nodes", onOff(r.BGP.Enabled)))
+	if pl, ok := b.p.(cni.Planner); ok {
+		d = append(d, pl.InstallNotes(r)...)
 	}
 	for _, f := range r.CNI.ValuesFiles {
 		d = append(d, "values file merged last: "+f)
@@ -138,69 +138,80 @@ func (b *builder) install(version string) {
 		for _, o := range b.p.BGPResources(r) {
 			names = append(names, fmt.Sprintf("%s %s (%s)", o.GetKind(), o.GetName(), o.GetAPIVersion()))
 		}
-		b.add(PhaseInstall, "apply BGP resources", names...)
+		if len(names) > 0 {
+			b.add(PhaseInstall, "apply BGP resources", names...)
+		}
 	}
 }
 
-func (b *builder) checks(when string) {
-	r := b.run
+// checks lists the catalogue's checks of a phase (framework/checks), as
+// the suites run them: each with the reason it does not apply, if any.
+func (b *builder) checks(ph checks.Phase) {
+	entries := checks.For(b.subject, ph)
+	if len(entries) == 0 {
+		return
+	}
 	var d []string
-	switch b.p.Name() {
-	case config.Cilium:
-		d = []string{"deployment cilium-operator available", "a cilium agent pod on every hybrid node, none on cloud nodes"}
-	case config.Calico:
-		d = []string{"deployment tigera-operator available", "calico-node and csi-node-driver on every hybrid node, none on cloud nodes",
-			"calico-apiserver, calico-kube-controllers and calico-typha running"}
+	for _, e := range entries {
+		line := e.Title
+		if e.Skip != "" {
+			line += " (skips: " + e.Skip + ")"
+		}
+		d = append(d, line)
 	}
-	d = append(d, "hybrid nodes Ready",
-		"pod to pod across hybrid nodes over the VXLAN overlay",
-		"control plane to node and control plane to pod",
-		"pod to on-prem host: source "+map[bool]string{true: "masqueraded to the node address", false: "is the pod address"}[r.Network.Masquerade])
-	if r.BGP.Enabled {
-		d = append(d, fmt.Sprintf("BGP sessions to %s established; the router learns every node's pod block", r.BGP.RouterAddress))
+	when := "checks " + ph.Name
+	if ph.Version != "" {
+		when += " (" + b.p.Name() + " " + ph.Version + ")"
 	}
-	b.add(PhaseCheck, "checks "+when, d...)
+	b.add(PhaseCheck, when, d...)
 }
 
-func (b *builder) upgrade(n int, hop, installed string) {
+func (b *builder) upgrade(ph checks.Phase, installed string) {
+	n := strings.TrimPrefix(ph.Name, "upgrade-")
+	hop := ph.Version
 	rel := b.p.ReleaseName()
-	b.add(PhaseRollback, fmt.Sprintf("rollback point before hop %d", n),
+	b.add(PhaseRollback, "rollback point before hop "+n,
 		fmt.Sprintf("record the revision of %s (helm history)", b.release()),
 		fmt.Sprintf("on failure: helm rollback %s to that revision, then run the checks again", rel))
-	switch b.p.Name() {
-	case config.Cilium:
-		b.add(PhaseUpgrade, fmt.Sprintf("hop %d: pre-flight for %s", n, hop),
-			fmt.Sprintf("helm install cilium-preflight: chart %s %s with preflight.enabled=true, agent=false, operator.enabled=false (preflight.affinity: the agent's)", b.p.ChartName(), hop),
-			"wait until DaemonSet cilium-pre-flight-check has as many READY pods as DaemonSet cilium",
-			"wait until deployment cilium-pre-flight-check is READY 1/1 (0/1: CiliumNetworkPolicy validation problem, stop)",
-			"helm uninstall cilium-preflight")
-		b.add(PhaseUpgrade, fmt.Sprintf("hop %d: upgrade to %s", n, hop),
-			fmt.Sprintf("helm upgrade %s to %s with upgradeCompatibility=%s and the same values", rel, hop, minorOf(installed)))
-	case config.Calico:
-		b.add(PhaseUpgrade, fmt.Sprintf("hop %d: operator CRDs of %s", n, hop),
-			fmt.Sprintf("apply manifests/operator-crds.yaml of %s server-side with force-conflicts", hop))
-		b.add(PhaseUpgrade, fmt.Sprintf("hop %d: upgrade to %s", n, hop),
-			fmt.Sprintf("helm upgrade %s to %s with the same values", rel, hop))
-	default:
-		b.add(PhaseUpgrade, fmt.Sprintf("hop %d: upgrade to %s", n, hop), fmt.Sprintf("helm upgrade %s to %s with the same values", rel, hop))
+	if f, ok := b.p.(UpgradeFinder); ok {
+		if notes := f.UpgradeFindings(b.run, b.prev(ph), hop); len(notes) > 0 {
+			b.add(PhaseUpgrade, "hop "+n+": findings before the hop", notes...)
+		}
 	}
-	b.checks("after upgrade to " + hop)
+	if pl, ok := b.p.(cni.Planner); ok {
+		for _, s := range pl.UpgradeSteps(b.run, hop, installed) {
+			b.add(PhaseUpgrade, "hop "+n+": "+s.Name, s.Details...)
+		}
+		return
+	}
+	b.add(PhaseUpgrade, "hop "+n+": upgrade to "+hop, fmt.Sprintf("helm upgrade %s to %s with the same values", rel, hop))
+}
+
+// prev is the version the cluster runs before a hop.
+func (b *builder) prev(ph checks.Phase) string {
+	prev := b.plan.Version
+	for _, h := range b.plan.UpgradePath {
+		if h == ph.Version {
+			break
+		}
+		prev = h
+	}
+	return prev
+}
+
+// UpgradeFinder is implemented by profiles that can tell, before a hop,
+// what will change for the user (a BGP object whose API version the
+// target no longer serves, say).
+type UpgradeFinder interface {
+	UpgradeFindings(run config.Run, from, to string) []string
 }
 
 func (b *builder) remove() {
 	b.add(PhaseDelete, "uninstall "+b.p.Name(), fmt.Sprintf("helm uninstall %s -n %s", b.p.ReleaseName(), b.p.Namespace()),
 		"no CNI pods left; interfaces and routes the CNI made stay on the nodes")
-	switch b.p.Name() {
-	case config.Cilium:
-		b.add(PhaseCleanup, "node and cluster cleanup",
-			"remove Cilium's on-disk files from every node as cni-uninstall.sh does",
-			"delete every CRD whose name contains cilium")
-	case config.Calico:
-		b.add(PhaseCleanup, "node and cluster cleanup",
-			"remove Calico's files from /opt/cni and /etc/cni on every node",
-			"delete every CRD whose name contains calico or tigera")
+	if pl, ok := b.p.(cni.Planner); ok {
+		b.add(PhaseCleanup, "node and cluster cleanup", pl.CleanupNotes()...)
 	}
-	b.add(PhaseCleanup, "tear down the topology", "delete the cluster, the router and every network the run made")
 }
 
 // WriteText writes the plan for people: one numbered line per step, its details below.
@@ -220,19 +231,4 @@ func (p *Plan) WriteText(w io.Writer) error {
 		}
 	}
 	return tw.Flush()
-}
-
-func minorOf(v string) string {
-	sv, err := semver.NewVersion(v)
-	if err != nil {
-		return v
-	}
-	return fmt.Sprintf("%d.%d", sv.Major(), sv.Minor())
-}
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
 }

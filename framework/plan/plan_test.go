@@ -44,8 +44,11 @@ func TestCiliumUpgradePlan(t *testing.T) {
 	if !slices.Equal(p.UpgradePath, []string{"1.16.19", "1.17.18"}) {
 		t.Fatalf("upgrade path %v", p.UpgradePath)
 	}
+	// Checks after install, after each hop, after rollback and after delete.
 	want := []string{plan.PhaseTopology, plan.PhaseCheck, plan.PhaseInstall, plan.PhaseCheck,
-		plan.PhaseRollback, plan.PhaseUpgrade, plan.PhaseCheck, plan.PhaseRollback, plan.PhaseUpgrade, plan.PhaseCheck, plan.PhaseDelete, plan.PhaseCleanup}
+		plan.PhaseRollback, plan.PhaseUpgrade, plan.PhaseCheck,
+		plan.PhaseRollback, plan.PhaseUpgrade, plan.PhaseCheck,
+		plan.PhaseRollback, plan.PhaseCheck, plan.PhaseDelete, plan.PhaseCleanup, plan.PhaseCheck, plan.PhaseCleanup}
 	if got := phases(p); !slices.Equal(got, want) {
 		t.Errorf("phases %v, want %v", got, want)
 	}
@@ -54,7 +57,8 @@ func TestCiliumUpgradePlan(t *testing.T) {
 		"hop 1: pre-flight for 1.16.19", "hop 2: pre-flight for 1.17.18",
 		"upgradeCompatibility=1.16", "preflight.enabled=true, agent=false, operator.enabled=false",
 		"CiliumBGPClusterConfig cilium-bgp", "helm rollback cilium", "helm uninstall cilium -n kube-system",
-		"CRD whose name contains cilium", "BGP sessions to 10.80.0.254 established",
+		"CRD whose name contains cilium", "bgp: a session from every hybrid node to the router",
+		"checks upgrade-2 (cilium 1.17.18)", "checks rollback (cilium 1.16.18)",
 	} {
 		if !strings.Contains(out, s) {
 			t.Errorf("plan text lacks %q:\n%s", s, out)

@@ -75,6 +75,23 @@ func (p *provider) images(r config.Run) (topologies.Images, error) {
 	return im, nil
 }
 
+// Validate judges the options before anything is created: the topology
+// loads, and a run with BGP on has a router to peer with (its BGP checks
+// would otherwise skip, and a matrix would show BGP as passed).
+func (p *provider) Validate(o suites.Options) error {
+	topo, err := topologies.Load(o.Topology)
+	if err != nil {
+		return err
+	}
+	for _, r := range o.Runs {
+		if r.BGP.Enabled && !topo.Router {
+			return config.Invalid("bgp.enabled", fmt.Sprintf("run %s has BGP on, but topology %s has no on-prem router", r.Name, topo.Name),
+				"use a topology with router: true (e.g. default), or set bgp.enabled: false")
+		}
+	}
+	return nil
+}
+
 // Prepare checks the machine (doctor's blockers stop the run before anything
 // is created) and builds the router and echo images.
 func (p *provider) Prepare(ctx context.Context) error {

@@ -1,0 +1,133 @@
+package checks
+
+import (
+	"fmt"
+)
+
+// Feature labels, one per row of the compatibility matrix (framework/report).
+const (
+	Conformance = "conformance"
+	Readiness   = "readiness"
+	Placement   = "placement"
+	CPToNode    = "cp-to-node"
+	CPToPod     = "cp-to-pod"
+	Install     = "install"
+	Upgrade     = "upgrade"
+	Delete      = "delete"
+	VXLAN       = "vxlan"
+	IPAM        = "ipam"
+	IPv4        = "ipv4"
+	Masquerade  = "masquerade"
+	BGP         = "bgp"
+)
+
+// Conditions on a run.
+var (
+	BGPOn = Condition{"bgp on", func(s Subject) string {
+		if !s.Run.BGP.Enabled {
+			return "BGP is off in this run (bgp.enabled)"
+		}
+		return ""
+	}}
+	TwoHybridNodes = Condition{"two hybrid nodes", func(s Subject) string {
+		if s.Run.Nodes.Hybrid < 2 {
+			return fmt.Sprintf("needs at least 2 hybrid nodes, the run has %d (nodes.hybrid)", s.Run.Nodes.Hybrid)
+		}
+		return ""
+	}}
+	Overlay = Condition{"overlay", func(s Subject) string {
+		if !s.Facts.Overlay {
+			return s.Run.CNI.Name + " routes pod traffic natively: there is no overlay"
+		}
+		return ""
+	}}
+	AdvertisesServices = Condition{"advertises services", func(s Subject) string { return s.Facts.NoServiceAdvertisement }}
+	HasBGPResources    = Condition{"has BGP resources", func(s Subject) string { return s.Facts.NoBGPResources }}
+	// PodsAnswerable: the on-prem host can answer a pod, because the pod's
+	// address is masqueraded or advertised.
+	PodsAnswerable = Condition{"pods answerable on-prem", func(s Subject) string {
+		if !s.Run.Network.Masquerade && !s.Run.BGP.Enabled {
+			return "masquerading off and pod CIDRs not advertised (network.allowUnroutablePods): the on-prem host cannot answer a pod, so the address it sees cannot be read back"
+		}
+		return ""
+	}}
+)
+
+// Catalogue is every check, in the order a phase runs them.
+func Catalogue() []*Check { return catalogue }
+
+var catalogue = []*Check{
+	New("readiness/not-ready-without-cni").Features(Readiness).In(BeforeCNI).
+		Titled(func(Subject) string { return "readiness: hybrid nodes are NotReady without a CNI" }).
+		Doc("every configured hybrid node exists, carries the hybrid label and is NotReady"),
+	New("readiness/nodes-ready").Features(Readiness).
+		Titled(func(Subject) string { return "readiness: every hybrid node Ready, the CNI ready and stable" }).
+		Doc("every configured hybrid node is Ready and the CNI's workloads are ready without restarts"),
+	New("placement").Features(Placement).
+		Titled(func(Subject) string { return "placement: an agent on every hybrid node and none on cloud nodes" }),
+	New("ipam/blocks").Features(IPAM, IPv4).Needs(Dataplane).
+		Titled(func(s Subject) string {
+			return fmt.Sprintf("ipam: one /%d block per hybrid node inside %s, no overlap, disjoint from %s",
+				s.Run.Network.BlockSize, s.Run.Network.PodCIDR, s.Run.Network.NodeCIDR)
+		}),
+	New("ipam/pod-addresses").Features(IPAM, IPv4).Needs(Dataplane).
+		Titled(func(Subject) string { return "ipam: every pod address inside its node's block" }),
+	New("ipam/unchanged").Features(IPAM).Needs(Dataplane).In(SinceInstall).
+		Titled(func(Subject) string {
+			return "ipam: pod CIDR, block size and every node's blocks unchanged since install"
+		}).
+		Doc("the guide: neither the pod CIDR nor the block size may change after install"),
+	New("pod-to-pod/same-node").Features(Conformance).Needs(Dataplane),
+	New("pod-to-pod/cross-node").Features(Conformance).Needs(Dataplane).When(TwoHybridNodes).
+		Titled(func(s Subject) string {
+			if s.Facts.Overlay {
+				return "pod-to-pod/cross-node: every node pair, over the overlay"
+			}
+			return "pod-to-pod/cross-node: every node pair, routed (no overlay)"
+		}),
+	New("vxlan/encapsulated").Features(VXLAN).Needs(Dataplane, NodeShell).When(Overlay, TwoHybridNodes).
+		Titled(func(Subject) string { return "vxlan: cross-node pod traffic leaves each node encapsulated" }).
+		Doc("the VXLAN devices' transmit counters move with cross-node probes"),
+	New("pod-to-service/cluster-ip").Features(Conformance).Needs(Dataplane).
+		Titled(func(Subject) string {
+			return "pod-to-service/cluster-ip: the shared service and one backed only by another node"
+		}),
+	New("pod-to-service/dns").Features(Conformance).Needs(Dataplane),
+	New("node-to-pod").Features(Conformance).Needs(Dataplane, NodeShell),
+	New("pod-to-node").Features(Conformance).Needs(Dataplane),
+	New("pod-to-external").Features(Conformance).Needs(Dataplane, OnPremHost).
+		Titled(func(Subject) string { return "pod-to-external: the on-prem host" }),
+	New("control-plane-to-node").Features(CPToNode).Needs(Dataplane).
+		Titled(func(Subject) string { return "control-plane-to-node: logs and exec" }),
+	New("control-plane-to-pod").Features(CPToPod).Needs(Dataplane).
+		Titled(func(Subject) string { return "control-plane-to-pod: API proxy and port-forward" }),
+	New("control-plane-to-pod/webhook").Features(CPToPod).Needs(Dataplane).
+		Titled(func(Subject) string { return "control-plane-to-pod: a webhook served from a hybrid node" }),
+	New("masquerade").Features(Masquerade).Needs(Dataplane, OnPremHost).When(PodsAnswerable).
+		Titled(func(s Subject) string {
+			if s.Run.Network.Masquerade {
+				return "masquerade: the on-prem host sees the node address (masquerading on)"
+			}
+			return "masquerade: the on-prem host sees the pod address (masquerading off)"
+		}),
+	New("bgp/resources").Features(BGP).When(BGPOn, HasBGPResources).
+		Titled(func(Subject) string { return "bgp: resources applied as the guide gives them" }),
+	New("bgp/sessions").Features(BGP).Needs(Router).When(BGPOn).
+		Titled(func(Subject) string { return "bgp: a session from every hybrid node to the router, no other peer" }),
+	New("bgp/pod-blocks").Features(BGP).Needs(Router, Dataplane).When(BGPOn).
+		Titled(func(Subject) string {
+			return "bgp: each node's pod block from that node only, with the node as next hop"
+		}),
+	New("bgp/services").Features(BGP).Needs(Router, Dataplane).When(BGPOn, AdvertisesServices).
+		Titled(func(Subject) string { return "bgp: a service's ClusterIP advertised by every hybrid node" }),
+	New("bgp/withdrawal").Features(BGP).Needs(Router, Dataplane).When(BGPOn, AdvertisesServices).
+		Titled(func(Subject) string { return "bgp: a deleted service is withdrawn, sessions kept" }),
+	New("bgp/graceful-restart").Features(BGP).Needs(Router, Dataplane).When(BGPOn).
+		Titled(func(Subject) string {
+			return "bgp: routes retained across an agent restart (graceful restart), then advertised again"
+		}),
+	New("cleanup/nodes").Features(Delete).Needs(NodeShell).In(AfterDelete).
+		Titled(func(Subject) string { return "cleanup: no CNI file or agent pod left on any hybrid node" }),
+	New("cleanup/crds").Features(Delete).In(AfterDelete).
+		Titled(func(Subject) string { return "cleanup: no CRD of the CNI left in the cluster" }),
+}

@@ -1,0 +1,65 @@
+package cilium
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/hybridcni/hybridcni/framework/cni"
+)
+
+// Facts implements cni.Describer: VXLAN on Cilium's port, the files
+// cni-uninstall.sh removes, the agent and its status commands.
+func (*Profile) Facts() cni.Facts {
+	return cni.Facts{
+		Overlay:        true,
+		VXLANPort:      8472,
+		NodeFiles:      []string{"/etc/cni/net.d/05-cilium.conflist", "/etc/cni/net.d/05-cilium.conf", "/opt/cni/bin/cilium-cni"},
+		FilePattern:    "cilium",
+		ChainPattern:   "cilium",
+		AgentContainer: "cilium-agent",
+		StatusCommands: []string{
+			"cilium-dbg status --verbose 2>&1 || cilium status --verbose 2>&1",
+			"cilium-dbg bgp peers 2>&1 || cilium bgp peers 2>&1",
+			"cilium-dbg bgp routes advertised ipv4 unicast 2>&1 || cilium bgp routes 2>&1",
+		},
+		CRDGroups: []string{"cilium.io"},
+	}
+}
+
+var ciliumNodes = schema.GroupVersionResource{Group: "cilium.io", Version: "v2", Resource: "ciliumnodes"}
+
+// ReadIPAM implements cni.IPAMReader: cluster-pool IPAM as the operator
+// configured it (cilium-config) and as it handed out blocks (CiliumNode
+// spec.ipam.podCIDRs).
+func (*Profile) ReadIPAM(ctx context.Context, c *cni.Cluster) (*cni.IPAM, error) {
+	ipam := &cni.IPAM{Blocks: map[string][]string{}}
+	list, err := c.Dynamic.Resource(ciliumNodes).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list CiliumNodes: %w", err)
+	}
+	for _, o := range list.Items {
+		cidrs, _, _ := unstructured.NestedStringSlice(o.Object, "spec", "ipam", "podCIDRs")
+		ipam.Blocks[o.GetName()] = append(ipam.Blocks[o.GetName()], cidrs...)
+	}
+	cm, err := c.Kube.CoreV1().ConfigMaps(Namespace).Get(ctx, "cilium-config", metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("read ConfigMap %s/cilium-config: %w", Namespace, err)
+	}
+	if v := cm.Data["cluster-pool-ipv4-cidr"]; v != "" {
+		ipam.PodCIDRs = strings.Fields(strings.ReplaceAll(v, ",", " "))
+	}
+	if v := cm.Data["cluster-pool-ipv4-mask-size"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("cilium-config cluster-pool-ipv4-mask-size %q is not a number", v)
+		}
+		ipam.BlockSize = n
+	}
+	return ipam, nil
+}

@@ -1,0 +1,70 @@
+package suites
+
+import (
+	"fmt"
+
+	. "github.com/onsi/ginkgo/v2"
+
+	"github.com/hybridcni/hybridcni/framework/checks"
+)
+
+// bodies are the catalogue's checks as the suites run them: one entry per
+// check of framework/checks, keyed by its name (a test keeps both in step).
+var bodies = map[string]func(*world, SpecContext){
+	"readiness/not-ready-without-cni": (*world).nodesNotReady,
+	"readiness/nodes-ready":           (*world).nodesReady,
+	"placement":                       (*world).placement,
+	"ipam/blocks":                     (*world).ipamBlocks,
+	"ipam/pod-addresses":              (*world).ipamPods,
+	"ipam/unchanged":                  (*world).ipamUnchanged,
+	"pod-to-pod/same-node":            (*world).podToPodSameNode,
+	"pod-to-pod/cross-node":           (*world).podToPodCrossNode,
+	"vxlan/encapsulated":              (*world).vxlanEncapsulated,
+	"pod-to-service/cluster-ip":       (*world).podToClusterIP,
+	"pod-to-service/dns":              (*world).podToServiceDNS,
+	"node-to-pod":                     (*world).nodeToPod,
+	"pod-to-node":                     (*world).podToNode,
+	"pod-to-external":                 (*world).podToExternal,
+	"control-plane-to-node":           (*world).controlPlaneToNode,
+	"control-plane-to-pod":            (*world).controlPlaneToPod,
+	"control-plane-to-pod/webhook":    (*world).webhookOnHybridNode,
+	"masquerade":                      (*world).masquerade,
+	"bgp/resources":                   (*world).bgpResources,
+	"bgp/sessions":                    (*world).bgpSessions,
+	"bgp/pod-blocks":                  (*world).bgpPodBlocks,
+	"bgp/services":                    (*world).bgpServices,
+	"bgp/withdrawal":                  (*world).bgpWithdrawal,
+	"bgp/graceful-restart":            (*world).bgpGracefulRestart,
+	"cleanup/nodes":                   (*world).cleanNodes,
+	"cleanup/crds":                    (*world).cleanCRDs,
+}
+
+// check runs one catalogue entry: it skips with the reason when the check
+// does not apply to the run or the environment lacks a capability, and
+// when the phase's lifecycle step did not leave the CNI in place.
+func (w *world) check(e checks.Entry) func(SpecContext) {
+	body, ok := bodies[e.Check.Name()]
+	return func(ctx SpecContext) {
+		if !ok {
+			Fail(fmt.Sprintf("check %s is in the catalogue but has no body in suites", e.Check.Name()))
+		}
+		w.phase = e.Phase
+		if e.Skip != "" {
+			Skip(e.Skip)
+		}
+		switch e.Phase.Stage {
+		case checks.BeforeCNI:
+		case checks.AfterDelete:
+			if !w.uninstalled {
+				Skip("the release was not uninstalled (see the delete step)")
+			}
+		default:
+			w.requireInstalled()
+			if w.broken != "" {
+				Skip(w.broken)
+			}
+		}
+		w.require(e.Check.Capabilities()...)
+		body(w, ctx)
+	}
+}
