@@ -15,7 +15,7 @@ ONLY       ?=
 PARALLEL   ?= 1
 RESULTS    ?= results
 
-.PHONY: all help build test unit lint setup setup-e2e bench e2e e2e-offline matrix images apitier node-image node-image-check clean
+.PHONY: all help build test unit lint setup setup-e2e bench e2e e2e-offline matrix images apitier node-image node-image-check clean cilium-images e2e-offline-matrix
 
 all: build
 
@@ -103,6 +103,39 @@ e2e-offline: setup-e2e node-image images
 	$(BIN) report results-offline/kube-router results-offline/cilium \
 	  --markdown results-offline/matrix.md --html results-offline/matrix.html || rc=1; \
 	exit $$rc
+
+# The Cilium versions hack/cilium-image.sh builds (framework/cni/cilium.OfflineVersions; a test
+# keeps the two equal), and the lazy builds of the offline matrix.
+OFFLINE_CILIUM_VERSIONS ?= 1.16.19 1.17.0 1.18.0 1.19.6 1.20.2
+CILIUM_VERSIONS ?= 1.16.19 1.17.0
+OFFLINE_MATRIX ?= fixtures/matrix/offline.yaml
+OFFLINE_MATRIX_RESULTS ?= results-offline-matrix
+OFFLINE_MATRIX_PARALLEL ?= 2
+
+## cilium-images: the offline Cilium agent and operator images and charts of CILIUM_VERSIONS
+## only (e.g. make cilium-images CILIUM_VERSIONS="1.18.0 1.19.6"); each is cached by version,
+## so a built one only checks (cold: 10-20 minutes a version on 2 cores).
+cilium-images:
+	hack/docker-up.sh
+	hack/docker-runtime.sh
+	@set -e; for v in $(CILIUM_VERSIONS); do CILIUM_VERSION=$$v hack/cilium-image.sh >/dev/null; done
+
+## e2e-offline-matrix: fixtures/matrix/offline.yaml (five Cilium minors fresh, their masquerading
+## defaults, the chain 1.16.19 -> 1.20.2) on kind with no registry, building only the node image
+## and the Cilium versions its entries (ONLY=entry,...) need; merged report in
+## results-offline-matrix/matrix.md and .html (OFFLINE_MATRIX_RESULTS); OFFLINE_MATRIX_PARALLEL clusters at once.
+e2e-offline-matrix: setup-e2e images
+	hack/docker-up.sh
+	hack/docker-runtime.sh
+	hack/node-image.sh >/dev/null
+	@versions=$$($(BIN) matrix -f $(OFFLINE_MATRIX) $(if $(ONLY),--only $(ONLY)) --list -o json | \
+	  $(GO) run ./hack/cilium/needs $(OFFLINE_CILIUM_VERSIONS)) || exit 1; \
+	  echo "e2e-offline-matrix: Cilium $$versions"; \
+	  $(MAKE) --no-print-directory cilium-images CILIUM_VERSIONS="$$versions"
+	mkdir -p $(OFFLINE_MATRIX_RESULTS)
+	sed 's#OFFLINE_CILIUM_CHARTS#$(OFFLINE_CILIUM_CHARTS)#' $(OFFLINE_MATRIX) >$(OFFLINE_MATRIX_RESULTS)/offline.yaml
+	$(BIN) matrix -f $(OFFLINE_MATRIX_RESULTS)/offline.yaml $(if $(ONLY),--only $(ONLY)) \
+	  --parallel $(OFFLINE_MATRIX_PARALLEL) --node-image $(OFFLINE_NODE_IMAGE) --results $(OFFLINE_MATRIX_RESULTS)
 
 clean:
 	rm -rf bin results

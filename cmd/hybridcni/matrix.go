@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -25,8 +26,9 @@ func init() { register(newMatrixCmd) }
 
 func newMatrixCmd() *cobra.Command {
 	var sf suiteFlags
-	var file, only string
+	var file, only, output string
 	var parallel int
+	var list bool
 	cmd := &cobra.Command{
 		Use:   "matrix -f MATRIX",
 		Short: "Run every entry of a matrix file (one process and cluster each, --parallel at once) and merge the report",
@@ -47,6 +49,9 @@ func newMatrixCmd() *cobra.Command {
 			if runs, err = selectRuns(runs, only); err != nil {
 				return err
 			}
+			if list {
+				return listRuns(cmd.OutOrStdout(), runs, output)
+			}
 			if sf.dryRun {
 				return suites.Run(cmd.Context(), sf.options(runs, sf.results))
 			}
@@ -61,6 +66,8 @@ func newMatrixCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&file, "file", "f", "", "matrix file (kind: Matrix)")
 	cmd.Flags().StringVar(&only, "only", "", "run only these entries (comma-separated names)")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "entries (clusters) at once; each gets its own names and node CIDR")
+	cmd.Flags().BoolVar(&list, "list", false, "list the entries (after --only), run nothing")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "with --list: text (one name a line) or json (an array for a CI matrix: name, cni, version, upgradeTo, kubernetes, bgp, masquerade)")
 	sf.add(cmd.Flags())
 	return cmd
 }
@@ -236,4 +243,39 @@ func runEntry(ctx context.Context, self string, r config.Run, sf suiteFlags) ent
 		res.code, res.err = 1, err
 	}
 	return res
+}
+
+// listedRun is one matrix entry as `matrix --list -o json` prints it: what a
+// CI job needs to name, select (--only name) and provision the entry.
+type listedRun struct {
+	Name       string `json:"name"`
+	CNI        string `json:"cni"`
+	Version    string `json:"version"`
+	UpgradeTo  string `json:"upgradeTo,omitempty"`
+	Kubernetes string `json:"kubernetes"`
+	BGP        bool   `json:"bgp"`
+	Masquerade bool   `json:"masquerade"`
+}
+
+func listRuns(out io.Writer, runs []config.Run, format string) error {
+	switch format {
+	case "text", "":
+		for _, r := range runs {
+			fmt.Fprintln(out, r.Name)
+		}
+		return nil
+	case "json":
+		list := make([]listedRun, len(runs))
+		for i, r := range runs {
+			list[i] = listedRun{Name: r.Name, CNI: r.CNI.Name, Version: r.CNI.Version, UpgradeTo: r.CNI.UpgradeTo,
+				Kubernetes: r.Kubernetes.Version, BGP: r.BGP.Enabled, Masquerade: r.Network.Masquerade}
+		}
+		data, err := json.Marshal(list)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(out, string(data))
+		return err
+	}
+	return invalidf("-o must be text or json, got %q", format)
 }

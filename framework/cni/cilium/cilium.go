@@ -163,6 +163,10 @@ const (
 	OfflineChartDir   = "cilium/charts"
 )
 
+// OfflineVersions are every version hack/cilium-image.sh builds, oldest
+// first (the Makefile's OFFLINE_CILIUM_VERSIONS; one per row of BGPAPIs).
+var OfflineVersions = []string{"1.16.19", "1.17.0", "1.18.0", "1.19.6", "1.20.2"}
+
 // OfflineImages are the agent and operator images of the offline tier at
 // version (default OfflineVersion).
 func OfflineImages(version ...string) []string {
