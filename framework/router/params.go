@@ -293,3 +293,21 @@ func durList(ds []time.Duration) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// PeerParametersAll runs PeerParameters for every node at once (the
+// keepalive measurement takes up to three intervals per node) and joins
+// their failures.
+func (k *Checker) PeerParametersAll(ctx context.Context, nodes []Node, want PeerParams) error {
+	errs := make([]error, len(nodes))
+	done := make(chan struct{})
+	for i, n := range nodes {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			errs[i] = k.PeerParameters(ctx, n, want)
+		}()
+	}
+	for range nodes {
+		<-done
+	}
+	return errors.Join(errs...)
+}

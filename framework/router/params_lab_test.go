@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,14 +61,18 @@ func TestLabPeerParameters(t *testing.T) {
 	want := GuidePeerParams(65010)
 
 	var wg sync.WaitGroup
-	var errRight, errWrong error
+	var errRight, errBoth error
 	wg.Add(2)
 	go func() { defer wg.Done(); errRight = b.k.PeerParameters(ctx, right.Node, want) }()
-	go func() { defer wg.Done(); errWrong = b.k.PeerParameters(ctx, wrong.Node, want) }()
+	go func() { defer wg.Done(); errBoth = b.k.PeerParametersAll(ctx, []Node{right.Node, wrong.Node}, want) }()
 	wg.Wait()
 	if errRight != nil {
 		t.Errorf("BIRD configured as the guide says: %v", errRight)
 	}
+	if strings.Contains(fmt.Sprint(errBoth), "node worker") {
+		t.Errorf("the right node is named among the failures: %v", errBoth)
+	}
+	errWrong := errBoth
 	mustContain(t, errWrong,
 		"node wrong (10.80.0.22): AS 65011 in its OPEN, want AS 65010",
 		"node wrong (10.80.0.22): hold time 240 s negotiated, want 30 s",
