@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -122,6 +123,16 @@ func (k *Checker) snapshot(ctx context.Context) (snapshot, error) {
 // wait evaluates eval on the router's state now and after every event (or
 // poll) until it returns ok or the timeout ends.
 func (k *Checker) wait(ctx context.Context, check string, n Node, prefix string, eval func(snapshot) (bool, string)) error {
+	return k.waitOrFail(ctx, check, n, prefix, func(s snapshot) (bool, bool, string) {
+		ok, why := eval(s)
+		return ok, false, why
+	})
+}
+
+// waitOrFail is wait for checks that can fail for good before the timeout
+// (failed: a route lost during a graceful restart cannot come back as
+// retained).
+func (k *Checker) waitOrFail(ctx context.Context, check string, n Node, prefix string, eval func(snapshot) (ok, failed bool, why string)) error {
 	timeout := k.Timeout
 	if timeout <= 0 {
 		timeout = DefaultCheckTimeout
@@ -148,11 +159,14 @@ func (k *Checker) wait(ctx context.Context, check string, n Node, prefix string,
 		s, err := k.snapshot(ctx)
 		if err == nil {
 			last = s
-			ok, why := eval(s)
+			ok, failed, why := eval(s)
 			if ok {
 				return nil
 			}
 			reason = why
+			if failed {
+				return &CheckError{Check: check, Node: n, Prefix: prefix, Reason: reason, Waited: time.Since(start), Router: last.String()}
+			}
 		} else if ctx.Err() == nil {
 			reason = err.Error()
 		}
@@ -244,8 +258,9 @@ func learned(s snapshot, n Node, prefix string) (bool, string) {
 }
 
 // ServiceAdvertised passes once the router has the service address as a
-// /32 host route, learned from one of the nodes (any peer if none given)
-// with that node as next hop.
+// /32 host route learned from every one of the nodes, each with itself as
+// next hop (with no node given: from any peer). The failure names each
+// node that does not advertise it.
 func (k *Checker) ServiceAdvertised(ctx context.Context, address string, from ...Node) error {
 	ip := net.ParseIP(address)
 	if ip == nil || ip.To4() == nil {
@@ -267,18 +282,21 @@ func (k *Checker) ServiceAdvertised(ctx context.Context, address string, from ..
 		}
 		var why []string
 		for _, n := range from {
-			ok, reason := learned(s, n, prefix)
-			if ok {
-				return true, ""
+			if ok, reason := learned(s, n, prefix); !ok {
+				why = append(why, n.String()+": "+reason)
 			}
-			why = append(why, n.String()+": "+reason)
 		}
-		return false, strings.Join(why, "; ")
+		if len(why) > 0 {
+			return false, fmt.Sprintf("%d of %d nodes do not advertise it: %s", len(why), len(from), strings.Join(why, "; "))
+		}
+		return true, ""
 	})
 }
 
 // PrefixWithdrawn passes once the router has no route for the prefix from
-// the node (stale ones included).
+// the node (stale ones included) while the node's session stays
+// established: a withdrawal is the node saying so, not its session
+// dropping (that is PeerDown, and RoutesFlushed).
 func (k *Checker) PrefixWithdrawn(ctx context.Context, n Node, prefix string) error {
 	if err := checkPrefix(prefix); err != nil {
 		return err
@@ -289,14 +307,26 @@ func (k *Checker) PrefixWithdrawn(ctx context.Context, n Node, prefix string) er
 				return false, "still has " + r.String()
 			}
 		}
+		p, ok := s.peer(n.Address)
+		if !ok {
+			return false, "no session from " + n.Address + ": the prefix is gone with the session, which is not a withdrawal"
+		}
+		if !p.Established() {
+			return false, "session is " + p.State + ": the prefix is gone with the session, which is not a withdrawal"
+		}
 		return true, ""
 	})
 }
 
 // RoutesRetained passes while the node's session is down and the router
 // still holds every prefix from it (marked stale): graceful-restart helper
-// mode. It fails if the routes were dropped with the session.
+// mode. It fails if the routes were dropped with the session. prefixes are
+// the node's real blocks: at least one. It says nothing of what follows the
+// restart: GracefulRestart checks retention, then re-advertisement.
 func (k *Checker) RoutesRetained(ctx context.Context, n Node, prefixes ...string) error {
+	if err := checkPrefixes(prefixes); err != nil {
+		return fmt.Errorf("routes-retained: %s: %w", n, err)
+	}
 	return k.wait(ctx, "routes-retained", n, strings.Join(prefixes, ","), func(s snapshot) (bool, string) {
 		if p, ok := s.peer(n.Address); ok && p.Established() {
 			return false, "session is still established (no restart seen yet)"
@@ -328,6 +358,9 @@ func (k *Checker) RoutesRetained(ctx context.Context, n Node, prefixes ...string
 // RoutesFlushed passes once none of the prefixes from the node remain
 // (after a restarting peer's restart time ran out).
 func (k *Checker) RoutesFlushed(ctx context.Context, n Node, prefixes ...string) error {
+	if err := checkPrefixes(prefixes); err != nil {
+		return fmt.Errorf("routes-flushed: %s: %w", n, err)
+	}
 	return k.wait(ctx, "routes-flushed", n, strings.Join(prefixes, ","), func(s snapshot) (bool, string) {
 		var left []string
 		for _, r := range s.from(n) {
@@ -349,9 +382,11 @@ type NodeBlocks map[Node][]string
 
 // ExactBlocks passes once, for every node, the router has exactly the
 // expected blocks from it (none missing, none extra), each with the node
-// as next hop, and no block overlaps a block of another node. With within
-// (e.g. the pod CIDR), routes outside those prefixes, such as service
-// addresses, are not counted.
+// as next hop, no block overlaps a block of another node, and no peer
+// other than the nodes announces a prefix in scope (a stranger announcing
+// a node's block, or any pod-CIDR prefix, is named with the peer). With
+// within (e.g. the pod CIDR), routes outside those prefixes, such as
+// service addresses, are not counted.
 func (k *Checker) ExactBlocks(ctx context.Context, want NodeBlocks, within ...string) error {
 	var scope []*net.IPNet
 	for _, w := range within {
@@ -397,6 +432,27 @@ func (k *Checker) ExactBlocks(ctx context.Context, want NodeBlocks, within ...st
 			net  *net.IPNet
 		}
 		var all []owned
+		isNode := map[string]Node{}
+		for _, n := range nodes {
+			isNode[n.Address] = n
+		}
+		for _, r := range s.routes {
+			if r.Peer == "" || !inScope(r.Prefix) {
+				continue
+			}
+			if _, ok := isNode[r.Peer]; ok {
+				continue
+			}
+			msg := fmt.Sprintf("foreign peer %s (not one of the nodes) announces %s via %s", r.Peer, r.Prefix, r.NextHop)
+			for _, n := range nodes {
+				for _, b := range want[n] {
+					if overlaps(b, r.Prefix) {
+						msg += fmt.Sprintf(", which overlaps %s's block %s", n.Name, b)
+					}
+				}
+			}
+			problems = append(problems, msg)
+		}
 		for _, n := range nodes {
 			wantSet := map[string]bool{}
 			for _, b := range want[n] {
@@ -446,6 +502,175 @@ func (k *Checker) ExactBlocks(ctx context.Context, want NodeBlocks, within ...st
 		}
 		return true, ""
 	})
+}
+
+// OnlyPeers passes once every session the router has (in any state but
+// idle or active, i.e. a peer that connected) is from one of the nodes;
+// the failure names each unexpected peer and what it announces.
+func (k *Checker) OnlyPeers(ctx context.Context, nodes ...Node) error {
+	if len(nodes) == 0 {
+		return &ConfigError{"nodes", "none", "name the nodes expected to peer with the router"}
+	}
+	known := map[string]bool{}
+	for _, n := range nodes {
+		known[n.Address] = true
+	}
+	return k.wait(ctx, "only-peers", Node{}, "", func(s snapshot) (bool, string) {
+		var strangers []string
+		for _, p := range s.peers {
+			if known[p.Address] || p.State == "idle" || p.State == "active" || p.State == "" {
+				continue
+			}
+			var pfx []string
+			for _, r := range s.routes {
+				if r.Peer == p.Address {
+					pfx = append(pfx, r.Prefix)
+				}
+			}
+			msg := "unexpected peer " + p.String()
+			if len(pfx) > 0 {
+				msg += " announcing " + strings.Join(pfx, ", ")
+			}
+			strangers = append(strangers, msg)
+		}
+		if len(strangers) > 0 {
+			return false, strings.Join(strangers, "; ")
+		}
+		return true, ""
+	})
+}
+
+// ReAdvertised passes once the node's session has been re-established
+// since since (the restart) and the router holds every prefix from it
+// fresh: present, not stale, with the node as next hop. With graceful
+// restart the router keeps the old routes stale until the node sends them
+// again, and drops those it does not send by its End-of-RIB, so a fresh
+// route on a session newer than the restart is one the node sent again. A
+// session older than the restart (the node never restarted, or the router
+// missed it), a stale route or a missing one fails it.
+func (k *Checker) ReAdvertised(ctx context.Context, n Node, since time.Time, prefixes ...string) error {
+	if err := checkPrefixes(prefixes); err != nil {
+		return fmt.Errorf("re-advertised: %s: %w", n, err)
+	}
+	return k.wait(ctx, "re-advertised", n, strings.Join(prefixes, ","), func(s snapshot) (bool, string) {
+		return reAdvertised(s, n, since, prefixes)
+	})
+}
+
+func reAdvertised(s snapshot, n Node, since time.Time, prefixes []string) (bool, string) {
+	p, ok := s.peer(n.Address)
+	if !ok {
+		return false, "no session from " + n.Address + " since the restart"
+	}
+	if !p.Established() {
+		return false, "session is " + p.State + " (not back since the restart)"
+	}
+	floor := since
+	if p.Up.Nanosecond() == 0 { // an uptime in whole seconds
+		floor = since.Truncate(time.Second)
+	}
+	if p.Up.IsZero() || p.Up.Before(floor) {
+		return false, fmt.Sprintf("session established at %s, before the restart at %s: the node did not restart, or the router did not see it",
+			p.Up.UTC().Format("15:04:05.000"), since.UTC().Format("15:04:05.000"))
+	}
+	have := map[string]Route{}
+	for _, r := range s.from(n) {
+		have[r.Prefix] = r
+	}
+	var why []string
+	for _, pfx := range prefixes {
+		r, ok := have[pfx]
+		switch {
+		case !ok:
+			why = append(why, pfx+" missing")
+		case r.Stale:
+			why = append(why, pfx+" still stale (kept by graceful restart, not sent again)")
+		case r.NextHop != n.Address:
+			why = append(why, fmt.Sprintf("%s via %s, want %s", pfx, r.NextHop, n.Address))
+		}
+	}
+	if len(why) > 0 {
+		return false, "session back, but not re-advertised: " + strings.Join(why, "; ")
+	}
+	return true, ""
+}
+
+// GracefulRestart follows one restart of the node's BGP speaker (begun at
+// restarted, e.g. when its agent pod was deleted) to the end: the session
+// drops while the router keeps every one of blocks (the node's real blocks)
+// as stale routes, none of them is lost while the session is down, and the
+// session comes back with every block advertised again (fresh, received
+// after restarted). A session that never drops, routes dropped with it or
+// flushed before the node is back, and routes left stale after it is back
+// each fail, naming the node and prefixes.
+func (k *Checker) GracefulRestart(ctx context.Context, n Node, restarted time.Time, blocks ...string) error {
+	if err := checkPrefixes(blocks); err != nil {
+		return fmt.Errorf("graceful-restart: %s: %w", n, err)
+	}
+	var sawDown bool
+	return k.waitOrFail(ctx, "graceful-restart", n, strings.Join(blocks, ","), func(s snapshot) (bool, bool, string) {
+		p, ok := s.peer(n.Address)
+		up := ok && p.Established()
+		if !up {
+			sawDown = true
+			have := map[string]bool{}
+			for _, r := range s.from(n) {
+				have[r.Prefix] = true
+			}
+			var missing []string
+			for _, b := range blocks {
+				if !have[b] {
+					missing = append(missing, b)
+				}
+			}
+			if len(missing) > 0 {
+				// For good: a route lost during the restart is a failure
+				// even if the node later sends it again.
+				return false, true, fmt.Sprintf("session down %s after the restart and routes not retained: missing %s",
+					time.Since(restarted).Round(100*time.Millisecond), strings.Join(missing, ", "))
+			}
+			var fresh []string
+			for _, r := range s.from(n) {
+				if !r.Stale && slices.Contains(blocks, r.Prefix) {
+					fresh = append(fresh, r.Prefix)
+				}
+			}
+			if len(fresh) > 0 {
+				return false, false, "session down, routes kept but not marked stale: " + strings.Join(fresh, ", ")
+			}
+			return false, false, "session down, routes retained (stale); waiting for the node to come back"
+		}
+		ok, why := reAdvertised(s, n, restarted, blocks)
+		switch {
+		case ok && sawDown:
+			return true, false, ""
+		case ok:
+			return false, true, "the routes were sent again, but the session was never seen down: retention was not observed " +
+				"(call GracefulRestart before the node's speaker stops)"
+		case !sawDown:
+			return false, false, "session still established (no restart seen yet): " + why
+		}
+		return false, false, why
+	})
+}
+
+func overlaps(a, b string) bool {
+	_, x, err1 := net.ParseCIDR(a)
+	_, y, err2 := net.ParseCIDR(b)
+	return err1 == nil && err2 == nil && (x.Contains(y.IP) || y.Contains(x.IP))
+}
+
+// checkPrefixes wants at least one prefix, each a network prefix.
+func checkPrefixes(ps []string) error {
+	if len(ps) == 0 {
+		return &ConfigError{"prefixes", "none", "give the node's real blocks (a check of nothing passes for nothing)"}
+	}
+	for _, p := range ps {
+		if err := checkPrefix(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func checkPrefix(p string) error {

@@ -37,7 +37,9 @@ func TestChecksPassAndFail(t *testing.T) {
 	must(k.PrefixLearned(ctx, n1, "10.85.1.0/24"))
 	must(k.PrefixLearned(ctx, n2, "10.85.2.0/24"))
 	must(k.ServiceAdvertised(ctx, "10.96.0.10", n2))
-	must(k.ExactBlocks(ctx, NodeBlocks{n1: {"10.85.1.0/24"}, n2: {"10.85.2.0/24", "10.96.0.10/32"}}))
+	// node3 is left out, so its block is scoped out (ExactBlocks flags any
+	// in-scope prefix from a peer that is not one of the nodes).
+	must(k.ExactBlocks(ctx, NodeBlocks{n1: {"10.85.1.0/24"}, n2: {"10.85.2.0/24", "10.96.0.10/32"}}, "10.85.1.0/24", "10.85.2.0/24", "10.96.0.0/16"))
 
 	routes, err := r.Client().Routes(ctx)
 	must(err)
@@ -56,10 +58,10 @@ func TestChecksPassAndFail(t *testing.T) {
 	mustContain(t, k.PrefixLearned(ctx, n3, "10.85.3.0/24"), "node3", "10.85.3.0/24", "next hop 127.0.0.99, want 127.0.0.13")
 	mustContain(t, k.ExactBlocks(ctx, NodeBlocks{n1: {"10.85.1.0/24", "10.85.11.0/24"}}), "node1", "missing 10.85.11.0/24")
 	mustContain(t, k.ExactBlocks(ctx, NodeBlocks{n2: {"10.85.2.0/24"}}), "node2", "extra 10.96.0.10/32")
-	// Scoped to the pod CIDR, node2's service route is not a pod block; a
-	// missing block inside the scope still fails.
-	must(k.ExactBlocks(ctx, NodeBlocks{n2: {"10.85.2.0/24"}}, "10.85.0.0/16"))
-	mustContain(t, k.ExactBlocks(ctx, NodeBlocks{n2: {"10.85.2.0/24", "10.85.12.0/24"}}, "10.85.0.0/16"), "node2", "missing 10.85.12.0/24")
+	// Scoped to node2's part of the pod CIDR, node2's service route is not a
+	// pod block; a missing block inside the scope still fails.
+	must(k.ExactBlocks(ctx, NodeBlocks{n2: {"10.85.2.0/24"}}, "10.85.2.0/24"))
+	mustContain(t, k.ExactBlocks(ctx, NodeBlocks{n2: {"10.85.2.0/24", "10.85.12.0/24"}}, "10.85.2.0/24", "10.85.12.0/24"), "node2", "missing 10.85.12.0/24")
 	mustContain(t, k.ExactBlocks(ctx, NodeBlocks{n3: {"10.85.3.0/24"}}), "node3", "wrong next hop 10.85.3.0/24 via 127.0.0.99")
 	mustContain(t, k.ServiceAdvertised(ctx, "10.96.0.11", n2), "node2", "10.96.0.11/32", "not learned")
 	mustContain(t, k.ServiceAdvertised(ctx, "10.96.0.10", n1), "node1", "10.96.0.10/32", "only 10.96.0.10/32 via 127.0.0.12 from 127.0.0.12")

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
@@ -26,6 +27,8 @@ type Peer struct {
 	Dynamic bool `json:"dynamic,omitempty"`
 	// Received is the number of prefixes received from the peer.
 	Received uint64 `json:"received"`
+	// Up is when the current session was established (zero when not).
+	Up time.Time `json:"up,omitzero"`
 }
 
 // Established reports whether the session is up.
@@ -47,6 +50,9 @@ type Route struct {
 	Best      bool   `json:"best,omitempty"`
 	Stale     bool   `json:"stale,omitempty"`
 	Withdrawn bool   `json:"withdrawn,omitempty"` // only in events
+	// Age is when the router received the path (GoBGP's path age). GoBGP
+	// keeps the first age when a restarted peer sends the same path again.
+	Age time.Time `json:"age,omitzero"`
 }
 
 func (r Route) String() string {
@@ -300,6 +306,9 @@ func peerFromAPI(p *api.Peer) Peer {
 			out.Dynamic = true
 		}
 	}
+	if t := p.GetTimers().GetState().GetUptime(); t != nil && (t.Seconds != 0 || t.Nanos != 0) && out.Established() {
+		out.Up = t.AsTime()
+	}
 	for _, a := range p.AfiSafis {
 		if a.State != nil {
 			out.Received += a.State.Received
@@ -316,6 +325,9 @@ func routeFromAPI(p *api.Path) (Route, error) {
 	}
 	r.Prefix = fmt.Sprintf("%s/%d", pfx.Prefix, pfx.PrefixLen)
 	r.Best, r.Stale, r.Withdrawn = p.Best, p.Stale, p.IsWithdraw
+	if a := p.GetAge(); a != nil && (a.Seconds != 0 || a.Nanos != 0) {
+		r.Age = a.AsTime()
+	}
 	if p.NeighborIp != "" && p.NeighborIp != "<nil>" && !net.ParseIP(p.NeighborIp).IsUnspecified() {
 		r.Peer = p.NeighborIp
 	}

@@ -97,9 +97,17 @@ func TestLabSpeakers(t *testing.T) {
 	})
 	t.Run("withdraw-when-bird-stops", func(t *testing.T) {
 		birdProc.Stop(5 * time.Second)
-		if err := b.k.PrefixWithdrawn(ctx, n2.Node, n2.block); err != nil {
+		// The session ends with BIRD: its routes go with it (a flush, not
+		// a withdrawal, which PrefixWithdrawn refuses to count).
+		if err := b.k.PeerDown(ctx, n2.Node); err != nil {
 			t.Fatal(err)
 		}
+		if err := b.k.RoutesFlushed(ctx, n2.Node, n2.block); err != nil {
+			t.Fatal(err)
+		}
+		k := *b.k
+		k.Timeout = 2 * time.Second
+		mustContain(t, k.PrefixWithdrawn(ctx, n2.Node, n2.block), "prefix-withdrawn", "node2", "not a withdrawal")
 		if err := b.kernelHas(n2.block, n2.Address, false); err != nil {
 			t.Fatal(err)
 		}
