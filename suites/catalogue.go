@@ -50,7 +50,7 @@ func (w *world) check(e checks.Entry) func(SpecContext) {
 		}
 		w.phase = e.Phase
 		if e.Skip != "" {
-			Skip(e.Skip)
+			Skip("does not apply: " + e.Skip)
 		}
 		switch e.Phase.Stage {
 		case checks.BeforeCNI:

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 
 	"github.com/hybridcni/hybridcni/framework/checks"
 	"github.com/hybridcni/hybridcni/framework/config"
@@ -150,7 +151,15 @@ func define(l *layout) {
 func steps(r config.Run, p checks.Phase, hopErr error) []specOf {
 	step := func(title string, fn func(*world, SpecContext), features ...string) specOf {
 		return specOf{title: title, labels: feature(features...), step: true,
-			run: func(w *world) func(SpecContext) { return func(ctx SpecContext) { fn(w, ctx) } }}
+			run: func(w *world) func(SpecContext) {
+				return func(ctx SpecContext) {
+					w.phase = p
+					fn(w, ctx)
+					if w.env.AfterStep != nil {
+						Expect(w.env.AfterStep(ctx, p.Name)).To(Succeed(), "the environment's after-step hook")
+					}
+				}
+			}}
 	}
 	switch p.Stage {
 	case checks.AfterInstall:

@@ -59,6 +59,10 @@ type Env struct {
 	NodeExec func(ctx context.Context, node string, argv ...string) (string, error)
 	// Diagnostics are the provider's own sources (router RIB, node logs).
 	Diagnostics []diagnostics.Source
+	// AfterStep, when set, runs after each lifecycle step (phase names as
+	// in framework/checks: install, upgrade-1, rollback, delete): where a
+	// test injects a fault that only one version has.
+	AfterStep func(ctx context.Context, phase string) error
 	// Lacking says why each missing capability is missing.
 	Lacking map[Capability]string
 	// ResultsDir is where reports and diagnostics go.

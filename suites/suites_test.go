@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/hybridcni/hybridcni/framework/chart/charttest"
+	"github.com/hybridcni/hybridcni/framework/checks"
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/report"
 	"github.com/hybridcni/hybridcni/framework/testenv"
@@ -34,36 +37,47 @@ func lifecycleRuns(charts string) []config.Run {
 	return []config.Run{mk(config.Cilium, "1.16.18", "1.17.18"), mk(config.Calico, "v3.29.6", "v3.30.7")}
 }
 
-// mustPass are the specs (by name prefix) that run for real on the
-// simulated provider and must pass for every CNI.
-var mustPass = []string{
-	"readiness: hybrid nodes are NotReady without a CNI",
-	"install: helm install",
-	"readiness: hybrid nodes turn Ready once the CNI runs",
-	"placement: an agent on every hybrid node and none on cloud nodes",
-	"upgrade: ",
-	"rollback: to the first revision, then ready again",
-	"delete: helm uninstall",
-	"delete: cleanup removes the CRDs and files",
-	"bgp: resources applied as the guide gives them",
-}
-
-// dataplane are the specs that need what kwok lacks; they must skip naming
-// the capability.
-var dataplane = []string{
-	"pod-to-pod/", "pod-to-service/", "node-to-pod", "pod-to-node", "pod-to-external",
-	"control-plane-to-node", "control-plane-to-pod", "masquerade:",
-	"bgp: a session", "bgp: each node's pod block", "bgp: routes retained",
-	"delete: report what stays on each node",
-}
-
 var capabilityRE = regexp.MustCompile(`needs (dataplane|router|on-prem-host|node-shell): \S`)
 
+// faultRun is a third run of TestSuites: Cilium whose agent loses its
+// hybrid-node affinity right after the last hop, a fault only the new
+// version has. The install phase's placement check passes; the last hop's
+// fails naming the cloud node; rollback restores the chart's affinity.
+const faultRun = "cilium-placement-fault-after-hop"
+
+func init() {
+	suites.RegisterProvider("simulated-with-faults", func(o suites.Options) suites.Provider {
+		inner, _ := suites.LookupProvider("simulated", o)
+		return &faulty{Provider: inner}
+	})
+}
+
+// faulty is the simulated provider with a fault injected into one run.
+type faulty struct{ suites.Provider }
+
+func (f *faulty) Provision(ctx context.Context, run config.Run, dir string) (*suites.Env, error) {
+	env, err := f.Provider.Provision(ctx, run, dir)
+	if err != nil || run.Name != faultRun {
+		return env, err
+	}
+	env.AfterStep = func(ctx context.Context, phase string) error {
+		if phase != "upgrade-2" {
+			return nil
+		}
+		patch := []byte(`[{"op":"remove","path":"/spec/template/spec/affinity"}]`)
+		_, err := env.Kube.AppsV1().DaemonSets("kube-system").Patch(ctx, "cilium", k8stypes.JSONPatchType, patch, metav1.PatchOptions{})
+		return err
+	}
+	return env, nil
+}
+
 // TestSuites runs the suites on the simulated provider (API server, kwok,
-// operator stand-ins) with the real charts, both CNIs in one RunSpecs, and
-// checks the JUnit report: the lifecycle specs pass, the dataplane specs
-// skip saying what is missing, nothing fails. `ginkgo --dry-run -v ./suites`
-// lists the specs of the same runs.
+// operator stand-ins) with the real charts, both CNIs and a faulty run in
+// one RunSpecs, and reads the JUnit report against the check catalogue:
+// every check that applies and needs nothing kwok lacks passes in every
+// phase (install, each hop, rollback); the others skip saying why; the
+// fault after the last hop is caught there and nowhere else.
+// `ginkgo --dry-run -v ./suites` lists the specs of the same runs.
 func TestSuites(t *testing.T) {
 	suiteCfg, _ := ginkgo.GinkgoConfiguration()
 	charts, why := charttest.Find()
@@ -80,63 +94,83 @@ func TestSuites(t *testing.T) {
 	}
 	results := t.TempDir()
 	runs := lifecycleRuns(charts)
+	fault := runs[0]
+	fault.Name = faultRun
+	fault.BGP.Enabled = false
+	fault.Network.Masquerade = true
+	runs = append(runs, fault)
 	err := suites.Run(context.Background(), suites.Options{
-		Runs: runs, Provider: "simulated", ResultsDir: results,
-		Timeout: 8 * time.Minute, WaitTimeout: 2 * time.Minute,
+		Runs: runs, Provider: "simulated-with-faults", ResultsDir: results,
+		Timeout: 12 * time.Minute, WaitTimeout: 2 * time.Minute,
 	})
 	if suiteCfg.DryRun {
 		return
 	}
-	if err != nil {
-		t.Errorf("suites.Run: %v", err)
+	if err == nil {
+		t.Errorf("suites.Run passed although run %s has a fault after its last hop", faultRun)
 	}
 	got, rerr := report.ReadJUnit(filepath.Join(results, suites.JUnitFile))
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
-	for _, r := range got {
-		t.Logf("%-7s %s [%s %s] %s", r.State, r.Spec, r.CNI, r.Version, r.Message)
-		if r.State == report.Failed {
-			t.Errorf("FAILED %s %s: %s: %s", r.CNI, r.Version, r.Spec, r.Message)
-		}
-	}
 	for _, run := range runs {
 		var mine []report.Result
 		for _, r := range got {
-			if r.CNI == run.CNI.Name && r.Version == run.CNI.Version {
+			if r.Run == run.Name {
 				mine = append(mine, r)
 			}
 		}
-		name := run.CNI.Name + " " + run.CNI.Version
-		for _, want := range mustPass {
-			n := 0
-			for _, r := range mine {
-				if !strings.HasPrefix(r.Spec, name+" ") || !strings.Contains(r.Spec, " "+want) {
-					continue
-				}
-				n++
+		subject := checks.SubjectOf(run)
+		perPhase := map[string]int{}
+		for _, r := range mine {
+			t.Logf("%-7s %-9s %-8s %s %s", r.State, r.Phase, r.Version, r.Spec, r.Message)
+			name := label(r, "check")
+			if name == "" {
 				if r.State != report.Passed {
-					t.Errorf("%s: %q is %s (%s), want passed", name, r.Spec, r.State, r.Message)
+					t.Errorf("%s: lifecycle step %q is %s: %s", run.Name, r.Spec, r.State, r.Message)
 				}
+				continue
 			}
-			if n == 0 {
-				t.Errorf("%s: no spec %q in the report", name, want)
+			c, ok := checks.Lookup(strings.ReplaceAll(name, ".", "/"))
+			if !ok {
+				t.Errorf("%s: %q has label check:%s, not in the catalogue", run.Name, r.Spec, name)
+				continue
 			}
-		}
-		skipped := 0
-		for _, want := range dataplane {
-			for _, r := range mine {
-				if !strings.Contains(r.Spec, " "+want) {
-					continue
+			perPhase[r.Phase]++
+			if run.Name == faultRun && c.Name() == "placement" && r.Phase == "upgrade-2" {
+				if r.State != report.Failed || !strings.Contains(r.Message, "cloud node") || r.Version != "1.17.18" {
+					t.Errorf("%s: the fault after hop 2 is not caught there: %s %s %q", run.Name, r.State, r.Version, r.Message)
 				}
-				skipped++
+				continue
+			}
+			switch why := c.Applies(subject); {
+			case why != "":
+				if r.State != report.Skipped || !strings.Contains(r.Message, why) {
+					t.Errorf("%s %s: %q is %s (%q), want skipped: %s", run.Name, r.Phase, r.Spec, r.State, r.Message, why)
+				}
+			case len(c.Capabilities()) > 0:
 				if r.State != report.Skipped || !capabilityRE.MatchString(r.Message) {
-					t.Errorf("%s: %q is %s (%q), want skipped naming the missing capability", name, r.Spec, r.State, r.Message)
+					t.Errorf("%s %s: %q is %s (%q), want skipped naming the missing capability", run.Name, r.Phase, r.Spec, r.State, r.Message)
+				}
+			default:
+				if r.State != report.Passed {
+					t.Errorf("%s %s: %q is %s (%s), want passed", run.Name, r.Phase, r.Spec, r.State, r.Message)
 				}
 			}
 		}
-		if skipped < len(dataplane) {
-			t.Errorf("%s: %d dataplane specs in the report, want at least %d", name, skipped, len(dataplane))
+		for _, phase := range []string{"before-cni", "install", "upgrade-1", "upgrade-2", "rollback", "delete"} {
+			if perPhase[phase] == 0 {
+				t.Errorf("%s: no check ran in phase %s", run.Name, phase)
+			}
 		}
 	}
+}
+
+func label(r report.Result, key string) string {
+	for _, l := range r.Labels {
+		if v, ok := strings.CutPrefix(l, key+":"); ok {
+			return v
+		}
+	}
+	return ""
 }
