@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/hybridcni/hybridcni/framework/chart"
 	"github.com/hybridcni/hybridcni/framework/cni"
@@ -43,10 +44,24 @@ type cniFlags struct {
 }
 
 func addCNIFlags(cmd *cobra.Command) *cniFlags {
-	f := &cniFlags{run: addRunFlags(cmd)}
+	return addCNIFlagsWith(cmd, addRunFlags(cmd))
+}
+
+// addCNIClusterFlags registers only what a command that acts on the release
+// already installed needs: which CNI, and the cluster (status, rollback,
+// uninstall read nothing else of a run).
+func addCNIClusterFlags(cmd *cobra.Command) *cniFlags {
+	return addCNIFlagsWith(cmd, addRunFlagsOnly(cmd, false, "cni"))
+}
+
+func addCNIFlagsWith(cmd *cobra.Command, rf *runFlags) *cniFlags {
+	f := &cniFlags{run: rf}
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default $KUBECONFIG or ~/.kube/config)")
 	cmd.Flags().StringVar(&f.context, "context", "", "kubeconfig context (default: the current one)")
-	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "bound of each wait (readiness, pre-flight, deletion)")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "bound of each wait for the cluster (readiness, pre-flight, deletion)")
+	cmd.Flags().DurationVar(&f.timeout, "wait-timeout", 5*time.Minute, "bound of each wait for the cluster (readiness, pre-flight, deletion)")
+	// --timeout bounds the whole run in `hybridcni run`; here it was each wait.
+	_ = cmd.Flags().MarkDeprecated("timeout", "use --wait-timeout, as hybridcni run names the bound of each wait")
 	return f
 }
 
@@ -73,7 +88,7 @@ func (f *cniFlags) open(cmd *cobra.Command, needSource bool, checks func(config.
 		return nil, err
 	}
 	if f.timeout <= 0 {
-		return nil, invalidf("--timeout %s: want a positive duration such as 5m", f.timeout)
+		return nil, invalidf("--wait-timeout %s: not a positive duration (fix: pass e.g. --wait-timeout 5m)", f.timeout)
 	}
 	o := cni.Options{Timeout: f.timeout, Log: cmd.ErrOrStderr()}
 	if needSource {
@@ -98,12 +113,12 @@ func (f *cniFlags) open(cmd *cobra.Command, needSource bool, checks func(config.
 	path := f.kubeconfig
 	if path != "" {
 		if _, err := os.Stat(path); err != nil {
-			return nil, config.Invalid("kubeconfig", fmt.Sprintf("%q: %v", path, err), "pass --kubeconfig with the path of a kubeconfig file")
+			return nil, config.Invalid("--kubeconfig", fmt.Sprintf("%q: %v", path, errors.Unwrap(err)), "pass --kubeconfig with the path of a kubeconfig file")
 		}
 	}
 	rc, err := chart.LoadKubeconfig(path, f.context)
 	if err != nil {
-		return nil, config.Invalid("kubeconfig", err.Error(), "pass --kubeconfig (and --context) naming a cluster")
+		return nil, kubeconfigError(path, f.context, err)
 	}
 	c, err := cni.NewCluster(rc)
 	if err != nil {
@@ -147,12 +162,12 @@ func newCNIUpgradeCmd() *cobra.Command {
 	var to string
 	var preflightImage string
 	cmd := &cobra.Command{
-		Use:   "upgrade --to VERSION",
+		Use:   "upgrade --upgrade-to VERSION",
 		Short: "Upgrade hop by hop (Cilium: pre-flight each hop; Calico: CRDs server-side first), keeping the release's values",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if to == "" {
-				return invalidf("upgrade needs --to VERSION, the chart version to upgrade to")
+				return invalidf("--upgrade-to is not set (fix: pass --upgrade-to VERSION, the chart version to upgrade to)")
 			}
 			s, err := f.open(cmd, true, func(config.Run) []check { return []check{{"cni.upgradeTo", to}} }, func(o *cni.Options) {
 				if preflightImage != "" {
@@ -173,7 +188,9 @@ func newCNIUpgradeCmd() *cobra.Command {
 		},
 	}
 	f = addCNIFlags(cmd)
-	cmd.Flags().StringVar(&to, "to", "", "chart version to upgrade to (Cilium goes through the newest patch of each minor on the way)")
+	cmd.Flags().StringVar(&to, "upgrade-to", "", "chart version to upgrade to (Cilium goes through the newest patch of each minor on the way)")
+	cmd.Flags().StringVar(&to, "to", "", "chart version to upgrade to")
+	_ = cmd.Flags().MarkDeprecated("to", "use --upgrade-to, as hybridcni run names it")
 	cmd.Flags().StringVar(&preflightImage, "preflight-image", "", "Cilium pre-flight image override (e.g. a private registry copy)")
 	return cmd
 }
@@ -202,12 +219,12 @@ func newCNIRollbackCmd() *cobra.Command {
 	var f *cniFlags
 	var revision int
 	cmd := &cobra.Command{
-		Use:   "rollback [--revision N]",
+		Use:   "rollback",
 		Short: "helm rollback the CNI release to a revision (default: the previous one) and wait until ready",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if revision < 0 {
-				return invalidf("--revision %d: want a revision from `hybridcni cni status`, or 0 for the previous one", revision)
+				return invalidf("--revision %d: not a revision (fix: pass a revision 'hybridcni cni status' lists, or 0 for the previous one)", revision)
 			}
 			s, err := f.open(cmd, false, nil)
 			if err != nil {
@@ -221,7 +238,7 @@ func newCNIRollbackCmd() *cobra.Command {
 			return s.printReadiness(cmd.Context())
 		},
 	}
-	f = addCNIFlags(cmd)
+	f = addCNIClusterFlags(cmd)
 	cmd.Flags().IntVar(&revision, "revision", 0, "revision to roll back to (0: the previous one)")
 	return cmd
 }
@@ -264,7 +281,7 @@ func newCNIUninstallCmd() *cobra.Command {
 			return err
 		},
 	}
-	f = addCNIFlags(cmd)
+	f = addCNIClusterFlags(cmd)
 	cmd.Flags().BoolVar(&keepCRDs, "keep-crds", false, "leave the CNI's CRDs (and the custom resources) in place")
 	cmd.Flags().BoolVar(&removeFinalizers, "remove-finalizers", false, "strip finalizers that still hold objects after the wait (their controller is gone)")
 	return cmd
@@ -305,7 +322,7 @@ func newCNIStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	f = addCNIFlags(cmd)
+	f = addCNIClusterFlags(cmd)
 	return cmd
 }
 
@@ -367,4 +384,47 @@ func (s *session) printBGP(ctx context.Context) {
 	for _, o := range objs {
 		fmt.Fprintf(s.out, "  %s %s (%s)\n", o.GetKind(), o.GetName(), o.GetAPIVersion())
 	}
+}
+
+// kubeconfigError says what is wrong with the kubeconfig, lists the contexts
+// it has, and gives one fix (chart.LoadKubeconfig's own hint is dropped).
+func kubeconfigError(path, context string, err error) error {
+	cause := err
+	if u := errors.Unwrap(err); u != nil {
+		cause = u
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if path != "" {
+		rules = &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
+	}
+	where := path
+	if where == "" {
+		where = "the default kubeconfig ($KUBECONFIG or ~/.kube/config)"
+	}
+	cfg, lerr := rules.Load()
+	var names []string
+	if lerr == nil {
+		for n := range cfg.Contexts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+	}
+	field, fix := "--kubeconfig", "pass --kubeconfig with the kubeconfig of the cluster"
+	switch {
+	case len(names) > 0 && context != "":
+		field, fix = "--context", "pass --context with one of: "+strings.Join(names, ", ")
+	case len(names) > 0:
+		fix = "pass --context with one of: " + strings.Join(names, ", ")
+	}
+	msg := fmt.Sprintf("%s: %v", where, cause)
+	if len(names) > 0 {
+		msg += fmt.Sprintf(" (contexts in it: %s", strings.Join(names, ", "))
+		if cfg.CurrentContext != "" {
+			msg += "; current: " + cfg.CurrentContext
+		}
+		msg += ")"
+	} else if lerr == nil {
+		msg += " (it has no contexts)"
+	}
+	return config.Invalid(field, msg, fix)
 }

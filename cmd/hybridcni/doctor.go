@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -32,7 +35,7 @@ registries count as unreachable).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
-				return invalidf("--output %q: use text or json", output)
+				return invalidf("--output %q: want text or json (fix: pass -o json)", output)
 			}
 			ctx := cmd.Context()
 			r, topo, err := tf.load()
@@ -66,9 +69,14 @@ registries count as unreachable).`,
 					return err
 				}
 			} else {
-				rep.Write(cmd.OutOrStdout())
+				writeDoctorTable(cmd.OutOrStdout(), rep, doctorWidth)
 			}
 			if err := rep.Err(); err != nil {
+				var be *doctor.BlockedError
+				if output == "text" && errors.As(err, &be) {
+					// The table above gives each blocker's finding and fix.
+					return shortBlocked{be}
+				}
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "no blockers")
@@ -80,3 +88,73 @@ registries count as unreachable).`,
 	cmd.Flags().BoolVar(&noCNI, "no-cni", false, "do not render the CNI charts for their images")
 	return cmd
 }
+
+// doctorWidth is the width doctor's table fits in.
+const doctorWidth = 100
+
+// writeDoctorTable prints one finding per block, fitting width columns:
+// STATUS and CHECK, then the finding and its fix wrapped beside them.
+func writeDoctorTable(w io.Writer, rep doctor.Report, width int) {
+	const statusW, checkW = 8, 22
+	indent := strings.Repeat(" ", statusW+checkW)
+	text := width - statusW - checkW
+	fmt.Fprintf(w, "%-*s%-*s%s\n", statusW, "STATUS", checkW, "CHECK", "FINDING / FIX")
+	for _, f := range rep.Findings {
+		check := f.Check
+		if len(check) > checkW-2 {
+			check = check[:checkW-3] + "~"
+		}
+		lines := wrapWords(f.Message, text)
+		if f.Fix != "" {
+			lines = append(lines, wrapWords("fix: "+f.Fix, text)...)
+		}
+		for i, l := range lines {
+			if i == 0 {
+				fmt.Fprintf(w, "%-*s%-*s%s\n", statusW, strings.ToUpper(string(f.Severity)), checkW, check, l)
+				continue
+			}
+			fmt.Fprintf(w, "%s%s\n", indent, l)
+		}
+	}
+}
+
+// wrapWords breaks s into lines of at most width runes (a longer word gets a line of its own, cut).
+func wrapWords(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		for len([]rune(word)) > width {
+			if line != "" {
+				lines, line = append(lines, line), ""
+			}
+			r := []rune(word)
+			lines, word = append(lines, string(r[:width])), string(r[width:])
+		}
+		switch {
+		case line == "":
+			line = word
+		case len([]rune(line))+1+len([]rune(word)) <= width:
+			line += " " + word
+		default:
+			lines, line = append(lines, line), word
+		}
+	}
+	if line != "" || len(lines) == 0 {
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// shortBlocked is doctor's error after its table: the blockers' checks by
+// name, not every finding again.
+type shortBlocked struct{ err *doctor.BlockedError }
+
+func (s shortBlocked) Error() string {
+	names := make([]string, len(s.err.Findings))
+	for i, f := range s.err.Findings {
+		names[i] = f.Check
+	}
+	return fmt.Sprintf("doctor found %d blocker(s): %s; the table above gives each fix", len(names), strings.Join(names, ", "))
+}
+
+func (s shortBlocked) Unwrap() error { return s.err }

@@ -24,11 +24,16 @@ lists it, newest first. Without a ledger (another machine, a lost state
 directory) it removes the objects carrying the run's label instead, as gc does.
 A second SIGINT/SIGTERM stops at once and prints what is left.`,
 		Example: `  hybridcni down hcni-cilium-1-16-19-3f9a2c`,
-		Args:    cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return invalidf("hybridcni down takes one NAME, got %d (fix: pass a name 'hybridcni get clusters' lists)", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if filepath.Base(name) != name || name == "." || name == ".." {
-				return invalidf("NAME %q: give the topology name `hybridcni up` printed", name)
+				return invalidf("NAME %q: not a topology name (fix: pass a name 'hybridcni get clusters' lists)", name)
 			}
 			ctx := cmd.Context()
 			stderr := cmd.ErrOrStderr()

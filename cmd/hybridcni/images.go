@@ -39,7 +39,7 @@ func newImagesListCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
-				return invalidf("--output %q: use text or json", output)
+				return invalidf("--output %q: want text or json (fix: pass -o json)", output)
 			}
 			r, _, err := tf.load()
 			if err != nil {
@@ -84,8 +84,8 @@ func newImagesListCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	tf.add(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	tf.addForImages(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
@@ -100,7 +100,7 @@ func newImagesSaveCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
-				return invalidf("--output is empty: name the tar file to write")
+				return invalidf("--archive is empty (fix: pass --archive images.tar, the tar file to write)")
 			}
 			ctx := cmd.Context()
 			r, _, err := tf.load()
@@ -146,8 +146,11 @@ func newImagesSaveCmd() *cobra.Command {
 			return nil
 		},
 	}
-	tf.add(cmd)
-	cmd.Flags().StringVarP(&out, "output", "o", "", "tar file to write (required)")
+	tf.addForImages(cmd)
+	cmd.Flags().StringVar(&out, "archive", "", "tar file to write (required)")
+	// -o is a format everywhere else; the file flag was --output before.
+	cmd.Flags().StringVarP(&out, "output", "o", "", "tar file to write")
+	_ = cmd.Flags().MarkDeprecated("output", "use --archive (-o names an output format in every other command)")
 	return cmd
 }
 
@@ -159,10 +162,10 @@ func newImagesLoadCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if in == "" {
-				return invalidf("--input is empty: name the tar file `hybridcni images save` wrote")
+				return invalidf("--archive is empty (fix: pass --archive with the tar file 'hybridcni images save' wrote)")
 			}
 			if _, err := os.Stat(in); err != nil {
-				return invalidf("--input %s: %v", in, err)
+				return invalidf("--archive %s: %v (fix: pass the tar file 'hybridcni images save' wrote)", in, err)
 			}
 			ctx := cmd.Context()
 			if cluster != "" {
@@ -190,7 +193,9 @@ func newImagesLoadCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&in, "input", "i", "", "tar file written by `hybridcni images save` (required)")
+	cmd.Flags().StringVar(&in, "archive", "", "tar file written by 'hybridcni images save --archive' (required)")
+	cmd.Flags().StringVarP(&in, "input", "i", "", "tar file to load")
+	_ = cmd.Flags().MarkDeprecated("input", "use --archive, as images save does")
 	cmd.Flags().StringVar(&cluster, "cluster", "", "load into the nodes of this kind cluster instead of the engine")
 	return cmd
 }

@@ -39,7 +39,7 @@ func TestImagesSaveNamesWhatIsMissing(t *testing.T) {
 	dockerOrSkip(t)
 	tar := filepath.Join(t.TempDir(), "images.tar")
 	var out, errOut bytes.Buffer
-	code := execute([]string{"images", "save", "--chart-repo", dir, "-o", tar}, &out, &errOut)
+	code := execute([]string{"images", "save", "--chart-repo", dir, "--archive", tar}, &out, &errOut)
 	if code != exitFailure || !strings.Contains(errOut.String(), "not present locally: ") || !strings.Contains(errOut.String(), "quay.io/cilium/cilium:v1.16.19") {
 		t.Fatalf("exit %d, stderr %q; want 1 naming the absent images", code, errOut.String())
 	}

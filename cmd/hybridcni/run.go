@@ -61,6 +61,22 @@ func newRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Qualify one CNI version: cluster, install, checks, upgrade, rollback, delete; JUnit and a matrix report",
+		Long: `Qualify one CNI version on EKS hybrid nodes, as the hybrid-nodes guide describes it.
+
+A run builds its environment (--provider kind: a kind cluster whose workers carry
+eks.amazonaws.com/compute-type=hybrid, a GoBGP router in front of them and an
+on-prem host; --provider simulated: a real API server with kwok nodes, lifecycle
+only), installs the CNI with the guide's values, checks node readiness,
+placement, IPAM, connectivity, masquerading and BGP, upgrades hop by hop to
+--upgrade-to with the disruption meter running, rolls back, deletes, and tears
+the environment down (unless --keep).
+
+The run is described by a run file (-f, kind: Run; every field has a default)
+and flags, which override the file's fields. Invalid input exits 2 before
+anything is created, naming the field or flag and the fix; a failed run exits 1.
+Results go to --results: junit.xml and report.json, which "hybridcni report"
+turns into the compatibility matrix. SIGINT/SIGTERM tears down what the run
+created; "hybridcni gc" removes what a killed run left.`,
 		Example: `  hybridcni run --cni cilium --version 1.16.18 --upgrade-to 1.17.18 --bgp --masquerade=false
   hybridcni run -f run.yaml --label-filter 'feature:bgp' --keep
   hybridcni run --provider simulated --chart-repo ../shared/charts --cni calico --version v3.29.6 --upgrade-to v3.30.7`,

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/config"
 )
 
@@ -31,7 +32,7 @@ func addRunFlags(cmd *cobra.Command) *runFlags {
 
 	f.str("run-name", "name", &f.r.Name, "run name: names its cluster, containers and results (default: from the CNI, versions and modes)",
 		func(r *config.Run) { r.Name = f.r.Name })
-	f.str("cni", "cni.name", &f.r.CNI.Name, "CNI: cilium or calico", func(r *config.Run) { r.CNI.Name = f.r.CNI.Name })
+	f.str("cni", "cni.name", &f.r.CNI.Name, "CNI: "+strings.Join(cni.Names(), ", "), func(r *config.Run) { r.CNI.Name = f.r.CNI.Name })
 	f.str("version", "cni.version", &f.r.CNI.Version, "CNI chart version (default: the version the hybrid-nodes guide was written for)",
 		func(r *config.Run) { r.CNI.Version = f.r.CNI.Version })
 	f.str("chart-repo", "cni.chartSource", &f.r.CNI.ChartSource,
@@ -118,7 +119,7 @@ func (f *runFlags) run() (config.Run, error) {
 		err = r.Validate()
 	}
 	if err != nil {
-		return config.Run{}, f.annotate(err)
+		return config.Run{}, config.Locate(f.annotate(err), f.file)
 	}
 	return r, nil
 }
@@ -144,7 +145,28 @@ func (f *runFlags) annotate(err error) error {
 // noArgs rejects positional arguments as a usage error (exit 2).
 func noArgs(cmd *cobra.Command, args []string) error {
 	if err := cobra.NoArgs(cmd, args); err != nil {
-		return usageError{err}
+		return usageError{fmt.Errorf("%w (fix: %s takes flags only, see --help)", err, cmd.CommandPath())}
 	}
 	return nil
+}
+
+// addRunFlagsOnly registers -f and only the named run flags on cmd (plus
+// --upgrade-to and its kin when upgrade is set), for commands that read only
+// part of a run: their --help lists only the flags they use.
+func addRunFlagsOnly(cmd *cobra.Command, upgrade bool, names ...string) *runFlags {
+	f := addRunFlags(&cobra.Command{})
+	if upgrade {
+		f.withUpgradeTo()
+	}
+	keep := map[string]bool{"file": true}
+	for _, n := range names {
+		keep[n] = true
+	}
+	f.fs.VisitAll(func(fl *pflag.Flag) {
+		if keep[fl.Name] {
+			cmd.Flags().AddFlag(fl)
+		}
+	})
+	f.fs = cmd.Flags()
+	return f
 }

@@ -30,6 +30,20 @@ type topoFlags struct {
 
 func (t *topoFlags) add(cmd *cobra.Command) {
 	t.rf = addRunFlags(cmd).withUpgradeTo()
+	t.addOwn(cmd)
+}
+
+// imageRunFlags are the run flags that decide which images a run needs.
+var imageRunFlags = []string{"cni", "version", "upgrade-to", "chart-repo", "kubernetes-version", "values"}
+
+// addForImages registers only the flags `images list` and `images save` use:
+// the run flags that decide the images, and the topology's own.
+func (t *topoFlags) addForImages(cmd *cobra.Command) {
+	t.rf = addRunFlagsOnly(cmd, true, imageRunFlags...)
+	t.addOwn(cmd)
+}
+
+func (t *topoFlags) addOwn(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&t.topology, "topology", "default", "topology: "+fmt.Sprint(topologies.Builtin())+" or a topology file")
 	f.StringVar(&t.nodeImage, "node-image", "", "kind node image (default: the one pinned for the Kubernetes version)")

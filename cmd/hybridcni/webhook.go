@@ -18,12 +18,14 @@ func newWebhookCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cert == "" || key == "" {
-				return invalidf("--tls-cert and --tls-key are required")
+				return invalidf("--tls-cert and --tls-key are required (fix: pass --tls-cert cert.pem --tls-key key.pem)")
 			}
 			return webhook.Serve(cmd.Context(), listen, cert, key)
 		},
 	}
-	cmd.Flags().StringVar(&listen, "listen", ":8443", "address to serve HTTPS on")
+	cmd.Flags().StringVar(&listen, "listen-address", ":8443", "address (host:port) to serve HTTPS on")
+	cmd.Flags().StringVar(&listen, "listen", ":8443", "address (host:port) to serve HTTPS on")
+	_ = cmd.Flags().MarkDeprecated("listen", "use --listen-address, as router and echo do")
 	cmd.Flags().StringVar(&cert, "tls-cert", "", "PEM certificate file")
 	cmd.Flags().StringVar(&key, "tls-key", "", "PEM key file")
 	return cmd

@@ -31,7 +31,10 @@ IP:port, except sequence-numbered disruption frames, which come back unchanged
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Address, "address", "", "IP address to bind (default: all)")
+	f.StringVar(&cfg.Address, "listen-address", "", "IP address to bind (default: all)")
+	// router and webhook name it --listen-address too; --address was echo's own name.
+	f.StringVar(&cfg.Address, "address", "", "IP address to bind")
+	_ = f.MarkDeprecated("address", "use --listen-address, as router and webhook do")
 	f.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP port (0: a free port, -1: off)")
 	f.IntVar(&cfg.UDPPort, "udp-port", cfg.UDPPort, "UDP echo and disruption port (0: a free port, -1: off)")
 	f.IntVar(&cfg.TCPPort, "tcp-port", cfg.TCPPort, "TCP disruption port (-1: off)")

@@ -491,7 +491,7 @@ func loadFix(ref string) string {
 	if strings.HasPrefix(ref, "hybridcni/") {
 		return "build the harness images: `hybridcni images build`"
 	}
-	return "on a machine where the registry answers: `hybridcni images save -f RUN.yaml -o images.tar`; here: `docker load -i images.tar` (or `hybridcni images load`); or unset " + OfflineEnv + " so registries are asked"
+	return "on a machine where the registry answers: `hybridcni images save -f RUN.yaml --archive images.tar`; here: `docker load -i images.tar` (or `hybridcni images load`); or unset " + OfflineEnv + " so registries are asked"
 }
 
 func probeRegistry(ctx context.Context, host string) error {
