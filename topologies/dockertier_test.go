@@ -23,17 +23,18 @@ const testVersion = "topotest"
 func dockerTier(t testing.TB) *docker.Client {
 	t.Helper()
 	if os.Getenv("HYBRIDCNI_UNIT_ONLY") == "1" {
-		t.Skip("Docker tier skipped: HYBRIDCNI_UNIT_ONLY=1")
+		t.Skip("Docker tier: skipped: HYBRIDCNI_UNIT_ONLY=1")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("Docker tier skipped: needs root to enter container network namespaces")
+		t.Skip("Docker tier: skipped: needs root to enter container network namespaces")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dc, err := image.Engine(ctx)
 	if err != nil {
-		t.Skipf("Docker tier skipped: %v", err)
+		t.Skipf("Docker tier: skipped: %v", err)
 	}
+	t.Log("Docker tier: running") // for the tier summary of make test
 	t.Cleanup(func() { dc.Close() })
 	return dc
 }

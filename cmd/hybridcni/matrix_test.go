@@ -57,7 +57,7 @@ func TestMatrixArgumentErrors(t *testing.T) {
 // their results merge into one matrix.
 func TestMatrixRunsEntriesInParallelOnTheAPITier(t *testing.T) {
 	if _, err := testenv.FindBinaries(); err != nil {
-		t.Skipf("API tier skipped: %v", err)
+		t.Skipf("API tier: skipped: %v", err)
 	}
 	charts := charttest.Dir(t)
 	dir := t.TempDir()

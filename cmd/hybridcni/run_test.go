@@ -121,7 +121,7 @@ func TestRunDryRunListsEverySpecWithLabels(t *testing.T) {
 // unschedulable) exits 1 and leaves diagnostics naming the cause.
 func TestRunOnTheAPITierCollectsDiagnosticsOnFailure(t *testing.T) {
 	if _, err := testenv.FindBinaries(); err != nil {
-		t.Skipf("API tier skipped: %v", err)
+		t.Skipf("API tier: skipped: %v", err)
 	}
 	charts := charttest.Dir(t)
 	results := t.TempDir()

@@ -79,12 +79,13 @@ func TestUpFailsFastWithoutNodeImageOrRegistry(t *testing.T) {
 func dockerOrSkip(t *testing.T) *docker.Client {
 	t.Helper()
 	if os.Getenv("HYBRIDCNI_UNIT_ONLY") == "1" {
-		t.Skip("Docker tier skipped: HYBRIDCNI_UNIT_ONLY=1")
+		t.Skip("Docker tier: skipped: HYBRIDCNI_UNIT_ONLY=1")
 	}
 	dc, err := docker.New(t.Context())
 	if err != nil {
-		t.Skipf("Docker tier skipped: %v", err)
+		t.Skipf("Docker tier: skipped: %v", err)
 	}
+	t.Log("Docker tier: running") // for the tier summary of make test
 	t.Cleanup(func() { dc.Close() })
 	return dc
 }

@@ -16,8 +16,9 @@ func engine(t *testing.T) *Client {
 	defer cancel()
 	c, err := New(ctx)
 	if err != nil {
-		t.Skipf("Docker tier skipped: %v", err)
+		t.Skipf("Docker tier: skipped: %v", err)
 	}
+	t.Log("Docker tier: running") // for the tier summary of make test
 	t.Cleanup(func() { c.Close() })
 	return c
 }

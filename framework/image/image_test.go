@@ -141,12 +141,13 @@ func TestRebuildRemovesTheReplacedImage(t *testing.T) {
 func dockerTier(t *testing.T) *docker.Client {
 	t.Helper()
 	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
-		t.Skip("Docker tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
+		t.Skip("Docker tier: skipped: -short or HYBRIDCNI_UNIT_ONLY")
 	}
 	dc, err := Engine(context.Background())
 	if err != nil {
-		t.Skipf("Docker tier: %v", err)
+		t.Skipf("Docker tier: skipped: %v", err)
 	}
+	t.Log("Docker tier: running") // for the tier summary of make test
 	t.Cleanup(func() { dc.Close() })
 	return dc
 }

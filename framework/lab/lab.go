@@ -92,14 +92,15 @@ func ForTest(t testing.TB, opts ...Option) *Lab {
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
-		t.Skip("lab tier: skipped (HYBRIDCNI_UNIT_ONLY is set)")
+		t.Skip("lab tier: skipped: HYBRIDCNI_UNIT_ONLY is set")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("lab tier: needs root to create network namespaces (run the tests as root)")
+		t.Skip("lab tier: skipped: needs root to create network namespaces (run the tests as root)")
 	}
 	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
-		t.Skipf("lab tier: kernel has no network namespaces (%v)", err)
+		t.Skipf("lab tier: skipped: kernel has no network namespaces (%v)", err)
 	}
+	t.Log("lab tier: running") // for the tier summary of make test
 }
 
 // Prefix returns this lab's namespace name prefix.

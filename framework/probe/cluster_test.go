@@ -112,7 +112,7 @@ func requireLabTools(t testing.TB) {
 	t.Helper()
 	lab.RequireRoot(t)
 	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skip("lab tier: iptables is not installed (apt-get install iptables)")
+		t.Skip("lab tier: skipped: iptables is not installed (apt-get install iptables)")
 	}
 }
 

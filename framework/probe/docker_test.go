@@ -22,14 +22,15 @@ import (
 // exec: the same `hybridcni probe` the lab runs, now in a container.
 func TestDockerContainerPlace(t *testing.T) {
 	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
-		t.Skip("Docker tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
+		t.Skip("Docker tier: skipped: -short or HYBRIDCNI_UNIT_ONLY")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	dc, err := image.Engine(ctx)
 	if err != nil {
-		t.Skipf("Docker tier: %v", err)
+		t.Skipf("Docker tier: skipped: %v", err)
 	}
+	t.Log("Docker tier: running") // for the tier summary of make test
 	t.Cleanup(func() { dc.Close() })
 	bin, err := image.CachedBinary(ctx, "hybridcni-probe-test", "probe-test")
 	must(t, err)

@@ -22,7 +22,7 @@ import (
 // Docker and lab tiers.
 func TestPodPlaceExecReachesAPIServer(t *testing.T) {
 	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
-		t.Skip("API tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
+		t.Skip("API tier: skipped: -short or HYBRIDCNI_UNIT_ONLY")
 	}
 	env := testenv.StartT(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

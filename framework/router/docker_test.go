@@ -25,14 +25,15 @@ import (
 // the container's kernel table, and `docker stop` removes it cleanly.
 func TestDockerRouterImage(t *testing.T) {
 	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
-		t.Skip("Docker tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
+		t.Skip("Docker tier: skipped: -short or HYBRIDCNI_UNIT_ONLY")
 	}
 	lab.RequireRoot(t)
 	ctx := context.Background()
 	dc, err := image.Engine(ctx)
 	if err != nil {
-		t.Skipf("Docker tier: %v", err)
+		t.Skipf("Docker tier: skipped: %v", err)
 	}
+	t.Log("Docker tier: running") // for the tier summary of make test
 	t.Cleanup(func() { dc.Close() })
 
 	bin, err := image.CachedBinary(ctx, "hybridcni-router-test", "test")

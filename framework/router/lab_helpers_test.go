@@ -65,7 +65,7 @@ func newBGPLab(t testing.TB, mod func(*Config)) *bgpLab {
 func newBGPLabWith(t testing.TB, deferRouter bool, mod func(*Config)) *bgpLab {
 	t.Helper()
 	if _, err := exec.LookPath("ping"); err != nil {
-		t.Skip("lab tier: ping not installed (Debian iputils-ping)")
+		t.Skip("lab tier: skipped: ping not installed (Debian iputils-ping)")
 	}
 	l := lab.ForTest(t)
 	b := &bgpLab{t: t, lab: l, dir: shortTempDir(t), logs: &logFiles{}, deferRouter: deferRouter}
@@ -231,7 +231,7 @@ func (b *bgpLab) gobgpSpeaker(n *labNode, asn uint32) (*lab.Proc, *Client) {
 func (b *bgpLab) birdSpeaker(n *labNode, asn uint32) *lab.Proc {
 	b.t.Helper()
 	if _, err := os.Stat("/usr/sbin/bird"); err != nil {
-		b.t.Skip("lab tier: BIRD not installed (Debian package bird)")
+		b.t.Skip("lab tier: skipped: BIRD not installed (Debian package bird)")
 	}
 	conf := filepath.Join(b.dir, n.Name+"-bird.conf")
 	text := fmt.Sprintf(`router id %[1]s;
@@ -260,7 +260,7 @@ protocol bgp onprem {
 func (b *bgpLab) gobgpdSpeaker(n *labNode, asn uint32) (*lab.Proc, *Client) {
 	b.t.Helper()
 	if _, err := exec.LookPath("gobgpd"); err != nil {
-		b.t.Skip("lab tier: gobgpd not installed (Debian package gobgpd)")
+		b.t.Skip("lab tier: skipped: gobgpd not installed (Debian package gobgpd)")
 	}
 	conf := filepath.Join(b.dir, n.Name+"-gobgpd.toml")
 	text := fmt.Sprintf(`[global.config]

@@ -13,8 +13,9 @@ func RequireBinaries(t testing.TB) string {
 	t.Helper()
 	dir, err := FindBinaries()
 	if err != nil {
-		t.Skip(err.Error())
+		t.Skip("API tier: skipped: " + err.Error())
 	}
+	t.Log("API tier: running") // for the tier summary of make test
 	return dir
 }
 

@@ -47,7 +47,7 @@ func Dir(tb testing.TB) string {
 	tb.Helper()
 	dir, reason := Find()
 	if dir == "" {
-		tb.Skip("real charts not found: " + reason)
+		tb.Skip("unit tier: skipped: real charts not found: " + reason)
 	}
 	return dir
 }

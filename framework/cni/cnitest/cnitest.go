@@ -106,7 +106,7 @@ func Lifecycle(tb testing.TB, cniName string, hybrid, cloud int, version string)
 func RequireAPITier(t testing.TB) {
 	t.Helper()
 	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
-		t.Skip("API tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
+		t.Skip("API tier: skipped: -short or HYBRIDCNI_UNIT_ONLY")
 	}
 	testenv.RequireBinaries(t)
 }

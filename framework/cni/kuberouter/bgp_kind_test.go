@@ -28,7 +28,7 @@ func requireKubeRouterImage(t *testing.T, env nodeimagetest.Env) {
 	if ok, err := env.Docker.ImageExists(context.Background(), kuberouter.Image()); err != nil || !ok {
 		reason := fmt.Sprintf("kube-router image %s is not built: run hack/kube-router-image.sh (make node-image)", kuberouter.Image())
 		fmt.Fprintf(os.Stderr, "### SKIPPED %s: %s\n", t.Name(), reason)
-		t.Skip(reason)
+		t.Skip("kind tier: skipped: " + reason)
 	}
 }
 

@@ -32,7 +32,7 @@ func TestKubeRouterOnKind(t *testing.T) {
 	if ok, err := env.Docker.ImageExists(ctx, kuberouter.Image()); err != nil || !ok {
 		reason := fmt.Sprintf("kube-router image %s is not built: run hack/kube-router-image.sh (make node-image)", kuberouter.Image())
 		fmt.Fprintf(os.Stderr, "### SKIPPED %s: %s\n", t.Name(), reason)
-		t.Skip(reason)
+		t.Skip("kind tier: skipped: " + reason)
 	}
 	c := nodeimagetest.CreateCluster(t, env, 2)
 	nodeimagetest.LoadImage(t, env, c, kuberouter.Image())

@@ -41,16 +41,16 @@ func Require(tb testing.TB) Env {
 	tb.Helper()
 	skip := func(reason string) {
 		fmt.Fprintf(os.Stderr, "### SKIPPED %s: %s\n", tb.Name(), reason)
-		tb.Skip(reason)
+		tb.Skip("kind tier: skipped: " + reason)
 	}
 	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
-		tb.Skip("kind tier: not in -short / unit-only runs")
+		tb.Skip("kind tier: skipped: not in -short / unit-only runs")
 	}
 	if os.Geteuid() != 0 {
-		skip("kind tier needs root (privileged node containers)")
+		skip("needs root (privileged node containers)")
 	}
 	if _, err := exec.LookPath("docker"); err != nil {
-		skip("kind tier needs the docker CLI on PATH (kind's library runs it): install docker.io")
+		skip("needs the docker CLI on PATH (kind's library runs it): install docker.io")
 	}
 	ctx := context.Background()
 	dc, err := docker.New(ctx)
@@ -67,6 +67,7 @@ func Require(tb testing.TB) Env {
 	}
 	// One kind-tier test at a time on this machine, across packages.
 	testlock.Exclusive(tb, "kind-tier")
+	tb.Log("kind tier: running") // for the tier summary of make test
 	return Env{Docker: dc, Image: tag}
 }
 

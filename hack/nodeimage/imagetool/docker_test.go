@@ -23,13 +23,14 @@ import (
 // would be killed after the grace period with 137).
 func TestPauseImageLoadsRunsAndStops(t *testing.T) {
 	if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
-		t.Skip("Docker tier: not in -short / unit-only runs")
+		t.Skip("Docker tier: skipped: not in -short / unit-only runs")
 	}
 	ctx := context.Background()
 	dc, err := docker.New(ctx)
 	if err != nil {
-		t.Skip(err.Error())
+		t.Skip("Docker tier: skipped: " + err.Error())
 	}
+	t.Log("Docker tier: running") // for the tier summary of make test
 	defer dc.Close()
 
 	dir := t.TempDir()
