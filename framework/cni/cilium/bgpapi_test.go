@@ -153,3 +153,20 @@ func TestKubernetesSupport(t *testing.T) {
 		}
 	}
 }
+
+// Without WithBGPAPIVersion the profile writes what the run's Cilium stores,
+// so render shows what install applies on 1.18 and later too.
+func TestBGPResourcesFollowTheRunsVersion(t *testing.T) {
+	for v, want := range map[string]string{"1.16.19": "cilium.io/v2alpha1", "1.17.0": "cilium.io/v2alpha1", "1.18.0": "cilium.io/v2", "1.20.2": "cilium.io/v2"} {
+		run := testRun()
+		run.CNI.Version = v
+		for _, o := range New().BGPResources(run) {
+			if o.GetAPIVersion() != want {
+				t.Errorf("Cilium %s: %s as %s, want %s", v, o.GetKind(), o.GetAPIVersion(), want)
+			}
+		}
+		if got := New(WithBGPAPIVersion("cilium.io/v2alpha1")).BGPResources(run)[0].GetAPIVersion(); got != "cilium.io/v2alpha1" {
+			t.Errorf("Cilium %s: WithBGPAPIVersion ignored (%s)", v, got)
+		}
+	}
+}

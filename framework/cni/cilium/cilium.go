@@ -18,7 +18,9 @@ const (
 )
 
 // DefaultBGPAPIVersion is the API version of the BGP resources in the guide.
-// Newer Cilium also serves cilium.io/v2; callers pick it from API discovery.
+// Cilium 1.18 and later store them as cilium.io/v2 (BGPAPIVersionFor): a
+// profile writes them in the version the run's Cilium stores unless told
+// otherwise (the driver asks API discovery).
 const DefaultBGPAPIVersion = "cilium.io/v2alpha1"
 
 // Names of the BGP resources, as in the guide.
@@ -48,7 +50,7 @@ func WithBGPAPIVersion(v string) Option { return func(p *Profile) { p.bgpAPIVers
 
 // New returns a Cilium profile.
 func New(opts ...Option) *Profile {
-	p := &Profile{bgpAPIVersion: DefaultBGPAPIVersion}
+	p := &Profile{}
 	for _, o := range opts {
 		o(p)
 	}
@@ -71,8 +73,14 @@ func (*Profile) ReleaseName() string { return ReleaseName }
 // Namespace implements cni.Profile.
 func (*Profile) Namespace() string { return Namespace }
 
-// BGPAPIVersion is the API version the BGP resources are written in.
-func (p *Profile) BGPAPIVersion() string { return p.bgpAPIVersion }
+// BGPAPIVersion is the API version the BGP resources are written in: the one
+// set with WithBGPAPIVersion, else the guide's.
+func (p *Profile) BGPAPIVersion() string {
+	if p.bgpAPIVersion == "" {
+		return DefaultBGPAPIVersion
+	}
+	return p.bgpAPIVersion
+}
 
 // Values are the guide's values: agent and operator only on hybrid nodes,
 // cluster-pool IPAM carved from the pod CIDR, VXLAN tunnel, masquerading and
@@ -103,14 +111,19 @@ func (*Profile) Values(run config.Run) map[string]any {
 }
 
 // BGPResources are the guide's CiliumBGPClusterConfig, CiliumBGPPeerConfig
-// and CiliumBGPAdvertisement: the hybrid nodes (localASN = node ASN) peer
+// and CiliumBGPAdvertisement, in the version the run's Cilium stores (unless
+// WithBGPAPIVersion says otherwise): the hybrid nodes (localASN = node ASN) peer
 // with the on-prem router (peerASN = router ASN) and advertise their pod
 // CIDRs and service addresses.
 func (p *Profile) BGPResources(run config.Run) []*unstructured.Unstructured {
+	apiVersion := p.bgpAPIVersion
+	if apiVersion == "" {
+		apiVersion = BGPAPIVersionFor(run.CNI.Version)
+	}
 	hybrid := map[string]any{"matchExpressions": []any{map[string]any{
 		"key": cni.HybridLabel, "operator": "In", "values": []any{cni.HybridValue},
 	}}}
-	cluster := cni.Object(p.bgpAPIVersion, "CiliumBGPClusterConfig", ClusterConfigName, map[string]any{
+	cluster := cni.Object(apiVersion, "CiliumBGPClusterConfig", ClusterConfigName, map[string]any{
 		"nodeSelector": hybrid,
 		"bgpInstances": []any{map[string]any{
 			"name":     InstanceName,
@@ -123,7 +136,7 @@ func (p *Profile) BGPResources(run config.Run) []*unstructured.Unstructured {
 			}},
 		}},
 	})
-	peer := cni.Object(p.bgpAPIVersion, "CiliumBGPPeerConfig", PeerConfigName, map[string]any{
+	peer := cni.Object(apiVersion, "CiliumBGPPeerConfig", PeerConfigName, map[string]any{
 		"timers": map[string]any{
 			"holdTimeSeconds":      int64(HoldTimeSeconds),
 			"keepAliveTimeSeconds": int64(KeepAliveSeconds),
@@ -134,7 +147,7 @@ func (p *Profile) BGPResources(run config.Run) []*unstructured.Unstructured {
 			"advertisements": map[string]any{"matchLabels": map[string]any{AdvertiseLabel: AdvertiseLabelBGP}},
 		}},
 	})
-	adv := cni.Object(p.bgpAPIVersion, "CiliumBGPAdvertisement", AdvertisementName, map[string]any{
+	adv := cni.Object(apiVersion, "CiliumBGPAdvertisement", AdvertisementName, map[string]any{
 		"advertisements": []any{
 			map[string]any{"advertisementType": "PodCIDR"},
 			map[string]any{
