@@ -146,3 +146,20 @@ current-context: staging
 		})
 	}
 }
+
+// TestNoColourWhenRedirected: colour codes a library put in an error are
+// stripped for a stream that is not a terminal, and with --no-color.
+func TestNoColourWhenRedirected(t *testing.T) {
+	var buf bytes.Buffer
+	if colour(&buf) {
+		t.Error("a buffer counts as a terminal")
+	}
+	if got := ansiEscape.ReplaceAllString("\x1b[1;31mlabel filter\x1b[0m: bad", ""); got != "label filter: bad" {
+		t.Errorf("stripped to %q", got)
+	}
+	t.Setenv("NO_COLOR", "")
+	var out, errOut bytes.Buffer
+	if code := execute([]string{"--no-color", "version"}, &out, &errOut); code != exitOK || os.Getenv("NO_COLOR") == "" {
+		t.Errorf("--no-color: exit %d, NO_COLOR=%q", code, os.Getenv("NO_COLOR"))
+	}
+}

@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/hybridcni/hybridcni/framework/chart"
 	"github.com/hybridcni/hybridcni/framework/cni"
@@ -17,24 +22,58 @@ func init() { register(newRenderCmd) }
 
 func newRenderCmd() *cobra.Command {
 	var flags *runFlags
+	var stable, valuesOnly bool
+	var output string
 	cmd := &cobra.Command{
 		Use:   "render",
 		Short: "Print every object the install step would apply, as one YAML stream",
 		Long: "Render the CNI chart offline for the run's Kubernetes version with the hybrid-nodes values\n" +
 			"(and any --values files, merged last), then the BGP resources when BGP is on.",
+		Example: `  hybridcni render --cni cilium --version 1.16.19 --bgp > cilium.yaml
+  hybridcni render -f run.yaml --stable > a.yaml   # diff two runs without certificate noise
+  hybridcni render --cni calico --values-only       # the Helm values the install passes
+  hybridcni render --cni cilium -o json | jq '.[].kind'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "yaml" && output != "json" {
+				return invalidf("--output %q: want yaml or json (fix: pass -o json)", output)
+			}
 			run, err := flags.run()
 			if err != nil {
+				return err
+			}
+			// Write only a complete stream.
+			var buf bytes.Buffer
+			if valuesOnly {
+				vals, err := runValues(run)
+				if err != nil {
+					return err
+				}
+				if err := encodeValue(&buf, output, vals); err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(buf.Bytes())
 				return err
 			}
 			objs, err := renderRun(cmd.Context(), run)
 			if err != nil {
 				return err
 			}
-			// Write only a complete stream.
-			var buf bytes.Buffer
-			if err := chart.Encode(&buf, objs); err != nil {
+			if stable {
+				for _, o := range objs {
+					o.Object = stabilize(o.Object, o.GetKind() == "Secret").(map[string]any)
+				}
+			}
+			if output == "json" {
+				list := make([]map[string]any, len(objs))
+				for i, o := range objs {
+					list[i] = o.Object
+				}
+				err = encodeValue(&buf, output, list)
+			} else {
+				err = chart.Encode(&buf, objs)
+			}
+			if err != nil {
 				return err
 			}
 			_, err = cmd.OutOrStdout().Write(buf.Bytes())
@@ -42,7 +81,99 @@ func newRenderCmd() *cobra.Command {
 		},
 	}
 	flags = addRunFlags(cmd)
+	cmd.Flags().BoolVar(&stable, "stable", false, "replace generated certificates and keys with placeholders, so two renders diff clean")
+	cmd.Flags().BoolVar(&valuesOnly, "values-only", false, "print only the Helm values the install passes (guide's values, then --values files)")
+	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "output format: yaml (one stream) or json (one array)")
 	return cmd
+}
+
+// runValues are the Helm values installing run passes.
+func runValues(run config.Run) (map[string]any, error) {
+	p, err := cni.Lookup(run.CNI.Name)
+	if err != nil {
+		return nil, err
+	}
+	return chart.MergeValuesFiles(p.Values(run), run.CNI.ValuesFiles)
+}
+
+func encodeValue(w io.Writer, format string, v any) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	data, err := sigsyaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(data)
+	return err
+}
+
+// Placeholders --stable writes instead of generated material.
+const (
+	placeholderPEM    = "<generated PEM, replaced by --stable>"
+	placeholderSecret = "<generated secret data, replaced by --stable>"
+)
+
+// secretKeyHints mark Secret data keys that hold generated material.
+var secretKeyHints = []string{".crt", ".key", ".pem", "ca", "cert", "key", "token", "password"}
+
+// stabilize replaces generated certificates and keys in v: any string
+// holding a PEM block, caBundle fields, and (inSecret) Secret data whose
+// key or decoded content says it is a certificate, key or token.
+func stabilize(v any, inSecret bool) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if s, ok := val.(string); ok {
+				switch {
+				case k == "caBundle" && s != "":
+					x[k] = placeholderPEM
+					continue
+				case inSecret && (k == "data" || k == "stringData"):
+				}
+			}
+			if inSecret && (k == "data" || k == "stringData") {
+				if m, ok := val.(map[string]any); ok {
+					for dk, dv := range m {
+						if s, ok := dv.(string); ok && generatedSecret(dk, s) {
+							m[dk] = placeholderSecret
+						}
+					}
+					continue
+				}
+			}
+			x[k] = stabilize(val, inSecret)
+		}
+		return x
+	case []any:
+		for i := range x {
+			x[i] = stabilize(x[i], inSecret)
+		}
+		return x
+	case string:
+		if strings.Contains(x, "-----BEGIN ") {
+			return placeholderPEM
+		}
+	}
+	return v
+}
+
+func generatedSecret(key, val string) bool {
+	if strings.Contains(val, "-----BEGIN ") {
+		return true
+	}
+	if dec, err := base64.StdEncoding.DecodeString(val); err == nil && strings.Contains(string(dec), "-----BEGIN ") {
+		return true
+	}
+	k := strings.ToLower(key)
+	for _, h := range secretKeyHints {
+		if strings.Contains(k, h) {
+			return true
+		}
+	}
+	return false
 }
 
 // renderRun returns what installing run applies: the chart's objects in

@@ -130,7 +130,11 @@ func execute(args []string, stdout, stderr io.Writer) int {
 		// The flag's port is taken: the input, not the run, must change.
 		err = usageError{fmt.Errorf("%w (fix: stop what listens there, or pass another --listen-address or port)", err)}
 	}
-	fmt.Fprintln(stderr, "Error:", err)
+	msg := err.Error()
+	if !colour(stderr) {
+		msg = ansiEscape.ReplaceAllString(msg, "")
+	}
+	fmt.Fprintln(stderr, "Error:", msg)
 	if isInvalidInput(err) {
 		return exitInvalid
 	}
@@ -174,4 +178,22 @@ func explainFlagError(err error) error {
 		return fmt.Errorf("%s %q: out of range for %s (fix: pass a smaller number)", flag, val, want)
 	}
 	return fmt.Errorf("%s %q: not %s (fix: pass e.g. %s)", flag, val, want, example)
+}
+
+// ansiEscape matches terminal colour codes (libraries such as Ginkgo's label
+// filter put them in their errors).
+var ansiEscape = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
+
+// colour reports whether w may receive colour: a terminal, with neither
+// --no-color nor $NO_COLOR set.
+func colour(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
