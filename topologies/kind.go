@@ -6,6 +6,8 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 
 	"github.com/hybridcni/hybridcni/framework/config"
+
+	"github.com/hybridcni/hybridcni/framework/cni"
 )
 
 // KindOption adjusts the generated kind configuration.
@@ -56,7 +58,7 @@ func KindConfig(r config.Run, name string, opts ...KindOption) (*v1alpha4.Cluste
 		c.Nodes = append(c.Nodes, node(v1alpha4.WorkerRole, map[string]string{LabelRole: "cloud"}))
 	}
 	for range r.Nodes.Hybrid {
-		c.Nodes = append(c.Nodes, node(v1alpha4.WorkerRole, map[string]string{LabelRole: "hybrid", HybridLabelKey: HybridLabelValue}))
+		c.Nodes = append(c.Nodes, node(v1alpha4.WorkerRole, map[string]string{LabelRole: "hybrid", cni.HybridLabel: cni.HybridValue}))
 	}
 	c.KubeadmConfigPatches = append(c.KubeadmConfigPatches, nodeCIDRMaskPatch(r.Network.BlockSize))
 	if o.cgroupV1 {

@@ -19,6 +19,8 @@ import (
 	"github.com/hybridcni/hybridcni/framework/image"
 	"github.com/hybridcni/hybridcni/internal/testlock"
 	"github.com/hybridcni/hybridcni/topologies/doctor"
+
+	"github.com/hybridcni/hybridcni/framework/cni"
 )
 
 // localNodeImage is a kind node image present in the engine: $HYBRIDCNI_NODE_IMAGE,
@@ -118,7 +120,7 @@ func TestKindClusterOnTheNodeNetwork(t *testing.T) {
 			}
 			for _, n := range nodes.Items {
 				want := byName[n.Name].Hybrid
-				if got := n.Labels[HybridLabelKey] == HybridLabelValue; got != want {
+				if got := n.Labels[cni.HybridLabel] == cni.HybridValue; got != want {
 					t.Errorf("node %s hybrid label %v, want %v (labels %v)", n.Name, got, want, n.Labels)
 				}
 				for _, cond := range n.Status.Conditions {

@@ -14,12 +14,6 @@ const (
 	LabelRole    = "hybridcni.dev/role"
 )
 
-// HybridLabel marks a hybrid node, as EKS does.
-const (
-	HybridLabelKey   = "eks.amazonaws.com/compute-type"
-	HybridLabelValue = "hybrid"
-)
-
 // NamePrefix starts every cluster, network and container name the harness makes.
 const NamePrefix = "hcni-"
 

@@ -8,6 +8,8 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 
 	"github.com/hybridcni/hybridcni/framework/config"
+
+	"github.com/hybridcni/hybridcni/framework/cni"
 )
 
 func run(t *testing.T, edit func(*config.Run)) config.Run {
@@ -39,10 +41,10 @@ func TestKindConfigLabelsHybridWorkersAndDisablesTheCNI(t *testing.T) {
 		switch {
 		case n.Role == v1alpha4.ControlPlaneRole:
 			cp++
-			if _, ok := n.Labels[HybridLabelKey]; ok {
+			if _, ok := n.Labels[cni.HybridLabel]; ok {
 				t.Error("the control plane must not carry the hybrid label")
 			}
-		case n.Labels[HybridLabelKey] == HybridLabelValue:
+		case n.Labels[cni.HybridLabel] == cni.HybridValue:
 			hybrid++
 		default:
 			cloud++

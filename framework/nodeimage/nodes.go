@@ -8,7 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/hybridcni/hybridcni/topologies"
+	"github.com/hybridcni/hybridcni/framework/cni"
 )
 
 // Expect is the node set a fresh cluster from the node image must show.
@@ -28,10 +28,10 @@ func CheckAwaitingCNI(nodes []corev1.Node, want Expect) error {
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	for _, n := range nodes {
 		_, isCP := n.Labels["node-role.kubernetes.io/control-plane"]
-		isHybrid := n.Labels[topologies.HybridLabelKey] == topologies.HybridLabelValue
+		isHybrid := n.Labels[cni.HybridLabel] == cni.HybridValue
 		switch {
 		case isCP && isHybrid:
-			errs = append(errs, fmt.Sprintf("control-plane node %s carries the hybrid label %s", n.Name, topologies.HybridLabelKey))
+			errs = append(errs, fmt.Sprintf("control-plane node %s carries the hybrid label %s", n.Name, cni.HybridLabel))
 		case isCP:
 			cp++
 		case isHybrid:
@@ -54,7 +54,7 @@ func CheckAwaitingCNI(nodes []corev1.Node, want Expect) error {
 		errs = append(errs, fmt.Sprintf("%d control-plane nodes, want %d", cp, want.ControlPlanes))
 	}
 	if hybrid != want.Hybrid {
-		errs = append(errs, fmt.Sprintf("%d hybrid nodes (label %s=%s), want %d", hybrid, topologies.HybridLabelKey, topologies.HybridLabelValue, want.Hybrid))
+		errs = append(errs, fmt.Sprintf("%d hybrid nodes (label %s=%s), want %d", hybrid, cni.HybridLabel, cni.HybridValue, want.Hybrid))
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

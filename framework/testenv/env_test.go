@@ -29,6 +29,8 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/hybridcni/hybridcni/framework/cni"
 )
 
 const helperEnv = "HYBRIDCNI_TESTENV_HELPER"
@@ -209,7 +211,7 @@ func TestHybridNodeReadyOnlyWithCNIAgent(t *testing.T) {
 	app := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "hybrid-app", Namespace: "default"},
 		Spec: corev1.PodSpec{
-			NodeSelector: map[string]string{HybridLabel: HybridValue},
+			NodeSelector: map[string]string{cni.HybridLabel: cni.HybridValue},
 			Containers:   []corev1.Container{{Name: "app", Image: "registry.example/app:1"}},
 		},
 	}
@@ -453,7 +455,7 @@ func agentDaemonSet(name, k8sApp string, hybridOnly bool) *appsv1.DaemonSet {
 		spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
 			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
 				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
-					Key: HybridLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{HybridValue},
+					Key: cni.HybridLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{cni.HybridValue},
 				}}}},
 			},
 		}}

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/hybridcni/hybridcni/framework/cni"
 )
 
 const (
@@ -97,7 +99,7 @@ func (n Node) object() *corev1.Node {
 		"type":                   "kwok",
 	}
 	if n.Hybrid {
-		lbl[HybridLabel] = HybridValue
+		lbl[cni.HybridLabel] = cni.HybridValue
 	}
 	for k, v := range n.Labels {
 		lbl[k] = v

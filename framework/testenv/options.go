@@ -9,12 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 )
 
-// HybridLabel marks EKS hybrid nodes; its value is HybridValue.
-const (
-	HybridLabel = "eks.amazonaws.com/compute-type"
-	HybridValue = "hybrid"
-)
-
 // DefaultCNIAgentSelector matches the Cilium and Calico agent pods.
 const DefaultCNIAgentSelector = "k8s-app in (cilium,calico-node,kube-router)"
 

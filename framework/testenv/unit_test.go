@@ -15,6 +15,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/hybridcni/hybridcni/framework/cni"
 )
 
 // The cache key testenv looks for must be what hack/apitier-build.sh builds,
@@ -154,7 +156,7 @@ func TestDefaultNodeLayout(t *testing.T) {
 		seenIP[n.InternalIP], seenCIDR[n.PodCIDR] = true, true
 	}
 	hybrid := Node{NodeSpec: nodes[0], Gated: true}.object()
-	if hybrid.Labels[HybridLabel] != HybridValue || hybrid.Annotations[NetworkGateAnnotation] == "" ||
+	if hybrid.Labels[cni.HybridLabel] != cni.HybridValue || hybrid.Annotations[NetworkGateAnnotation] == "" ||
 		hybrid.Annotations[kwokAnnotation] != kwokValue {
 		t.Errorf("hybrid node labels %v annotations %v", hybrid.Labels, hybrid.Annotations)
 	}
@@ -162,7 +164,7 @@ func TestDefaultNodeLayout(t *testing.T) {
 		t.Errorf("gated hybrid node registers with Ready condition %+v, want False/%s", c, NotReadyReason)
 	}
 	cloud := Node{NodeSpec: nodes[4]}.object()
-	if _, ok := cloud.Labels[HybridLabel]; ok || cloud.Annotations[NetworkGateAnnotation] != "" {
+	if _, ok := cloud.Labels[cni.HybridLabel]; ok || cloud.Annotations[NetworkGateAnnotation] != "" {
 		t.Errorf("cloud node labels %v annotations %v", cloud.Labels, cloud.Annotations)
 	}
 	if cloud.Status.Addresses[0].Type != corev1.NodeInternalIP || cloud.Status.Addresses[0].Address != nodes[4].InternalIP {
