@@ -54,13 +54,13 @@ func TestCNICommandRefusesBadInput(t *testing.T) {
 		code  int
 		parts []string
 	}{
-		{"upgrade without --to", []string{"cni", "upgrade", "--kubeconfig", kc}, exitInvalid, []string{"--to VERSION"}},
+		{"upgrade without --to", []string{"cni", "upgrade", "--kubeconfig", kc}, exitInvalid, []string{"--upgrade-to VERSION"}},
 		{"missing kubeconfig", []string{"cni", "status", "--kubeconfig", filepath.Join(t.TempDir(), "nope")}, exitInvalid, []string{"kubeconfig", "--kubeconfig"}},
 		{"bad pod CIDR", []string{"cni", "install", "--pod-cidr", "10.85.0.0/33", "--kubeconfig", kc}, exitInvalid, []string{"network.podCIDR", "--pod-cidr"}},
 		{"unknown CNI", []string{"cni", "install", "--cni", "flannel", "--kubeconfig", kc}, exitInvalid, []string{"cni.name"}},
 		{"missing version", []string{"cni", "install", "--chart-repo", dir, "--version", "1.16.99", "--kubeconfig", kc}, exitInvalid,
 			[]string{"cni.version", "1.16.99", "nearest available", "1.16.19"}},
-		{"missing upgrade target", []string{"cni", "upgrade", "--chart-repo", dir, "--to", "1.17.99", "--kubeconfig", kc}, exitInvalid,
+		{"missing upgrade target", []string{"cni", "upgrade", "--chart-repo", dir, "--upgrade-to", "1.17.99", "--kubeconfig", kc}, exitInvalid,
 			[]string{"cni.upgradeTo", "1.17.99", "1.17.18"}},
 		{"negative revision", []string{"cni", "rollback", "--revision", "-1", "--kubeconfig", kc}, exitInvalid, []string{"--revision -1"}},
 		{"unreachable API server", []string{"cni", "status", "--kubeconfig", kc}, exitFailure,
@@ -84,7 +84,7 @@ func TestCNICommandLifecycle(t *testing.T) {
 	cnitest.RequireAPITier(t)
 	env := testenv.StartT(t, testenv.WithHybridNodes(2), testenv.WithCloudNodes(1))
 	kc := env.Kubeconfig()
-	common := []string{"--kubeconfig", kc, "--cni", "cilium", "--chart-repo", dir, "--hybrid-nodes", "2", "--cloud-nodes", "1", "--timeout", "60s"}
+	common := []string{"--kubeconfig", kc, "--cni", "cilium", "--chart-repo", dir, "--hybrid-nodes", "2", "--cloud-nodes", "1", "--wait-timeout", "60s"}
 	cli := func(args ...string) (int, string, string) { return runCLI(t, append(args, common...)...) }
 
 	code, out, stderr := cli("cni", "install", "--version", "1.16.18")
@@ -100,7 +100,7 @@ func TestCNICommandLifecycle(t *testing.T) {
 	}
 	wantOutput(t, "second install stderr", stderr, "release already exists", "upgrade it or uninstall it first")
 
-	code, out, stderr = cli("cni", "upgrade", "--to", "1.16.19")
+	code, out, stderr = cli("cni", "upgrade", "--upgrade-to", "1.16.19")
 	if code != exitOK {
 		t.Fatalf("upgrade: exit %d\n%s\n%s", code, out, stderr)
 	}

@@ -43,7 +43,7 @@ func TestImagesSaveNamesWhatIsMissing(t *testing.T) {
 	if code != exitFailure || !strings.Contains(errOut.String(), "not present locally: ") || !strings.Contains(errOut.String(), "quay.io/cilium/cilium:v1.16.19") {
 		t.Fatalf("exit %d, stderr %q; want 1 naming the absent images", code, errOut.String())
 	}
-	for _, args := range [][]string{{"images", "save", "--chart-repo", dir}, {"images", "load"}, {"images", "load", "-i", filepath.Join(dir, "nope.tar")}} {
+	for _, args := range [][]string{{"images", "save", "--chart-repo", dir}, {"images", "load"}, {"images", "load", "--archive", filepath.Join(dir, "nope.tar")}} {
 		errOut.Reset()
 		if code := execute(args, &out, &errOut); code != exitInvalid {
 			t.Errorf("%v: exit %d (%s), want 2", args, code, errOut.String())

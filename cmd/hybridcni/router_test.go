@@ -34,7 +34,7 @@ func TestRouterCommandRefusesBadInput(t *testing.T) {
 			"--listen-port", freePort, "--api-address", taken.String()}, "api-address=" + taken.String() + ": the port is taken"},
 		{[]string{"router", "--asn", "64512", "--router-id", "10.0.0.1", "--listen-address", "127.0.0.1",
 			"--listen-port", strconv.Itoa(taken.Port), "--api-address", ""}, "listen-port=" + taken.String() + ": the port is taken"},
-		{[]string{"router", "--asn", "x"}, "invalid argument"},
+		{[]string{"router", "--asn", "x"}, `--asn "x"`},
 	}
 	for _, tc := range cases {
 		var out, errOut bytes.Buffer
