@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -80,11 +81,13 @@ func listTopologies(dir string) ([]liveTopology, error) {
 
 func newGetClustersCmd() *cobra.Command {
 	var state, output string
+	var results []string
 	cmd := &cobra.Command{
 		Use:   "clusters",
 		Short: "List the live topologies (from `hybridcni up` or a run with --keep) by the name `hybridcni down` takes",
 		Long: `List the topologies whose ledger in the state directory still lists objects:
-those made by "hybridcni up", and runs kept with --keep. The NAME column is
+those made by "hybridcni up" (in --state-dir), and runs kept with --keep (in
+RESULTS/state, for each --results folder; default ./results). The NAME column is
 what "hybridcni down NAME" takes. Objects a killed run left without a ledger
 are found by "hybridcni gc" instead.`,
 		Example: `  hybridcni get clusters
@@ -99,6 +102,15 @@ are found by "hybridcni gc" instead.`,
 			if err != nil {
 				return err
 			}
+			// Runs kept with --keep hold their ledger in RESULTS/state.
+			for _, r := range results {
+				kept, err := listTopologies(filepath.Join(r, "state"))
+				if err != nil {
+					return err
+				}
+				list = append(list, kept...)
+			}
+			sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 			if output == "json" {
 				if list == nil {
 					list = []liveTopology{}
@@ -108,7 +120,7 @@ are found by "hybridcni gc" instead.`,
 				return enc.Encode(list)
 			}
 			if len(list) == 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "no live topologies (no ledger with objects in %s)\n", dir)
+				fmt.Fprintf(cmd.ErrOrStderr(), "no live topologies (no ledger with objects in %s or %s)\n", dir, strings.Join(results, "/state, ")+"/state")
 				return nil
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
@@ -125,5 +137,6 @@ are found by "hybridcni gc" instead.`,
 	}
 	cmd.Flags().StringVar(&state, "state-dir", "", "where runs keep their ledger and kubeconfig (default $HYBRIDCNI_STATE_DIR or ~/.local/state/hybridcni)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringArrayVar(&results, "results", []string{"results"}, "results folder of runs kept with --keep (repeatable)")
 	return cmd
 }

@@ -137,8 +137,22 @@ func TestGetClusters(t *testing.T) {
 	if !strings.Contains(out.String(), "hcni-test-1") || !strings.Contains(out.String(), "2026-01-02T03:04:05Z") {
 		t.Errorf("get clusters:\n%s", out.String())
 	}
+	// A run kept with --keep: its ledger is in RESULTS/state.
+	results := t.TempDir()
+	kept := filepath.Join(results, "state", "hcni-kept-2")
+	if err := os.MkdirAll(kept, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(kept, "ledger.json"), []byte(strings.ReplaceAll(ledger, "test-1", "kept-2")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out.Reset()
-	if code := execute([]string{"get", "clusters", "--state-dir", t.TempDir()}, &out, &errOut); code != exitOK || out.Len() != 0 {
+	if code := execute([]string{"get", "clusters", "--state-dir", state, "--results", results}, &out, &errOut); code != exitOK ||
+		!strings.Contains(out.String(), "hcni-kept-2") || !strings.Contains(out.String(), "hcni-test-1") {
+		t.Errorf("get clusters --results: exit %d\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := execute([]string{"get", "clusters", "--state-dir", t.TempDir(), "--results", t.TempDir()}, &out, &errOut); code != exitOK || out.Len() != 0 {
 		t.Errorf("empty state: exit %d, stdout %q", code, out.String())
 	}
 }
