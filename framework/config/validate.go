@@ -59,6 +59,15 @@ func (r *Run) Validate() error {
 				"%s is not newer than cni.version %s", r.CNI.UpgradeTo, r.CNI.Version)
 		}
 	}
+	switch {
+	case r.CNI.RepeatHops < 0 || r.CNI.RepeatHops > MaxRepeatHops:
+		add("cni.repeatHops", fmt.Sprintf("use 0 (each hop once) to %d", MaxRepeatHops), "%d is out of range", r.CNI.RepeatHops)
+	case r.CNI.RepeatHops > 0 && r.CNI.UpgradeTo == "":
+		add("cni.repeatHops", "set cni.upgradeTo, or drop repeatHops", "repeats upgrades, but the run has no upgrade target")
+	}
+	if r.CNI.RepeatBudgetOn != "median" && r.CNI.RepeatBudgetOn != "worst" {
+		add("cni.repeatBudgetOn", "use median or worst", "%q is not a figure of repeated hops", r.CNI.RepeatBudgetOn)
+	}
 	if strings.TrimSpace(r.CNI.ChartSource) == "" && slices.Contains(KnownCNIs, r.CNI.Name) {
 		add("cni.chartSource", "set a Helm repository URL, a folder with index.yaml, or a chart archive", "is empty")
 	}
