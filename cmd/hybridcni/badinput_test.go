@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -26,6 +28,23 @@ func TestBadInput(t *testing.T) {
 	matrixFile := write("matrix.yaml", "apiVersion: hybridcni.dev/v1alpha1\nkind: Matrix\nentries:\n- cni: {name: cilium}\n")
 	runFile := write("run.yaml", "kind: Run\ncni:\n  name: cilium\n")
 	overlap := write("overlap.yaml", "kind: Run\nnetwork:\n  nodeCIDR: 10.80.0.0/24\n  podCIDR: 10.80.0.0/16\n")
+	corrupt := write("corrupt-1.0.0.tgz", "not a gzipped chart\n")
+	corruptRepo := filepath.Join(files, "repo")
+	if err := os.MkdirAll(corruptRepo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(corruptRepo, "index.yaml"), []byte(`apiVersion: v1
+entries:
+  cilium:
+  - name: cilium
+    version: 1.16.19
+    apiVersion: v2
+    digest: 91672864f438a2a45fbfac65b0f8b42a8dd76e9e712cabe602311c34f290f7a3
+    urls: [cilium-1.16.19.tgz]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write("repo/cilium-1.16.19.tgz", "not the archive the index names\n")
 	badType := write("badtype.yaml", "kind: Run\nnodes:\n  hybrid: two\n")
 	kubeconfig := write("kubeconfig", `apiVersion: v1
 kind: Config
@@ -96,6 +115,10 @@ current-context: staging
 		{[]string{"matrix", "-f", filepath.Join(files, "missing.yaml")}, []string{"missing.yaml"}},
 		{[]string{"run", "-f", overlap}, []string{"overlap.yaml:4:", "network.podCIDR"}},
 		{[]string{"run", "-f", badType}, []string{"nodes.hybrid"}},
+		// charts: a missing source and a corrupt one are both the input's fault
+		{[]string{"render", "--chart-repo", filepath.Join(files, "nonexistent"), "--cni", "cilium", "--version", "1.16.19"}, []string{"cni.chartSource"}},
+		{[]string{"render", "--chart-repo", corrupt, "--cni", "cilium", "--version", "1.0.0"}, []string{"cni.chartSource", "gzipped"}},
+		{[]string{"render", "--chart-repo", corruptRepo, "--cni", "cilium", "--version", "1.16.19"}, []string{"digest"}},
 		// output formats and files
 		{[]string{"version", "-o", "yaml"}, []string{"--output"}},
 		{[]string{"get", "clusters", "-o", "yaml"}, []string{"--output"}},
@@ -161,5 +184,21 @@ func TestNoColourWhenRedirected(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := execute([]string{"--no-color", "version"}, &out, &errOut); code != exitOK || os.Getenv("NO_COLOR") == "" {
 		t.Errorf("--no-color: exit %d, NO_COLOR=%q", code, os.Getenv("NO_COLOR"))
+	}
+}
+
+// TestPortInUseExits2: a taken port is the input's fault for echo as for
+// router: exit 2 with the fix.
+func TestPortInUseExits2(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	var out, errOut bytes.Buffer
+	code := execute([]string{"echo", "--listen-address", "127.0.0.1", "--http-port", port, "--udp-port", "-1"}, &out, &errOut)
+	if code != exitInvalid || !strings.Contains(errOut.String(), "fix:") {
+		t.Errorf("exit %d, want %d with a fix: %s", code, exitInvalid, errOut.String())
 	}
 }

@@ -130,6 +130,9 @@ func execute(args []string, stdout, stderr io.Writer) int {
 		// The flag's port is taken: the input, not the run, must change.
 		err = usageError{fmt.Errorf("%w (fix: stop what listens there, or pass another --listen-address or port)", err)}
 	}
+	if !isInvalidInput(err) {
+		err = corruptChart(err)
+	}
 	msg := err.Error()
 	if !colour(stderr) {
 		msg = ansiEscape.ReplaceAllString(msg, "")
@@ -196,4 +199,27 @@ func colour(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// corruptChartMarkers are what chart loading says of an archive that is not
+// a chart, or not the one its index names: the input must change (exit 2),
+// as for a missing chart; an unreachable repository stays a failure (1).
+var corruptChartMarkers = []string{
+	"does not appear to be a gzipped archive",
+	"does not match the index digest",
+	"Chart.yaml file is missing",
+	"chart illegally contains",
+}
+
+func corruptChart(err error) error {
+	msg := err.Error()
+	for _, m := range corruptChartMarkers {
+		if strings.Contains(msg, m) {
+			if !strings.Contains(msg, "(fix:") {
+				return usageError{fmt.Errorf("%w (fix: download the archive again, or rebuild the folder's index.yaml with 'helm repo index')", err)}
+			}
+			return usageError{err}
+		}
+	}
+	return err
 }
