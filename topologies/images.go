@@ -4,16 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 
-	"github.com/Masterminds/semver/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/hybridcni/hybridcni/framework/chart"
 	"github.com/hybridcni/hybridcni/framework/cni"
-	_ "github.com/hybridcni/hybridcni/framework/cni/calico" // registers the profile
-	_ "github.com/hybridcni/hybridcni/framework/cni/cilium" // registers the profile
+	_ "github.com/hybridcni/hybridcni/framework/cni/all" // every CNI's profile
 	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/plan"
 )
 
 // Image is one image a run needs and why.
@@ -54,28 +52,6 @@ func ImagesFromObjects(objs []*unstructured.Unstructured) []string {
 	return out
 }
 
-// calicoComponents are the images the tigera operator deploys itself: they
-// are in the operator binary, not in the chart's manifests. The operator
-// pulls Calico's open-source images from docker.io by default.
-var calicoComponents = []string{"node", "cni", "kube-controllers", "typha", "apiserver", "csi", "node-driver-registrar", "pod2daemon-flexvol"}
-
-// calicoComponents330 are added by Calico 3.30 (Goldmane, Whisker).
-var calicoComponents330 = []string{"goldmane", "whisker", "whisker-backend"}
-
-// CalicoOperatorImages lists the Calico images the operator of a version deploys.
-func CalicoOperatorImages(version string) []string {
-	v := "v" + strings.TrimPrefix(version, "v")
-	names := calicoComponents
-	if sv, err := semver.NewVersion(v); err == nil && !sv.LessThan(semver.MustParse("3.30.0")) {
-		names = append(append([]string(nil), names...), calicoComponents330...)
-	}
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = "docker.io/calico/" + n + ":" + v
-	}
-	return out
-}
-
 // RunImages derives the images a run needs: the kind node image, the
 // harness images, and the images of the CNI chart rendered for the run at
 // each version it installs (cni.version and cni.upgradeTo).
@@ -104,7 +80,16 @@ func RunImages(ctx context.Context, r config.Run, harness Images) ([]Image, erro
 	}
 	versions := []string{r.CNI.Version}
 	if r.CNI.UpgradeTo != "" {
-		versions = append(versions, r.CNI.UpgradeTo)
+		// Every version the upgrade goes through, hop by hop.
+		available, err := src.Versions(ctx, p.ChartName())
+		if err != nil {
+			return nil, err
+		}
+		hops, err := plan.UpgradePath(r.CNI.Version, r.CNI.UpgradeTo, available)
+		if err != nil {
+			return nil, err
+		}
+		versions = append(versions, hops...)
 	}
 	seen := map[string]bool{}
 	for _, v := range versions {
@@ -129,11 +114,11 @@ func RunImages(ctx context.Context, r config.Run, harness Images) ([]Image, erro
 				out = append(out, Image{Ref: img, For: fmt.Sprintf("%s %s chart", r.CNI.Name, v)})
 			}
 		}
-		if r.CNI.Name == config.Calico {
-			for _, img := range CalicoOperatorImages(v) {
+		if l, ok := p.(cni.ImageLister); ok {
+			for _, img := range l.ExtraImages(v) {
 				if !seen[img] {
 					seen[img] = true
-					out = append(out, Image{Ref: img, For: fmt.Sprintf("calico %s (deployed by the operator)", v)})
+					out = append(out, Image{Ref: img, For: fmt.Sprintf("%s %s (deployed by its operator)", r.CNI.Name, v)})
 				}
 			}
 		}

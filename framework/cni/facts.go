@@ -109,3 +109,9 @@ type Planner interface {
 	UpgradeSteps(run config.Run, hop, installed string) []PlanStep
 	CleanupNotes() []string
 }
+
+// ImageLister is implemented by profiles whose components run images that
+// are not in the chart's manifests (an operator deploys them).
+type ImageLister interface {
+	ExtraImages(version string) []string
+}
