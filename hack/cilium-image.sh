@@ -4,25 +4,41 @@
 #   hybridcni/cilium:v<version>                   agent (cilium-agent, cilium-dbg,
 #       cilium-health, cilium-cni, cilium-mount, cilium-sysctlfix, the BPF sources,
 #       the chart's init scripts) on Debian with iptables, ipset, iproute2 and
-#       clang 16 and bpftool (the agent probes the kernel and compiles its datapath)
+#       clang and bpftool (the agent probes the kernel and compiles its datapath)
 #   hybridcni/cilium-operator-generic:v<version>  operator (generic IPAM)
 # fixtures/values/cilium-offline.yaml points the real chart at them, and the
 # module's own chart is packaged into the cache's chart folder, so versions
 # built here can be upgraded between. Prints the agent tag on stdout.
 #
-# Differences from upstream images, on purpose and only these: Cilium's fork of
-# k8s.io/apimachinery (v0.30.2-1, adds `omitzero` to its converters) is not
-# served, so upstream v0.30.2 replaces it; hack/cilium/*.patch (this host's
-# kernel has no loadable modules, so no /proc/modules); no Envoy (the
-# hybrid-nodes values disable it); no hubble CLI or gops.
+# Versions the proxy serves and this script builds: 1.16.19, 1.17.0, 1.18.0,
+# 1.19.6, 1.20.2 (the proxy also serves 1.19.0 and 1.20.0, and refuses 1.16.18,
+# 1.17.18 and 1.18.12).
+#
+# Differences from upstream images, on purpose and only these, per version:
+#   all      no Envoy (the hybrid-nodes values disable it); no hubble CLI or gops;
+#            clang/LLVM and bpftool from Debian bookworm, not Cilium's own LLVM build:
+#            clang 16 for 1.16 and 1.17, clang 19 (19.1.7, the LLVM upstream ships
+#            from 1.19) for 1.18 and later, whose BPF code wants LLVM >= 18.1.
+#   1.16     Cilium's fork of k8s.io/apimachinery (v0.30.2-1, adds `omitzero` to its
+#            converters) is not served, so upstream v0.30.2 replaces it.
+#   1.16,1.17  hack/cilium/no-proc-modules.patch: this host's kernel has no loadable
+#            modules, so no /proc/modules (1.18 dropped the package that read it).
+#   1.20     two requirements the proxy does not serve are replaced: github.com/osrg/
+#            gobgp/v4 v4.6.1-0.20260630022313-d6dee8360046 by v4.7.0 (released the same
+#            day, after that commit), and sigs.k8s.io/mcs-api/controllers v0.5.2 (no
+#            version of that module is served by tag) by the pseudo-version 1.19.6
+#            requires, whose two identifiers Cilium uses are the same.
+# The versions' own go.mod replacements (Cilium's gobgp/v3 fork in 1.16, 1.18 and
+# 1.19, its controller-tools fork) are served and used as they are. Every version's
+# module graph resolves with the Go here (go1.26; 1.20 asks for go 1.26.0 itself).
 #
 # Cached by version under ${HYBRIDCNI_CACHE:-$HOME/.cache/hybridcni}/cilium/
 # (module copy, binaries; charts/ holds the packaged charts) and node-image/rootfs/ (Debian root filesystem); the
 # images carry a hash of their inputs, so a run with nothing changed only checks.
 #
 # Usage: hack/cilium-image.sh [--tag]
-# Environment: CILIUM_VERSION (default 1.16.19; the proxy serves 1.16.19 and 1.17.0),
-#   HYBRIDCNI_CACHE, NODE_IMAGE_BUILD_P, NODE_IMAGE_FORCE=1, DEBIAN_MIRROR.
+# Environment: CILIUM_VERSION (default 1.16.19), HYBRIDCNI_CACHE, NODE_IMAGE_BUILD_P,
+#   NODE_IMAGE_FORCE=1, DEBIAN_MIRROR.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,14 +55,25 @@ agent_tag=hybridcni/cilium:v$version
 operator_tag=hybridcni/cilium-operator-generic:v$version
 [[ "${1:-}" == --tag ]] && { printf '%s\n' "$agent_tag"; exit 0; }
 
+# The per-version departures of the header, as data.
+minor=$(printf '%s' "$version" | cut -d. -f1,2)
+case "$minor" in
+1.16 | 1.17) llvm=16 patches=("$repo/hack/cilium/no-proc-modules.patch") replaces=() ;;
+1.18 | 1.19) llvm=19 patches=() replaces=() ;;
+1.20) llvm=19 patches=() replaces=(
+	github.com/osrg/gobgp/v4=github.com/osrg/gobgp/v4@v4.7.0
+	sigs.k8s.io/mcs-api/controllers=sigs.k8s.io/mcs-api/controllers@v0.0.0-20260403094305-4b9911b73f14
+) ;;
+*) die "Cilium $version: no build rule for minor $minor (add it to the table above)" ;;
+esac
+
 build_host patch
-llvm=16
 agent_packages=(iptables ipset iproute2 kmod ca-certificates bash coreutils util-linux mount grep procps
 	"clang-$llvm" bpftool)
 
 inputs=$( {
-	printf '%s\n' "$version" "$suite" "${agent_packages[@]}" "${netbase_packages[@]}"
-	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/hack/nodeimage/module.sh" "$repo/hack/nodeimage/imagetool/main.go" "$repo"/hack/cilium/*.patch "$repo/hack/chartrepo/main.go"
+	printf '%s\n' "$version" "$suite" "${agent_packages[@]}" "${netbase_packages[@]}" "${replaces[@]}"
+	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/hack/nodeimage/module.sh" "$repo/hack/nodeimage/imagetool/main.go" "${patches[@]}" "$repo/hack/chartrepo/main.go"
 } | sha256sum | cut -c1-16)
 if images_current "$agent_tag" "$operator_tag" && [[ -f "$cache_root/cilium/charts/cilium-$version.tgz" ]]; then
 	log "up to date: $agent_tag $operator_tag"
@@ -57,25 +84,33 @@ fi
 start=$(date +%s)
 build_workdir cilium
 
-# The module, writable, with the one replacement the proxy forces.
+# The module, writable, with the replacements the proxy forces.
 cdir="$cache_root/cilium/v$version"
 src="$cdir/src"
 # Cilium's apimachinery fork (1.16) is not served: the upstream release it forks.
-unfork() {
-	local fork
+# Then the version's replacements of unserved requirements (the table above).
+unserved() {
+	local fork r
 	fork=$(sed -n 's#^[[:space:]]*k8s.io/apimachinery => github.com/cilium/apimachinery \(v[0-9.]*\)-[0-9]*$#\1#p' go.mod)
 	if [[ -n "$fork" ]]; then
 		log "k8s.io/apimachinery: upstream $fork in place of Cilium's unserved fork"
 		go mod edit -replace "k8s.io/apimachinery=k8s.io/apimachinery@$fork" &&
 			GOFLAGS=-mod=mod go mod download k8s.io/apimachinery
 	fi
+	for r in "${replaces[@]}"; do
+		log "replace ${r%%=*} by ${r#*=} (not served as required)"
+		go mod edit -replace "$r"
+	done
+	printf '%s\n' "${replaces[@]}" >.replaces
 }
-patched_module github.com/cilium/cilium "v$version" "$src" unfork "$repo"/hack/cilium/*.patch
+# A copy made with other replacements is made again.
+[[ "$(cat "$src/.replaces" 2>/dev/null)" == "$(printf '%s\n' "${replaces[@]}")" ]] || rm -f "$src/.ready"
+patched_module github.com/cilium/cilium "v$version" "$src" unserved "${patches[@]}"
 patches=$patches_key
 
 bin="$cdir/bin"
 # The binaries are rebuilt when the patches or this build step change.
-binkey=$( { printf '%s\n' "$patches"; sed -n '/^bin=/,/^fi$/p' "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)
+binkey=$( { printf '%s\n' "$patches" "${replaces[@]}"; sed -n '/^bin=/,/^fi$/p' "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)
 if [[ "$(cat "$bin/.complete" 2>/dev/null)" != "$binkey" ]]; then
 	t0=$(date +%s)
 	rm -rf "$bin.tmp" && mkdir -p "$bin.tmp"
