@@ -289,14 +289,13 @@ loop:
 //
 // DefaultMaxGap (2 s): a TCP connection rides out a 2 s gap with one or two
 // retransmissions (Linux's initial RTO is 1 s) and no reset; a UDP client
-// with the common 1-2 s retry (DNS: glibc retries after 5 s, CoreDNS
-// forwards after 2 s) sees at most one retry; kubelet and load-balancer
-// health checks (period 1-10 s, failure threshold 3) do not flip. A longer
-// gap is what users notice as an outage.
+// with the common 1-2 s retry sees at most one retry; kubelet probes
+// (failure threshold 3 by default) do not flip. A longer gap is what users
+// notice as an outage.
 //
 // DefaultMaxLossPct (1 %): an upgrade hop takes one to a few minutes, so 1 %
 // allows about one such gap per hop plus scattered drops, while a quiet
-// environment loses nothing (the lab baseline is 0 of thousands): anything
+// environment loses nothing (the lab baseline: 0 lost per pair): anything
 // near 1 % is the operation, not noise. Both figures are per pair, so one
 // bad path cannot hide behind many good ones.
 const (
