@@ -178,7 +178,12 @@ func steps(r config.Run, p checks.Phase, hopErr error) []specOf {
 			w.upgradeHop(ctx, n, to)
 		}, FeatureUpgrade)}
 	case checks.AfterRollback:
-		return []specOf{step(fmt.Sprintf("rollback: to revision 1 (%s), then ready again", r.CNI.Version), (*world).rollback, FeatureUpgrade)}
+		out := []specOf{step(fmt.Sprintf("rollback: to revision 1 (%s), then ready again", r.CNI.Version), (*world).rollback, FeatureUpgrade)}
+		if r.CNI.RepeatHops > 0 {
+			out = append(out, step(fmt.Sprintf("upgrade: the first hop and its rollback, %d times, judged on the %s", r.CNI.RepeatHops, r.CNI.RepeatBudgetOn),
+				(*world).repeatFirstHop, FeatureUpgrade))
+		}
+		return out
 	case checks.AfterDelete:
 		return []specOf{
 			step("delete: helm uninstall", (*world).uninstall, FeatureDelete),

@@ -148,6 +148,34 @@ func (w *world) rollback(ctx SpecContext) {
 	w.broken, w.version = "", w.run.CNI.Version
 }
 
+// repeatFirstHop: the first hop and a rollback, cni.repeatHops times on one
+// cluster, so the disruption's spread tells a regression from noise. It
+// starts and ends at the installed version.
+func (w *world) repeatFirstHop(ctx SpecContext) {
+	w.requireInstalled()
+	if w.broken != "" || len(w.hops) == 0 {
+		Skip("the rollback did not bring the installed version back (see the rollback step)")
+	}
+	to := w.hops[0]
+	_, err := w.repeatHops(ctx, w.run.CNI.RepeatHops, func(ctx context.Context) error {
+		if _, err := w.driver.Upgrade(ctx, w.run, to); err != nil {
+			return fmt.Errorf("upgrade to %s: %w", to, err)
+		}
+		_, err := w.driver.WaitReady(ctx)
+		return err
+	}, func(ctx context.Context) error {
+		if _, err := w.driver.Rollback(ctx, w.run, 0); err != nil {
+			return fmt.Errorf("roll back from %s: %w", to, err)
+		}
+		_, err := w.driver.WaitReady(ctx)
+		return err
+	})
+	if err != nil {
+		w.broken = "the repeated hops left the cluster in an unknown version (see the repeat step)"
+	}
+	Expect(err).NotTo(HaveOccurred())
+}
+
 // uninstall: helm uninstall.
 func (w *world) uninstall(ctx SpecContext) {
 	w.requireInstalled()

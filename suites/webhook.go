@@ -44,7 +44,7 @@ func (w *world) webhookOnHybridNode(ctx SpecContext) {
 			NodeSelector: map[string]string{"kubernetes.io/hostname": node},
 			Containers: []corev1.Container{{
 				Name: "webhook", Image: w.env.EchoImage, Command: []string{"/hybridcni", "webhook"},
-				Args:         []string{fmt.Sprintf("--listen=:%d", webhookPort), "--tls-cert=/tls/tls.crt", "--tls-key=/tls/tls.key"},
+				Args:         []string{fmt.Sprintf("--listen-address=:%d", webhookPort), "--tls-cert=/tls/tls.crt", "--tls-key=/tls/tls.key"},
 				VolumeMounts: []corev1.VolumeMount{{Name: "tls", MountPath: "/tls", ReadOnly: true}},
 				ReadinessProbe: &corev1.Probe{PeriodSeconds: 1, ProbeHandler: corev1.ProbeHandler{
 					TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(webhookPort)}}},

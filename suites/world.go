@@ -75,7 +75,9 @@ func (w *world) provision(ctx SpecContext) {
 	cluster, err := cni.NewCluster(env.REST)
 	Expect(err).NotTo(HaveOccurred())
 	w.cluster = cluster
-	w.driver, err = cni.NewDriver(w.run.CNI.Name, cluster, cni.Options{Source: source, Log: GinkgoWriter, Timeout: state.opts.WaitTimeout})
+	w.driver, err = cni.NewDriver(w.run.CNI.Name, cluster, cni.Options{Source: source, Log: GinkgoWriter, Timeout: state.opts.WaitTimeout,
+		// The driver's steps (pre-flight, helm upgrade) go on the disruption timeline.
+		Observe: w.observeDriver, Record: w.recordDriverStep})
 	Expect(err).NotTo(HaveOccurred())
 }
 

@@ -2,18 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/onsi/ginkgo/v2/types"
-
 	"github.com/hybridcni/hybridcni/framework/chart/charttest"
+	"github.com/hybridcni/hybridcni/framework/checks"
+	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/testenv"
 )
 
@@ -34,86 +32,71 @@ func cli(t *testing.T, timeout time.Duration, args ...string) (string, int) {
 	return string(out), code
 }
 
-// specsOf reads Ginkgo's JSON report: spec text -> labels.
-func specsOf(t *testing.T, path string) map[string][]string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reports []types.Report
-	if err := json.Unmarshal(data, &reports); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]string{}
-	for _, r := range reports {
-		for _, s := range r.SpecReports {
-			if s.LeafNodeType == types.NodeTypeIt {
-				out[s.FullText()] = s.Labels()
-			}
-		}
-	}
-	return out
-}
-
-func TestRunDryRunListsEverySpecWithLabels(t *testing.T) {
-	// The specs every run carries, by the guide's features.
-	want := map[string][]string{
-		"readiness: hybrid nodes are NotReady without a CNI":               {"feature:readiness"},
-		"install: helm install":                                            {"feature:install"},
-		"readiness: hybrid nodes turn Ready once the CNI runs":             {"feature:readiness"},
-		"placement: an agent on every hybrid node and none on cloud nodes": {"feature:placement"},
-		"ipam: one /25 block per hybrid node":                              {"feature:ipam", "feature:ipv4"},
-		"ipam: every pod address inside its node's block":                  {"feature:ipam"},
-		"pod-to-pod/same-node":                                             {"feature:conformance"},
-		"pod-to-pod/cross-node over VXLAN":                                 {"feature:vxlan"},
-		"pod-to-service/cluster-ip":                                        {"feature:conformance"},
-		"pod-to-service/dns":                                               {"feature:conformance"},
-		"node-to-pod":                                                      {"feature:conformance"},
-		"pod-to-node":                                                      {"feature:conformance"},
-		"pod-to-external: the on-prem host":                                {"feature:conformance"},
-		"control-plane-to-node: logs and exec":                             {"feature:cp-to-node"},
-		"control-plane-to-pod: API proxy and port-forward":                 {"feature:cp-to-pod"},
-		"control-plane-to-pod: a webhook served from a hybrid node":        {"feature:cp-to-pod"},
-		"masquerade: the on-prem host sees the":                            {"feature:masquerade"},
-		"bgp: a session from every hybrid node to the router":              {"feature:bgp"},
-		"bgp: each node's pod block with the node as next hop":             {"feature:bgp"},
-		"bgp: service addresses advertised":                                {"feature:bgp"},
-		"bgp: a deleted service is withdrawn":                              {"feature:bgp"},
-		"bgp: routes retained across an agent restart (graceful restart)":  {"feature:bgp"},
-		"upgrade: ": {"feature:upgrade"},
-		"rollback: to the first revision, then ready again": {"feature:upgrade"},
-		"delete: helm uninstall":                            {"feature:delete"},
-		"delete: report what stays on each node":            {"feature:delete"},
-		"delete: cleanup removes the CRDs and files":        {"feature:delete"},
-		"bgp: resources applied as the guide gives them":    {"feature:bgp"},
-	}
-	for _, c := range []struct{ cni, version, run string }{{"cilium", "1.16.19", "cilium-1-16-19"}, {"calico", "v3.29.7", "calico-3-29-7"}} {
+// A dry run lists every phase's checks from the catalogue with their
+// labels, says it ran nothing, and writes no report that could read as a
+// pass; report refuses the empty folder.
+func TestRunDryRunListsTheCatalogueAndWritesNothing(t *testing.T) {
+	charts := charttest.Dir(t)
+	for _, c := range []struct{ cni, version, to, run string }{
+		{"cilium", "1.16.18", "1.17.18", "cilium-1-16-18-to-1-17-18"},
+		{"calico", "v3.29.6", "", "calico-3-29-6"},
+	} {
 		t.Run(c.cni, func(t *testing.T) {
 			results := t.TempDir()
-			out, code := cli(t, 2*time.Minute, "run", "--dry-run", "--cni", c.cni, "--results", results)
+			args := []string{"run", "--dry-run", "--cni", c.cni, "--version", c.version, "--chart-repo", charts, "--results", results}
+			if c.to != "" {
+				args = append(args, "--upgrade-to", c.to)
+			}
+			out, code := cli(t, 2*time.Minute, args...)
 			if code != 0 {
 				t.Fatalf("exit %d:\n%s", code, out)
 			}
-			specs := specsOf(t, filepath.Join(results, "report.json"))
-			for prefix, labels := range want {
-				found := false
-				for text, have := range specs {
-					if !strings.Contains(text, prefix) {
-						continue
+			if !strings.Contains(out, "DRY RUN: nothing was created and nothing ran") {
+				t.Errorf("the listing does not say nothing ran:\n%s", out)
+			}
+			r := config.Default()
+			r.CNI = config.CNI{Name: c.cni, Version: c.version, UpgradeTo: c.to}
+			subject := checks.SubjectOf(r)
+			phases := []checks.Phase{{Name: "install", Stage: checks.AfterInstall, Version: c.version}}
+			if c.to != "" {
+				phases = append(phases, checks.Phase{Name: "upgrade-2", Stage: checks.AfterUpgrade, Version: c.to},
+					checks.Phase{Name: "rollback", Stage: checks.AfterRollback, Version: c.version})
+			}
+			for _, ph := range phases {
+				for _, e := range checks.For(subject, ph) {
+					labels := append([]string{"cni:" + c.cni, "run:" + c.run}, e.Labels()...)
+					line := "check " + e.Title + " [" + strings.Join(labels[:2], ", ")
+					if !strings.Contains(out, line) {
+						t.Errorf("the listing lacks %q", line)
 					}
-					found = true
-					for _, l := range append(labels, "cni:"+c.cni, "version:"+c.version, "run:"+c.run) {
-						if !slices.Contains(have, l) {
-							t.Errorf("%q lacks label %s (has %v)", text, l, have)
+					for _, l := range e.Labels() {
+						if !strings.Contains(out, l) {
+							t.Errorf("the listing lacks label %s", l)
 						}
 					}
 				}
-				if !found {
-					t.Errorf("no spec %q in the dry run", prefix)
-				}
+			}
+			if entries, _ := os.ReadDir(results); len(entries) != 0 {
+				t.Errorf("a dry run wrote %v into the results folder", entries)
+			}
+			rout, rcode := cli(t, time.Minute, "report", results)
+			if rcode == 0 || strings.Contains(rout, "PASS") {
+				t.Errorf("report on a dry run's folder: exit %d:\n%s", rcode, rout)
 			}
 		})
+	}
+}
+
+// A label filter that selects nothing, or does not parse, is bad input on
+// --label-filter (exit 2), before anything is created.
+func TestRunLabelFilterSelectingNothingExits2(t *testing.T) {
+	charts := charttest.Dir(t)
+	for _, f := range []string{"feature:nothing", "feature:bgp && (", "version:9.9.9"} {
+		out, code := cli(t, time.Minute, "run", "--cni", "cilium", "--version", "1.16.18", "--chart-repo", charts,
+			"--label-filter", f, "--results", t.TempDir())
+		if code != 2 || !strings.Contains(out, "--label-filter") {
+			t.Errorf("filter %q: exit %d, want 2 naming --label-filter:\n%s", f, code, out)
+		}
 	}
 }
 

@@ -63,8 +63,9 @@ type CNI struct {
 	ChartSource string `json:"chartSource,omitempty"`
 	// ValuesFiles are extra Helm values files merged last, in order.
 	ValuesFiles []string `json:"valuesFiles,omitempty"`
-	// RepeatHops, when above 0, upgrades to UpgradeTo and rolls back this
-	// many times on one cluster, with the disruption meter, and reports the
+	// RepeatHops, when above 0, takes the first hop towards UpgradeTo (the
+	// hop itself when it is one minor away) and rolls it back this many
+	// times on one cluster, after the run's rollback, with the disruption meter, and reports the
 	// distribution per pair (default 0: each hop once).
 	RepeatHops int `json:"repeatHops,omitempty"`
 	// RepeatBudgetOn judges repeated hops' disruption budget on the

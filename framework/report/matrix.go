@@ -32,18 +32,28 @@ var Features = []Feature{
 	{"bgp", "BGP"},
 }
 
-// Column is one run: a CNI at one version, upgraded to another or not.
+// Column is one CNI version checked in one run: a run without upgrade has
+// one column, an upgrade run one per version it reached (From is the
+// version it installed, Version the one checked).
 type Column struct {
 	CNI, Version, UpgradeTo string
+	From                    string
 	// Run is the run's name; it appears in the title only where two
 	// columns would otherwise read the same.
 	Run string
 }
 
 func (c Column) String() string {
-	s := c.CNI + " " + c.Version
-	if c.UpgradeTo != "" {
-		s += " → " + c.UpgradeTo
+	if c.UpgradeTo == "" {
+		return c.CNI + " " + c.Version
+	}
+	from := c.From
+	if from == "" {
+		from = c.Version
+	}
+	s := c.CNI + " " + from + " → " + c.UpgradeTo
+	if c.From != "" {
+		s += ": at " + c.Version
 	}
 	return s
 }
@@ -117,6 +127,9 @@ func Build(results []Result) *Matrix {
 			continue
 		}
 		col := Column{CNI: r.CNI, Version: r.Version, UpgradeTo: r.UpgradeTo, Run: r.Run}
+		if r.UpgradeTo != "" {
+			col.From = r.From
+		}
 		cols[col] = true
 		for _, f := range r.Features {
 			if !known[f] {
@@ -156,6 +169,20 @@ func Build(results []Result) *Matrix {
 		a, b := m.Columns[i], m.Columns[j]
 		if a.CNI != b.CNI {
 			return a.CNI < b.CNI
+		}
+		if a.From != b.From {
+			fa, ea := semver.NewVersion(a.From)
+			fb, eb := semver.NewVersion(b.From)
+			if ea == nil && eb == nil {
+				return fa.LessThan(fb)
+			}
+			return a.From < b.From
+		}
+		if a.UpgradeTo != b.UpgradeTo {
+			return a.UpgradeTo < b.UpgradeTo
+		}
+		if a.Run != b.Run {
+			return a.Run < b.Run
 		}
 		va, ea := semver.NewVersion(a.Version)
 		vb, eb := semver.NewVersion(b.Version)

@@ -23,6 +23,9 @@ const (
 	LabelFeature   = "feature"
 	LabelUpgradeTo = "upgrade-to" // only on runs that upgrade
 	LabelRun       = "run"        // the run's name, unique within a matrix
+	LabelFrom      = "from"       // the version an upgrade run installs first
+	LabelPhase     = "phase"      // install, upgrade-N, rollback, ...
+	// LabelVersion is the version the cluster runs in the spec's phase.
 )
 
 // DisruptionEntry is the report-entry name under which upgrade specs attach
@@ -109,6 +112,9 @@ func ReadJUnit(path string) ([]Result, error) {
 	}
 	var out []Result
 	for _, s := range suites.TestSuites {
+		if s.Properties.WithName("DryRun") == "true" {
+			return nil, fmt.Errorf("%s is a dry run's listing: nothing ran, so it holds no result (run without --dry-run)", path)
+		}
 		for _, tc := range s.TestCases {
 			r := Result{Source: path, Duration: time.Duration(tc.Time * float64(time.Second))}
 			setup := strings.HasPrefix(tc.Name, "[") && !strings.HasPrefix(tc.Name, "[It]")
@@ -130,9 +136,17 @@ func ReadJUnit(path string) ([]Result, error) {
 					r.UpgradeTo = v
 				case LabelRun:
 					r.Run = v
+				case LabelFrom:
+					r.From = v
+				case LabelPhase:
+					r.Phase = v
 				case LabelFeature:
 					r.Features = append(r.Features, v)
 				}
+			}
+			if r.Version == "" {
+				// Before the CNI and after delete, the run's own version.
+				r.Version = r.From
 			}
 			switch {
 			case tc.Failure != nil:

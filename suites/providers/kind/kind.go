@@ -23,7 +23,7 @@ import (
 	"github.com/hybridcni/hybridcni/framework/image"
 	"github.com/hybridcni/hybridcni/framework/probe"
 	"github.com/hybridcni/hybridcni/framework/router"
-	"github.com/hybridcni/hybridcni/framework/version"
+	"github.com/hybridcni/hybridcni/framework/buildinfo"
 	"github.com/hybridcni/hybridcni/suites"
 	"github.com/hybridcni/hybridcni/topologies"
 	"github.com/hybridcni/hybridcni/topologies/doctor"
@@ -64,7 +64,7 @@ func runKey(r config.Run) string {
 func (p *provider) Name() string { return Name }
 
 func (p *provider) images(r config.Run) (topologies.Images, error) {
-	routerRef, echoRef := image.HarnessRefs(version.Version)
+	routerRef, echoRef := image.HarnessRefs(buildinfo.Version)
 	im := topologies.Images{Router: routerRef, Echo: echoRef, Node: p.opts.NodeImage}
 	if im.Node == "" {
 		var err error
@@ -136,7 +136,7 @@ func (p *provider) Prepare(ctx context.Context) error {
 	if dc == nil {
 		return dcErr
 	}
-	_, err = image.BuildHarness(ctx, dc, "", version.Version, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
+	_, err = image.BuildHarness(ctx, dc, "", buildinfo.Version, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
 	return err
 }
 
