@@ -97,7 +97,8 @@ func (w *world) bgpGracefulRestart(ctx SpecContext) {
 	ns, agent, err := w.agentPodOn(ctx, n.Name)
 	Expect(err).NotTo(HaveOccurred())
 	By(fmt.Sprintf("deleting agent pod %s on %s", agent, n.Name))
+	at := time.Now()
 	Expect(w.env.Kube.CoreV1().Pods(ns).Delete(ctx, agent, metav1.DeleteOptions{})).To(Succeed())
-	Expect(w.checker().RoutesRetained(ctx, n, blocks[n.Name]...)).To(Succeed())
-	Expect(w.checker().PeerEstablished(ctx, n)).To(Succeed())
+	// Retained while the agent is away, then advertised again by the new one.
+	Expect(w.checker().GracefulRestart(ctx, n, at, blocks[n.Name]...)).To(Succeed())
 }

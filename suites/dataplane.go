@@ -292,7 +292,7 @@ func (w *world) podToExternal(ctx SpecContext) {
 	for _, node := range wl.order {
 		a := wl.pods[node][0]
 		if w.podsUnreachableOnPrem() {
-			exps = append(exps, probe.ExpectFailure("pod-to-external/unroutable", w.source(a), w.onPremTarget()))
+			exps = append(exps, probe.ExpectNoAnswer("pod-to-external/unroutable", w.source(a), w.onPremTarget()))
 		} else {
 			exps = append(exps, probe.ExpectSuccess("pod-to-external", w.source(a), w.onPremTarget()))
 		}
@@ -346,9 +346,29 @@ func (w *world) controlPlaneToPod(ctx SpecContext) {
 			Expect(string(body)).NotTo(BeEmpty())
 		} else {
 			Expect(err).To(HaveOccurred(), "control-plane-to-pod: API proxy to %s (%s) worked although pod CIDRs are not routable from the control plane", p.Name, p.IP)
+			Expect(unreachable(err)).To(BeTrue(), "control-plane-to-pod: API proxy to %s (%s) failed, but not for want of a route (something answered): %v", p.Name, p.IP, err)
 		}
 	}
 	w.controlPlanePortForward(ctx, wl)
+}
+
+// unreachable reports whether err is what an unroutable pod address gives
+// the API server: no answer (a timeout) or no route, not an answer such as
+// a refusal, a 404 or a 403.
+func unreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	if strings.Contains(msg, "connection refused") || strings.Contains(msg, "connection reset") {
+		return false
+	}
+	for _, s := range []string{"i/o timeout", "deadline exceeded", "client.timeout", "no route to host", "network is unreachable", "timed out", "timeout awaiting"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // controlPlanePortForward is part of the control-plane-to-pod spec: the

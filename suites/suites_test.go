@@ -85,9 +85,7 @@ func TestSuites(t *testing.T) {
 		if testing.Short() || os.Getenv("HYBRIDCNI_UNIT_ONLY") != "" {
 			t.Skip("API tier: skipped (-short or HYBRIDCNI_UNIT_ONLY)")
 		}
-		if _, err := testenv.FindBinaries(); err != nil {
-			t.Skipf("API tier: skipped: %v", err)
-		}
+		testenv.RequireBinaries(t)
 		if charts == "" {
 			t.Skip("real charts not found: " + why)
 		}
