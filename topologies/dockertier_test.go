@@ -57,7 +57,8 @@ func harness(t testing.TB, dc *docker.Client) (string, Images) {
 		defer cancel()
 		// One cached binary per test version: go build relinks only when
 		// the code changed.
-		if built.bin, built.err = image.CachedBinary(ctx, "hybridcni-"+testVersion, testVersion); built.err != nil {
+		// The build is not bounded by a clock (it may be slow under load).
+		if built.bin, built.err = image.CachedBinary(context.Background(), "hybridcni-"+testVersion, testVersion); built.err != nil {
 			return
 		}
 		b := &image.Builder{Docker: dc, Binary: built.bin, Version: testVersion, Logf: t.Logf}

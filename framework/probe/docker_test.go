@@ -32,7 +32,8 @@ func TestDockerContainerPlace(t *testing.T) {
 	}
 	t.Log("Docker tier: running") // for the tier summary of make test
 	t.Cleanup(func() { dc.Close() })
-	bin, err := image.CachedBinary(ctx, "hybridcni-probe-test", "probe-test")
+	// The build is not bounded by the test's clock: under load it may take long.
+	bin, err := image.CachedBinary(context.Background(), "hybridcni-probe-test", "probe-test")
 	must(t, err)
 	img, err := (&image.Builder{Docker: dc, Binary: bin, Version: "probe-test", Logf: t.Logf}).Build(ctx, image.Echo)
 	must(t, err)

@@ -43,7 +43,7 @@ func TestKubeRouterPeersWithTheRouterOnKind(t *testing.T) {
 	defer cancel()
 
 	const version = "krtest"
-	bin, err := image.CachedBinary(ctx, "hybridcni-"+version, version)
+	bin, err := image.CachedBinary(context.Background(), "hybridcni-"+version, version) // not bounded by the test clock
 	if err != nil {
 		t.Fatal(err)
 	}
