@@ -34,6 +34,15 @@ var (
 // finalizers on the Installation and the calico-node ServiceAccount. Once
 // the Installation is being deleted it stops, as an operator removed by
 // `helm uninstall` would: the finalizers stay.
+//
+// It also plays the guide's dependency of Calico without NAT: when the
+// Installation has BGP Enabled and a pool with natOutgoing Disabled, pod
+// addresses leave the nodes untranslated and Calico's components cannot
+// start until they are advertised. Until a BGPPeer and the BGPConfiguration
+// "default" exist (in crd.projectcalico.org or projectcalico.org, whichever
+// is served), calico-node's pods are held NotReady and tigerastatus calico
+// reports Available=False, Progressing=True with the reason (see
+// waitingForBGP).
 type TigeraOperator struct {
 	c      *cni.Cluster
 	cancel context.CancelFunc
@@ -74,6 +83,8 @@ func StartTigeraOperator(ctx context.Context, c *cni.Cluster, opts ...TigeraOpti
 		defer close(f.done)
 		var seen int64 = -1
 		seenBroken := f.broken()
+		seenWaiting := "-"
+		holding := false
 		// The Installation's CRD comes with the chart, so the stand-in
 		// looks for the Installation rather than watching a resource that
 		// may not exist yet.
@@ -87,10 +98,20 @@ func StartTigeraOperator(ctx context.Context, c *cni.Cluster, opts ...TigeraOpti
 			}
 			inst, err := c.Dynamic.Resource(installationGVR).Get(ctx, "default", metav1.GetOptions{})
 			b := f.broken()
-			if err != nil || inst.GetDeletionTimestamp() != nil || (inst.GetGeneration() == seen && b == seenBroken) {
+			if err != nil || inst.GetDeletionTimestamp() != nil {
 				continue
 			}
-			if err := f.reconcile(ctx, inst); err != nil {
+			waiting := f.waitingForBGP(ctx, inst)
+			if waiting != "" || holding {
+				// kwok makes new calico-node pods Ready: hold them, or
+				// finish releasing them.
+				n, _ := f.holdNodePods(ctx, waiting)
+				holding = n > 0
+			}
+			if inst.GetGeneration() == seen && b == seenBroken && waiting == seenWaiting {
+				continue
+			}
+			if err := f.reconcile(ctx, inst, waiting); err != nil {
 				if ctx.Err() == nil {
 					f.mu.Lock()
 					f.errs = append(f.errs, err)
@@ -99,7 +120,7 @@ func StartTigeraOperator(ctx context.Context, c *cni.Cluster, opts ...TigeraOpti
 				}
 				continue
 			}
-			seen, seenBroken = inst.GetGeneration(), b
+			seen, seenBroken, seenWaiting = inst.GetGeneration(), b, waiting
 			f.mu.Lock()
 			f.lastErr = nil
 			f.mu.Unlock()
@@ -132,7 +153,7 @@ func (f *TigeraOperator) Errors() []error {
 	return append([]error(nil), f.errs...)
 }
 
-func (f *TigeraOperator) reconcile(ctx context.Context, inst *unstructured.Unstructured) error {
+func (f *TigeraOperator) reconcile(ctx context.Context, inst *unstructured.Unstructured, waiting string) error {
 	sel := func(component string) map[string]any {
 		m, _, _ := unstructured.NestedMap(inst.Object, "spec", component, "spec", "template", "spec", "nodeSelector")
 		if component == f.broken() {
@@ -163,8 +184,11 @@ func (f *TigeraOperator) reconcile(ctx context.Context, inst *unstructured.Unstr
 	if _, err := f.c.Apply(ctx, objs); err != nil {
 		return fmt.Errorf("tigera-operator stand-in: %w", err)
 	}
+	if _, err := f.holdNodePods(ctx, waiting); err != nil {
+		return err
+	}
 	if f.noFinalizers {
-		return f.statuses(ctx, apiServer)
+		return f.statuses(ctx, apiServer, waiting)
 	}
 	// The operator's finalizer on the Installation.
 	fin := obj("operator.tigera.io/v1", "Installation", "", "default", nil)
@@ -173,7 +197,7 @@ func (f *TigeraOperator) reconcile(ctx context.Context, inst *unstructured.Unstr
 	if _, err := f.c.Apply(ctx, []*unstructured.Unstructured{fin}); err != nil {
 		return fmt.Errorf("tigera-operator stand-in: finalizer: %w", err)
 	}
-	return f.statuses(ctx, apiServer)
+	return f.statuses(ctx, apiServer, waiting)
 }
 
 // nodeServiceAccount is calico-node's ServiceAccount, with the finalizer
@@ -186,13 +210,12 @@ func (f *TigeraOperator) nodeServiceAccount() *unstructured.Unstructured {
 	return sa
 }
 
-func (f *TigeraOperator) statuses(ctx context.Context, apiServer bool) error {
-	statuses := []string{"calico"}
-	if apiServer {
-		statuses = append(statuses, "apiserver")
+func (f *TigeraOperator) statuses(ctx context.Context, apiServer bool, waiting string) error {
+	if err := f.setTigeraStatus(ctx, "calico", waiting); err != nil {
+		return err
 	}
-	for _, s := range statuses {
-		if err := f.setTigeraStatus(ctx, s); err != nil {
+	if apiServer {
+		if err := f.setTigeraStatus(ctx, "apiserver", ""); err != nil {
 			return err
 		}
 	}
@@ -202,7 +225,9 @@ func (f *TigeraOperator) statuses(ctx context.Context, apiServer bool) error {
 	return nil
 }
 
-func (f *TigeraOperator) setTigeraStatus(ctx context.Context, name string) error {
+// setTigeraStatus reports component name Available, or, with a waiting
+// reason, Available=False and Progressing=True with that reason.
+func (f *TigeraOperator) setTigeraStatus(ctx context.Context, name, waiting string) error {
 	ri := f.c.Dynamic.Resource(cni.TigeraStatusGVR)
 	u, err := ri.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -212,14 +237,22 @@ func (f *TigeraOperator) setTigeraStatus(ctx context.Context, name string) error
 		return fmt.Errorf("tigera-operator stand-in: tigerastatus %s: %w", name, err)
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
-	cond := func(t, s, msg string) map[string]any {
-		return map[string]any{"type": t, "status": s, "reason": "AllObjectsAvailable", "message": msg, "lastTransitionTime": now}
+	cond := func(t, s, reason, msg string) map[string]any {
+		return map[string]any{"type": t, "status": s, "reason": reason, "message": msg, "lastTransitionTime": now}
 	}
-	u.Object["status"] = map[string]any{"conditions": []any{
-		cond("Available", "True", "All objects available"),
-		cond("Progressing", "False", ""),
-		cond("Degraded", "False", ""),
-	}}
+	if waiting == "" {
+		u.Object["status"] = map[string]any{"conditions": []any{
+			cond("Available", "True", "AllObjectsAvailable", "All objects available"),
+			cond("Progressing", "False", "AllObjectsAvailable", ""),
+			cond("Degraded", "False", "AllObjectsAvailable", ""),
+		}}
+	} else {
+		u.Object["status"] = map[string]any{"conditions": []any{
+			cond("Available", "False", "ResourceNotReady", waiting),
+			cond("Progressing", "True", "ResourceNotReady", waiting),
+			cond("Degraded", "False", "ResourceNotReady", ""),
+		}}
+	}
 	_, err = ri.UpdateStatus(ctx, u, metav1.UpdateOptions{})
 	return err
 }
