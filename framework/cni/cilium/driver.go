@@ -149,12 +149,26 @@ func (d *Driver) Upgrade(ctx context.Context, run config.Run, to string) ([]cni.
 	var hops []cni.Hop
 	from := cur.ChartVersion
 	for _, ch := range charts {
+		// Before the hop: what stops being served or moves (bgpapi.go).
+		findings, ferr := d.HopFindings(ctx, from, ch.Version())
+		for _, f := range findings {
+			d.Logf("before %s -> %s: %s", from, ch.Version(), f)
+		}
+		if ferr != nil {
+			d.Logf("before %s -> %s: could not look for BGP objects the target stops serving: %v", from, ch.Version(), ferr)
+		}
 		hop, err := d.hop(ctx, from, ch, vals)
 		if hop != nil {
 			hops = append(hops, *hop)
 		}
 		if err != nil {
 			return hops, err
+		}
+		// The BGP resources in the version the new release stores.
+		if run.BGP.Enabled {
+			if _, err := d.ReapplyBGP(ctx, run, from, ch.Version()); err != nil {
+				return hops, err
+			}
 		}
 		from = ch.Version()
 	}
