@@ -44,7 +44,8 @@ func TestCalicoReadinessFailures(t *testing.T) {
 
 	// Fixed placement; then the operator reports itself degraded.
 	op.SetBroken("")
-	if _, err := d.WaitReady(ctx); err != nil {
+	// Readiness must hold for its settle window: a longer wait than the failure's.
+	if _, err := calico.NewDriver(c, cni.Options{Timeout: 40 * time.Second}).WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := cnitest.SetTigeraStatus(ctx, c, "calico", "Degraded", "True", "calico-node is not ready on hybrid-node-2"); err != nil {
