@@ -1,40 +1,44 @@
 #!/usr/bin/env bash
 # Builds the API test tier's binaries (etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kwok) from the Go module proxy into
-# a cache folder outside the checkout, and prints that bin folder on stdout.
+# kube-controller-manager, kube-scheduler, kwok) from the Go module proxy and
+# prints the folder holding them:
 #
 #   ${HYBRIDCNI_CACHE:-$HOME/.cache/hybridcni}/apitier/<k8s>-<etcd>-<kwok>/bin
 #
-# A complete cache is reused (exits at once). A build goes to a temporary
+# Kubernetes and etcd come from the one binary cache the offline node image
+# shares (hack/nodeimage/bincache.sh: node-image/bin/<name>-<version>/, built
+# from tools/k8s/<version> and tools/etcd/<version>), so a machine that built
+# either pays nothing for the other; the folder above holds links to them.
+# The Kubernetes version is the newest tools/k8s/<version> (APITIER_K8S_VERSION
+# picks another), etcd the one its kubeadm asks for (tools/k8s/<version>/etcd-version),
+# kwok the one tools/apitier/kwok requires; framework/testenv names the same.
+#
+# A complete folder is reused (exits at once). A build goes to a temporary
 # folder that is renamed into place only when every binary is there, so an
-# interrupted build is never taken as complete. The versions come from the
-# go.mod files under tools/apitier/, the single place to change them.
+# interrupted build is never taken as complete.
 #
 # Environment:
 #   HYBRIDCNI_CACHE       cache root (default $HOME/.cache/hybridcni)
+#   APITIER_K8S_VERSION   Kubernetes version (default: the newest tools/k8s/<version>)
 #   APITIER_BUILD_P       parallel compile jobs (default: number of CPUs, max 2:
 #                         one kube link peaks at ~2.4 GiB)
-#   APITIER_FORCE=1       rebuild even if the cache is complete
+#   APITIER_FORCE=1       assemble again even if the folder is complete
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-tools="$repo/tools/apitier"
 binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 log() { printf 'apitier-build: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=nodeimage/lib.sh
+source "$repo/hack/nodeimage/lib.sh"
+# shellcheck source=nodeimage/bincache.sh
+source "$repo/hack/nodeimage/bincache.sh"
 
-# modversion FILE MODULE prints the version MODULE is required at in FILE.
-modversion() {
-	local v
-	v=$(awk -v m="$2" '($1 == m || ($1 == "require" && $2 == m)) && $0 !~ /=>/ {print $NF; exit}' "$1")
-	[[ -n "$v" ]] || die "no 'require $2' in $1; fix the tools module"
-	printf '%s' "$v"
-}
-
-k8s_version=$(modversion "$tools/k8s/go.mod" k8s.io/kubernetes)
-etcd_version=$(modversion "$tools/etcd/go.mod" go.etcd.io/etcd/server/v3)
-kwok_version=$(modversion "$tools/kwok/go.mod" sigs.k8s.io/kwok)
+k8s_version=${APITIER_K8S_VERSION:-$(cd "$repo/tools/k8s" && ls -d v* | sort -V | tail -1)}
+k8s_version=v${k8s_version#v}
+etcd_version=$(k8s_etcd_version "$k8s_version")
+kwok_version=$(modversion "$repo/tools/apitier/kwok/go.mod" sigs.k8s.io/kwok)
 
 cache_root=${HYBRIDCNI_CACHE:-${HOME:?HOME or HYBRIDCNI_CACHE must be set}/.cache/hybridcni}
 key="$k8s_version-$etcd_version-$kwok_version"
@@ -93,37 +97,26 @@ mkdir -p "$tmp/bin"
 
 ncpu=$(nproc 2>/dev/null || echo 2)
 p=${APITIER_BUILD_P:-$((ncpu < 2 ? ncpu : 2))}
-export GOWORK=off CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false -trimpath"
-# -s -w: no symbol table or DWARF; smaller binaries and a lighter link.
-common=(-p "$p" -ldflags)
-
-# Kubernetes reads its version from ldflags only; without them the server
-# says v0.0.0-master and Helm kubeVersion constraints fail.
-minor=${k8s_version#v*.}
-minor=${minor%%.*}
-major=${k8s_version#v}
-major=${major%%.*}
 build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-kver=""
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-	kver+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-	kver+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
-done
-
 start=$(date +%s)
-log "building $key into $dest (-p $p); a cold build takes 10-17 min on 2 cores, a relink ~1-2 min"
+log "assembling $key in $dest from the shared binary cache (-p $p); a cold build takes 10-17 min on 2 cores"
 
-log "etcd $etcd_version"
-run env -C "$tools/etcd" go build "${common[@]}" "-s -w" -o "$tmp/bin/etcd" go.etcd.io/etcd/server/v3
-
-log "kwok $kwok_version"
-run env -C "$tools/kwok" go build "${common[@]}" "-s -w" -o "$tmp/bin/kwok" sigs.k8s.io/kwok/cmd/kwok
-
-log "kube-apiserver, kube-controller-manager, kube-scheduler $k8s_version"
-run env -C "$tools/k8s" go build "${common[@]}" "-s -w$kver" -o "$tmp/bin/" \
-	k8s.io/kubernetes/cmd/kube-apiserver \
-	k8s.io/kubernetes/cmd/kube-controller-manager \
-	k8s.io/kubernetes/cmd/kube-scheduler
+mapfile -t control_plane < <(k8s_set control-plane)
+# kwok as an API tier built it before the cache was shared.
+for old in "$cache_root"/apitier/*-"$kwok_version"/bin; do
+	bincache_seed "kwok-$kwok_version" "$old" kwok
+done
+# The builds run in child shells (run: their own process group, so a signal
+# reaches the go command, compilers and linker at once).
+export -f log die gobuild bincache_build bincache_seed k8s_set k8s_ldflags k8s_module build_k8s build_etcd
+export cache_root p repo
+run bash -euo pipefail -c 'build_etcd "$1"' _ "$etcd_version"
+run bash -euo pipefail -c 'bincache_build "kwok-$1" "$repo/tools/apitier/kwok" "-s -w" sigs.k8s.io/kwok/cmd/kwok' _ "$kwok_version"
+run bash -euo pipefail -c 'build_k8s "$1" control-plane' _ "$k8s_version"
+link() { ln "$1" "$2" 2>/dev/null || cp "$1" "$2"; }
+link "$(etcd_path "$etcd_version")" "$tmp/bin/etcd"
+link "$cache_root/node-image/bin/kwok-$kwok_version/kwok" "$tmp/bin/kwok"
+for b in "${control_plane[@]}"; do link "$(k8s_dir "$k8s_version" control-plane)/$b" "$tmp/bin/$b"; done
 
 for b in "${binaries[@]}"; do [[ -x "$tmp/bin/$b" ]] || die "build produced no $b"; done
 got=$("$tmp/bin/kube-apiserver" --version)

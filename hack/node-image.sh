@@ -2,7 +2,8 @@
 # Builds the offline kind node image hybridcni/node:<kubernetes version> with
 # no registry: a Debian root filesystem from debootstrap (systemd, containerd,
 # runc behind cmd/runc-capfix, iptables, CNI plugins), kubelet/kubeadm/kubectl built from
-# k8s.io/kubernetes through the Go module proxy, and the control-plane,
+# k8s.io/kubernetes through the Go module proxy (tools/k8s/<version>, the module
+# the API test tier builds from too), and the control-plane,
 # kube-proxy, etcd, CoreDNS and pause images built here and preloaded into the
 # node's containerd store, plus the files kind reads from a node image
 # (hack/nodeimage/files/). Prints the image tag on stdout.
@@ -10,7 +11,8 @@
 # Every stage is cached by version outside the checkout:
 #   ${HYBRIDCNI_CACHE:-$HOME/.cache/hybridcni}/node-image/
 #     rootfs/<suite>-<packages hash>.tar      debootstrap results
-#     bin/<name>-<version>/                    Go binaries
+#     bin/<name>-<version>/                    Go binaries, shared with the API tier
+#                                              (hack/nodeimage/bincache.sh)
 #     images/<inputs hash>/*.tar               component image archives
 # and the finished image carries the hash of all its inputs as a label, so a
 # second run with nothing changed only checks and exits.
@@ -18,6 +20,8 @@
 # Usage: hack/node-image.sh            build (or reuse) and print the tag
 #        hack/node-image.sh --tag      print the tag only
 # Environment:
+#   KUBERNETES_VERSION  the Kubernetes to build (default: the newest tools/k8s/<version>;
+#                       etcd is the one its kubeadm asks for, tools/k8s/<version>/etcd-version)
 #   HYBRIDCNI_CACHE     cache root (default $HOME/.cache/hybridcni)
 #   NODE_IMAGE_BUILD_P  parallel compile jobs (default 2; a kube link peaks ~2.4 GiB)
 #   NODE_IMAGE_FORCE=1  rebuild the image even if its inputs are unchanged
@@ -32,9 +36,13 @@ log() { printf 'node-image: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 # shellcheck source=nodeimage/lib.sh
 source "$repo/hack/nodeimage/lib.sh"
+# shellcheck source=nodeimage/bincache.sh
+source "$repo/hack/nodeimage/bincache.sh"
 
-k8s_version=$(modversion "$tools/k8s/go.mod" k8s.io/kubernetes)
-etcd_version=$(modversion "$tools/etcd/go.mod" go.etcd.io/etcd/server/v3)
+k8s_version=${KUBERNETES_VERSION:-$(cd "$repo/tools/k8s" && ls -d v* | sort -V | tail -1)}
+k8s_version=v${k8s_version#v}
+k8s_mod=$(k8s_module "$k8s_version")
+etcd_version=$(k8s_etcd_version "$k8s_version")
 coredns_version=$(modversion "$tools/coredns/go.mod" github.com/coredns/coredns)
 crictl_version=$(modversion "$tools/crictl/go.mod" sigs.k8s.io/cri-tools)
 # Image names and tags kubeadm $k8s_version asks for (cmd/kubeadm/app/constants).
@@ -53,7 +61,7 @@ cache="$cache_root/node-image"
 
 inputs_hash=$( {
 	printf '%s\n' "$k8s_version" "$etcd_version" "$coredns_version" "$crictl_version" "$suite" "${node_packages[@]}" "${netbase_packages[@]}"
-	cat "${BASH_SOURCE[0]}" "$tools"/*/go.sum
+	cat "${BASH_SOURCE[0]}" "$tools"/*/go.sum "$k8s_mod/go.sum" "$repo/tools/etcd/$etcd_version/go.sum"
 	find "$repo/hack/nodeimage" "$repo/cmd/runc-capfix" -type f ! -name '*.md' ! -name '*_test.go' -print0 | sort -z | xargs -0 cat
 } | sha256sum | cut -c1-16)
 
@@ -75,28 +83,20 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-minor=${k8s_version#v*.}
-minor=${minor%%.*}
-major=${k8s_version#v}
-major=${major%%.*}
-kver=""
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-	kver+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-done
+cpbin=$(k8s_dir "$k8s_version" control-plane)
+nodebin=$(k8s_dir "$k8s_version" node)
 
 build_binaries() {
-	gobuild "k8s-$k8s_version" "$tools/k8s" "-s -w$kver" \
-		k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kubectl \
-		k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kube-apiserver \
-		k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
-	gobuild "etcd-$etcd_version" "$tools/etcd" "-s -w" go.etcd.io/etcd/server/v3
+	# The shared binary cache: what the API tier built is not built again.
+	build_k8s "$k8s_version" control-plane node
+	build_etcd "$etcd_version"
 	gobuild "coredns-$coredns_version" "$tools/coredns" "-s -w" github.com/coredns/coredns
 	gobuild "crictl-$crictl_version" "$tools/crictl" "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" sigs.k8s.io/cri-tools/cmd/crictl
 	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/pause" ./hack/nodeimage/pause)
 	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/runc-capfix" ./cmd/runc-capfix)
 	(cd "$repo" && go build -o "$work/imagetool" ./hack/nodeimage/imagetool)
 	local got
-	got=$("$cache/bin/k8s-$k8s_version/kubelet" --version)
+	got=$("$nodebin/kubelet" --version)
 	[[ "$got" == "Kubernetes $k8s_version" ]] || die "kubelet reports '$got', want 'Kubernetes $k8s_version' (version ldflags)"
 }
 
@@ -106,7 +106,6 @@ node_rootfs=$(rootfs node "${node_packages[@]}")
 netbase_rootfs=$(rootfs netbase "${netbase_packages[@]}")
 
 # --- component images (docker-archive tars, names as kubeadm expects) ---
-kbin="$cache/bin/k8s-$k8s_version"
 imgs="$work/images"
 mkdir -p "$imgs"
 it="$work/imagetool"
@@ -117,14 +116,14 @@ static() { # static NAME:TAG BINARY COMMAND [ENTRYPOINT]
 		--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 }
 for c in kube-apiserver kube-controller-manager kube-scheduler; do
-	static "registry.k8s.io/$c:$k8s_version" "$kbin/$c" "$c"
+	static "registry.k8s.io/$c:$k8s_version" "$cpbin/$c" "$c"
 done
 # go build names the etcd server binary "server" (go.etcd.io/etcd/server/v3).
-static "registry.k8s.io/etcd:$etcd_tag" "$cache/bin/etcd-$etcd_version/server" etcd
+static "registry.k8s.io/etcd:$etcd_tag" "$(etcd_path "$etcd_version")" etcd
 static "registry.k8s.io/coredns/coredns:$coredns_version" "$cache/bin/coredns-$coredns_version/coredns" coredns /usr/local/bin/coredns
 static "registry.k8s.io/pause:$pause_tag" "$work/pause" pause /usr/local/bin/pause
 "$it" archive --out "$imgs/kube-proxy.tar" --tag "registry.k8s.io/kube-proxy:$k8s_version" \
-	--base "$netbase_rootfs" --file "$kbin/kube-proxy:/usr/local/bin/kube-proxy" \
+	--base "$netbase_rootfs" --file "$nodebin/kube-proxy:/usr/local/bin/kube-proxy" \
 	--env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 log "component images: $(du -sh "$imgs" | cut -f1)"
 
@@ -133,7 +132,7 @@ root="$work/root"
 mkdir -p "$root"
 tar -C "$root" --numeric-owner --xattrs --xattrs-include='*' -xf "$node_rootfs"
 cp -a "$files"/. "$root"/
-for b in kubelet kubeadm kubectl; do install -m 0755 "$kbin/$b" "$root/usr/bin/$b"; done
+for b in kubelet kubeadm kubectl; do install -m 0755 "$nodebin/$b" "$root/usr/bin/$b"; done
 install -m 0755 "$cache/bin/crictl-$crictl_version/crictl" "$root/usr/bin/crictl"
 # containerd's runc, through the wrapper that drops the capabilities the host
 # withholds (etc/containerd/config.toml): pods asking for them still start.

@@ -14,9 +14,9 @@ import (
 	"github.com/hybridcni/hybridcni/framework/docker"
 )
 
-// KubernetesVersion is the version the node image is built for; it is the
-// k8s.io/kubernetes required in tools/nodeimage/k8s/go.mod (a test keeps
-// the two equal).
+// KubernetesVersion is the version the node image is built for by default:
+// the newest tools/k8s/<version>, whose go.mod requires that
+// k8s.io/kubernetes (a test keeps them equal).
 const KubernetesVersion = "v1.37.2"
 
 // Repo is the repository of the offline node images.

@@ -75,13 +75,13 @@ func TestCheckAwaitingCNIFails(t *testing.T) {
 
 // The Go constant and the tools module must name the same Kubernetes.
 func TestKubernetesVersionMatchesToolsModule(t *testing.T) {
-	raw, err := os.ReadFile("../../tools/nodeimage/k8s/go.mod")
+	raw, err := os.ReadFile("../../tools/k8s/" + KubernetesVersion + "/go.mod")
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile(`(?m)^require k8s.io/kubernetes (v\S+)`).FindSubmatch(raw)
 	if m == nil || string(m[1]) != KubernetesVersion {
-		t.Fatalf("tools/nodeimage/k8s/go.mod requires k8s.io/kubernetes %q, KubernetesVersion is %q: change both together", m, KubernetesVersion)
+		t.Fatalf("tools/k8s/%s/go.mod requires k8s.io/kubernetes %q, KubernetesVersion is %q: change both together", KubernetesVersion, m, KubernetesVersion)
 	}
 	if Tag("1.37.2") != "hybridcni/node:v1.37.2" || Tag("v1.37.2") != "hybridcni/node:v1.37.2" {
 		t.Fatalf("Tag = %s", Tag("1.37.2"))

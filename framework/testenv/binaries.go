@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 )
 
-// Versions of the API tier. They must match the go.mod files under
-// tools/apitier/ (a unit test checks it): hack/apitier-build.sh reads those
-// and names the cache folder after them.
+// Versions of the API tier. They must match the tools modules (a unit test
+// checks it): hack/apitier-build.sh builds the newest tools/k8s/<version>,
+// the etcd its kubeadm asks for (tools/k8s/<version>/etcd-version: the node
+// image's etcd too) and tools/apitier/kwok, from the binary cache the offline
+// node image shares, and names the cache folder after them.
 const (
 	KubeVersion = "v1.37.2"
-	EtcdVersion = "v3.7.3"
+	EtcdVersion = "v3.7.0"
 	KwokVersion = "v0.8.0"
 )
 

@@ -13,21 +13,45 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hybridcni/hybridcni/framework/cni"
 )
 
-// The cache key testenv looks for must be what hack/apitier-build.sh builds,
-// and that script reads the tools modules.
+// The cache key testenv looks for must be what hack/apitier-build.sh builds:
+// the newest tools/k8s/<version> module, the etcd its kubeadm asks for
+// (tools/k8s/<version>/etcd-version, built from tools/etcd/<version>), and
+// tools/apitier/kwok.
 func TestVersionsMatchToolsModules(t *testing.T) {
+	tools := filepath.Join("..", "..", "tools")
+	dirs, err := filepath.Glob(filepath.Join(tools, "k8s", "v*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no tools/k8s/<version> modules (%v)", err)
+	}
+	newest := ""
+	for _, d := range dirs {
+		if v := filepath.Base(d); newest == "" || semver.MustParse(v).GreaterThan(semver.MustParse(newest)) {
+			newest = v
+		}
+	}
+	if newest != KubeVersion {
+		t.Errorf("the newest tools/k8s/<version> is %s, testenv expects %s: hack/apitier-build.sh builds the newest; change both together", newest, KubeVersion)
+	}
+	etcd, err := os.ReadFile(filepath.Join(tools, "k8s", KubeVersion, "etcd-version"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(etcd)); got != EtcdVersion {
+		t.Errorf("tools/k8s/%s/etcd-version is %s, testenv expects %s", KubeVersion, got, EtcdVersion)
+	}
 	for _, c := range []struct{ dir, module, want string }{
-		{"k8s", "k8s.io/kubernetes", KubeVersion},
-		{"etcd", "go.etcd.io/etcd/server/v3", EtcdVersion},
-		{"kwok", "sigs.k8s.io/kwok", KwokVersion},
+		{filepath.Join("k8s", KubeVersion), "k8s.io/kubernetes", KubeVersion},
+		{filepath.Join("etcd", EtcdVersion), "go.etcd.io/etcd/server/v3", EtcdVersion},
+		{filepath.Join("apitier", "kwok"), "sigs.k8s.io/kwok", KwokVersion},
 	} {
-		path := filepath.Join("..", "..", "tools", "apitier", c.dir, "go.mod")
+		path := filepath.Join(tools, c.dir, "go.mod")
 		got, err := requiredVersion(path, c.module)
 		if err != nil {
 			t.Fatal(err)

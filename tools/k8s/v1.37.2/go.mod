@@ -1,4 +1,4 @@
-module github.com/hybridcni/hybridcni/tools/nodeimage/k8s
+module github.com/hybridcni/hybridcni/tools/k8s/v1.37.2
 
 go 1.26.0
 
