@@ -140,13 +140,15 @@ func RegisterProvider(name string, newProvider func(Options) Provider) {
 // LookupProvider returns a new provider by name, or a *config.Error.
 func LookupProvider(name string, opts Options) (Provider, error) {
 	providersMu.Lock()
-	defer providersMu.Unlock()
-	if p, ok := providers[name]; ok {
-		return p(opts), nil
-	}
+	newProvider, ok := providers[name]
 	var names []string
 	for n := range providers {
 		names = append(names, n)
+	}
+	providersMu.Unlock()
+	if ok {
+		// Outside the lock: a provider may wrap another one.
+		return newProvider(opts), nil
 	}
 	sort.Strings(names)
 	return nil, config.Invalid("provider", fmt.Sprintf("unknown provider %q", name), "use one of: "+strings.Join(names, ", "))
