@@ -50,6 +50,9 @@ type Options struct {
 	// WaitTimeout bounds each wait for the cluster (readiness, pre-flight,
 	// deletion); default 10 minutes.
 	WaitTimeout time.Duration
+	// Faults adds the fault phases (suites/faults.go): after install's
+	// checks, each fault in turn, its checks must fail, heal, pass again.
+	Faults bool
 }
 
 // Paths of the reports a run writes under ResultsDir.
@@ -188,6 +191,9 @@ func Layout(ctx context.Context, opts Options) ([]*layout, error) {
 			hopErr = nil // the install step says what is wrong with the source
 		}
 		l := planRun(r, hops, hopErr, filter)
+		if opts.Faults { // the fault phases (suites/faults.go)
+			planFaults(l, filter)
+		}
 		matched += l.matched
 		out = append(out, l)
 	}

@@ -58,6 +58,7 @@ func (s *suiteFlags) options(runs []config.Run, results string) suites.Options {
 func newRunCmd() *cobra.Command {
 	var sf suiteFlags
 	var rf *runFlags
+	var withFaults bool // --faults (faults.go)
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Qualify one CNI version: cluster, install, checks, upgrade, rollback, delete; JUnit and a matrix report",
@@ -86,7 +87,9 @@ created; "hybridcni gc" removes what a killed run left.`,
 			if err != nil {
 				return err
 			}
-			if err := suites.Run(cmd.Context(), sf.options([]config.Run{r}, sf.results)); err != nil {
+			opts := sf.options([]config.Run{r}, sf.results)
+			opts.Faults = withFaults
+			if err := suites.Run(cmd.Context(), opts); err != nil {
 				return err
 			}
 			if !sf.dryRun {
@@ -97,5 +100,6 @@ created; "hybridcni gc" removes what a killed run left.`,
 	}
 	rf = addRunFlags(cmd).withUpgradeTo()
 	sf.add(cmd.Flags())
+	addFaultsFlag(cmd, &withFaults)
 	return cmd
 }

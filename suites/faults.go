@@ -1,0 +1,344 @@
+package suites
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/hybridcni/hybridcni/framework/checks"
+	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/faults"
+)
+
+// The fault phases (Options.Faults): after the install phase's checks,
+// "faults" injects each fault that applies, runs the checks it names
+// expecting each to fail naming what broke, heals, and runs them again
+// expecting a pass; "faults-after-delete" does the same for the cleanup's
+// faults after the delete phase.
+const (
+	FaultsPhase            = "faults"
+	FaultsAfterDeletePhase = "faults-after-delete"
+	// FaultsFile is the fault matrix a run with faults writes under ResultsDir.
+	FaultsFile = "faults.md"
+)
+
+// planFaults adds the fault phases to a layout; filter (nil: all) selects
+// a fault when it selects one of its must-fail specs.
+func planFaults(l *layout, filter func([]string) bool) {
+	subject := checks.SubjectOf(l.run)
+	run := runLabels(l.run)
+	var out []checks.Phase
+	for _, p := range l.phases {
+		out = append(out, p)
+		var fp checks.Phase
+		switch p.Stage {
+		case checks.AfterInstall:
+			// Stage 0: the phase is no stage of the catalogue; its checks
+			// run as the phase it follows.
+			fp = checks.Phase{Name: FaultsPhase, Version: p.Version}
+		case checks.AfterDelete:
+			fp = checks.Phase{Name: FaultsAfterDeletePhase}
+		default:
+			continue
+		}
+		var specs []specOf
+		for _, e := range faults.For(subject, p.Stage) {
+			s, matched := faultSpecs(l, run, p, fp, subject, e, filter)
+			specs = append(specs, s...)
+			l.matched += matched
+		}
+		if len(specs) > 0 {
+			out = append(out, fp)
+			l.specs[fp.Name] = specs
+		}
+	}
+	l.phases = out
+}
+
+// faultSpecs are one fault's specs: inject, each named check must fail,
+// heal, each named check passes again.
+func faultSpecs(l *layout, run []string, checked, fp checks.Phase, subject checks.Subject, e faults.Entry, filter func([]string) bool) ([]specOf, int) {
+	f := e.Fault
+	base := append(append(append([]string{}, run...), phaseLabels(fp)...), "fault:"+f.Label())
+	cs, err := f.Checks()
+	var mustFail, passAgain []specOf
+	matched := 0
+	for _, c := range cs {
+		ce := checks.Entry{Check: c, Phase: checked, Title: c.Title(subject), Skip: c.Applies(subject)}
+		// No feature: labels: the matrix rows judge the CNI, these specs the checks.
+		labels := append(append([]string{}, base...), "check:"+c.Label())
+		if filter != nil && !filter(labels) {
+			continue
+		}
+		matched++
+		ce, fault := ce, f
+		mustFail = append(mustFail, specOf{title: fmt.Sprintf("fault: %s: %s fails", f.Name(), c.Name()), labels: labels, entry: ce,
+			run: func(w *world) func(SpecContext) { return w.mustFail(l.run.Name, fault, ce) }})
+		passAgain = append(passAgain, specOf{title: fmt.Sprintf("fault: %s: healed: %s", f.Name(), ce.Title), labels: labels, entry: ce,
+			run: func(w *world) func(SpecContext) { return w.passesAgain(l.run.Name, fault, ce) }})
+	}
+	if matched == 0 && err == nil {
+		return nil, 0
+	}
+	inject := specOf{title: fmt.Sprintf("fault: %s: inject", f.Name()), labels: base, step: true,
+		run: func(w *world) func(SpecContext) { return w.injectFault(f, checked, e.Skip, err) }}
+	heal := specOf{title: fmt.Sprintf("fault: %s: heal", f.Name()), labels: base, step: true,
+		run: func(w *world) func(SpecContext) { return w.healFault(f) }}
+	out := append([]specOf{inject}, mustFail...)
+	out = append(out, heal)
+	return append(out, passAgain...), matched
+}
+
+// injection is a fault in place: how to heal it, what a failure must name.
+type injection struct {
+	heal  faults.Heal
+	names []string
+	at    time.Time
+	// healed: the heal step succeeded, so the checks must pass again.
+	healed bool
+}
+
+// injected are the faults in place, per run's world (the specs of a run
+// are ordered, and runs go one after the other).
+var (
+	injectedMu sync.Mutex
+	injected   = map[*world]map[string]*injection{}
+)
+
+func (w *world) injection(name string) *injection {
+	injectedMu.Lock()
+	defer injectedMu.Unlock()
+	return injected[w][name]
+}
+
+func (w *world) setInjection(name string, inj *injection) {
+	injectedMu.Lock()
+	defer injectedMu.Unlock()
+	if injected[w] == nil {
+		injected[w] = map[string]*injection{}
+	}
+	injected[w][name] = inj
+}
+
+func (w *world) injectFault(f *faults.Fault, checked checks.Phase, skip string, declErr error) func(SpecContext) {
+	return func(ctx SpecContext) {
+		w.phase = checked
+		if declErr != nil {
+			Fail(declErr.Error())
+		}
+		if skip != "" {
+			Skip("does not apply: " + skip)
+		}
+		if checked.Stage == checks.AfterDelete {
+			if !w.uninstalled {
+				Skip("the release was not uninstalled (see the delete step)")
+			}
+		} else {
+			w.requireInstalled()
+			if w.broken != "" {
+				Skip(w.broken)
+			}
+		}
+		w.require(f.Capabilities()...)
+		heal, names, err := f.Inject(ctx, faultTarget{w})
+		if faults.IsNotApplicable(err) {
+			Skip(err.Error())
+		}
+		Expect(err).NotTo(HaveOccurred(), "inject fault %s", f.Name())
+		w.setInjection(f.Name(), &injection{heal: heal, names: names, at: time.Now()})
+		AddReportEntry("fault names", strings.Join(names, ", "))
+	}
+}
+
+func (w *world) healFault(f *faults.Fault) func(SpecContext) {
+	return func(ctx SpecContext) {
+		inj := w.injection(f.Name())
+		if inj == nil {
+			Skip("the fault was not injected (see its inject step)")
+		}
+		Expect(inj.heal(ctx)).To(Succeed(), "heal fault %s", f.Name())
+		inj.healed = true
+	}
+}
+
+// mustFail runs a check while the fault holds: the spec passes only when
+// the check failed with a message naming what broke. A check that does not
+// apply fails the spec (a fault that no check sees is not caught); one whose
+// environment lacks a capability skips naming it.
+func (w *world) mustFail(run string, f *faults.Fault, e checks.Entry) func(SpecContext) {
+	body, ok := bodies[e.Check.Name()]
+	return func(ctx SpecContext) {
+		inj := w.injection(f.Name())
+		if inj == nil {
+			Skip("the fault was not injected (see its inject step)")
+		}
+		row := faults.Outcome{Run: run, Fault: f.Name(), Check: e.Check.Name(), Caught: "no"}
+		defer func() { recordOutcome(row) }()
+		if !ok {
+			Fail(fmt.Sprintf("check %s is in the catalogue but has no body in suites", e.Check.Name()))
+		}
+		w.phase = e.Phase
+		if e.Skip != "" {
+			Fail(fmt.Sprintf("fault %s holds but check %s does not apply (%s): nothing catches the fault", f.Name(), e.Check.Name(), e.Skip))
+		}
+		w.require(e.Check.Capabilities()...)
+		// A Skip or a ginkgo.Fail inside the body is not intercepted: the
+		// spec is then skipped or failed, never passed.
+		err := InterceptGomegaFailure(func() { body(w, ctx) })
+		row.Detect = time.Since(inj.at).Round(time.Second).String()
+		if err == nil {
+			Fail(fmt.Sprintf("fault %s holds but check %s passed: the check does not catch it", f.Name(), e.Check.Name()))
+		}
+		row.Message = err.Error()
+		names := inj.names
+		if len(names) == 0 {
+			names = w.defaultFaultNames(ctx)
+		}
+		if !containsAny(row.Message, names) {
+			Fail(fmt.Sprintf("check %s failed under fault %s, but its message names none of %s:\n%s",
+				e.Check.Name(), f.Name(), strings.Join(names, ", "), row.Message))
+		}
+		row.Caught = "yes"
+		AddReportEntry("caught", row.Message)
+	}
+}
+
+// passesAgain runs the check after heal, as the phase it follows would.
+func (w *world) passesAgain(run string, f *faults.Fault, e checks.Entry) func(SpecContext) {
+	check := w.check(e)
+	return func(ctx SpecContext) {
+		inj := w.injection(f.Name())
+		if inj == nil {
+			Skip("the fault was not injected (see its inject step)")
+		}
+		if !inj.healed {
+			Skip("the fault was not healed (see its heal step)")
+		}
+		ok := false
+		defer func() {
+			state := "failed"
+			if ok {
+				state = "passed"
+			}
+			markHealed(run, f.Name(), e.Check.Name(), state)
+		}()
+		check(ctx)
+		ok = true
+	}
+}
+
+// defaultFaultNames: the nodes and the workload's pods, and the pod CIDR.
+func (w *world) defaultFaultNames(ctx context.Context) []string {
+	out := []string{w.run.Network.PodCIDR}
+	for _, n := range w.env.Nodes {
+		out = append(out, n.Name)
+	}
+	if pods, err := w.env.Kube.CoreV1().Pods(workloadNamespace).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, p := range pods.Items {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+func containsAny(s string, names []string) bool {
+	for _, n := range names {
+		if n != "" && strings.Contains(s, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// outcomes are the fault matrix rows of this process, written to
+// FaultsFile after each row.
+var (
+	outcomesMu sync.Mutex
+	outcomes   []faults.Outcome
+)
+
+func recordOutcome(r faults.Outcome) {
+	outcomesMu.Lock()
+	defer outcomesMu.Unlock()
+	r.Healed = "not run"
+	outcomes = append(outcomes, r)
+	writeOutcomes()
+}
+
+func markHealed(run, fault, check, state string) {
+	outcomesMu.Lock()
+	defer outcomesMu.Unlock()
+	for i := range outcomes {
+		if o := &outcomes[i]; o.Run == run && o.Fault == fault && o.Check == check {
+			o.Healed = state
+		}
+	}
+	writeOutcomes()
+}
+
+func writeOutcomes() {
+	dir := state.opts.ResultsDir
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, FaultsFile))
+	if err != nil {
+		fmt.Fprintf(GinkgoWriter, "fault matrix: %v\n", err)
+		return
+	}
+	defer f.Close()
+	_ = faults.WriteMarkdown(f, outcomes)
+}
+
+// faultTarget is a run's environment as the faults see it.
+type faultTarget struct{ w *world }
+
+func (t faultTarget) CNI() string                { return t.w.run.CNI.Name }
+func (t faultTarget) Kube() kubernetes.Interface { return t.w.env.Kube }
+func (t faultTarget) Dynamic() dynamic.Interface { return t.w.cluster.Dynamic }
+func (t faultTarget) Exec(ctx context.Context, node string, argv ...string) (string, error) {
+	if t.w.env.NodeExec == nil {
+		return "", fmt.Errorf("the %s provider runs no commands on nodes", t.w.env.Provider)
+	}
+	return t.w.env.NodeExec(ctx, node, argv...)
+}
+func (t faultTarget) HybridNodes() []faults.Node { return faultNodes(t.w.env.HybridNodes()) }
+func (t faultTarget) CloudNodes() []faults.Node  { return faultNodes(t.w.env.CloudNodes()) }
+func (t faultTarget) Facts() cni.Facts           { return t.w.facts() }
+func (t faultTarget) Namespace() string          { return workloadNamespace }
+func (t faultTarget) PodCIDR() string            { return t.w.run.Network.PodCIDR }
+func (t faultTarget) OnPremAddress() string {
+	if t.w.env.OnPrem == nil {
+		return ""
+	}
+	return t.w.env.OnPrem.IP
+}
+func (t faultTarget) Workloads(ctx context.Context) ([]cni.Workload, error) {
+	r, err := t.w.driver.Readiness(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []cni.Workload
+	for _, ws := range r.Workloads {
+		out = append(out, ws.Workload)
+	}
+	return out, nil
+}
+
+func faultNodes(ns []Node) []faults.Node {
+	var out []faults.Node
+	for _, n := range ns {
+		out = append(out, faults.Node{Name: n.Name, Address: n.Address})
+	}
+	return out
+}

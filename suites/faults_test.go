@@ -1,0 +1,90 @@
+package suites
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/onsi/ginkgo/v2/types"
+)
+
+// With faults on, a phase "faults" follows install and "faults-after-delete"
+// follows delete; each fault is inject, its checks must fail, heal, its
+// checks pass again, labelled with the phase, the fault and the check.
+func TestFaultPhasesLayout(t *testing.T) {
+	l := planRun(upgradeRun(t), []string{"1.16.19", "1.17.18"}, nil, nil)
+	planFaults(l, nil)
+	var names []string
+	for _, p := range l.phases {
+		names = append(names, p.Name)
+	}
+	want := []string{"before-cni", "install", FaultsPhase, "upgrade-1", "upgrade-2", "rollback", "delete", FaultsAfterDeletePhase}
+	if !slices.Equal(names, want) {
+		t.Fatalf("phases %v, want %v", names, want)
+	}
+	var titles []string
+	for _, s := range l.specs[FaultsPhase] {
+		titles = append(titles, s.title)
+		for _, lb := range s.labels {
+			if _, err := types.ValidateAndCleanupLabel(lb, types.CodeLocation{}); err != nil {
+				t.Errorf("label %q: %v", lb, err)
+			}
+		}
+		if !slices.Contains(s.labels, "phase:faults") || !slices.Contains(s.labels, "version:1.16.18") {
+			t.Errorf("%q labels %v", s.title, s.labels)
+		}
+		if !s.step && !slices.Contains(s.labels, "check:"+s.entry.Check.Label()) {
+			t.Errorf("%q labels %v, want its check", s.title, s.labels)
+		}
+	}
+	seq := []string{
+		"fault: agent-affinity-removed: inject",
+		"fault: agent-affinity-removed: placement fails",
+		"fault: agent-affinity-removed: heal",
+		"fault: agent-affinity-removed: healed: placement: an agent on every hybrid node and none on cloud nodes",
+	}
+	if i := slices.Index(titles, seq[0]); i < 0 || !slices.Equal(titles[i:i+4], seq) {
+		t.Errorf("fault phase specs:\n%s", strings.Join(titles, "\n"))
+	}
+	var del []string
+	for _, s := range l.specs[FaultsAfterDeletePhase] {
+		del = append(del, s.title)
+	}
+	if !slices.Contains(del, "fault: crd-recreated: cleanup/crds fails") || !slices.Contains(del, "fault: cni-file-left: cleanup/nodes fails") {
+		t.Errorf("after-delete fault specs:\n%s", strings.Join(del, "\n"))
+	}
+	for _, s := range l.specs[FaultsAfterDeletePhase] {
+		if !s.step && s.entry.Phase.Name != "delete" {
+			t.Errorf("%q runs its check as phase %q, want delete", s.title, s.entry.Phase.Name)
+		}
+	}
+}
+
+// A label filter selects faults by their must-fail specs; without faults
+// the layout has no fault phase.
+func TestFaultPhasesFilter(t *testing.T) {
+	f, err := types.ParseLabelFilter("fault:crd-recreated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := planRun(upgradeRun(t), nil, nil, f)
+	if l.matched != 0 {
+		t.Fatalf("the filter selects %d checks without faults", l.matched)
+	}
+	planFaults(l, f)
+	if l.matched != 1 || len(l.specs[FaultsPhase]) != 0 || len(l.specs[FaultsAfterDeletePhase]) != 4 {
+		t.Errorf("matched %d, faults %d specs, after delete %d specs", l.matched, len(l.specs[FaultsPhase]), len(l.specs[FaultsAfterDeletePhase]))
+	}
+	plain := planRun(upgradeRun(t), nil, nil, nil)
+	for _, p := range plain.phases {
+		if strings.HasPrefix(p.Name, "faults") {
+			t.Errorf("phase %s without Options.Faults", p.Name)
+		}
+	}
+}
+
+func TestContainsAny(t *testing.T) {
+	if !containsAny("hybrid node hybrid-1 has no cilium pod", []string{"", "hybrid-1"}) || containsAny("x", []string{""}) {
+		t.Error("containsAny")
+	}
+}
