@@ -15,7 +15,7 @@ ONLY       ?=
 PARALLEL   ?= 1
 RESULTS    ?= results
 
-.PHONY: all help build test unit lint setup setup-e2e bench e2e e2e-offline matrix images apitier node-image node-image-check clean cilium-images e2e-offline-matrix
+.PHONY: all help build test unit lint setup setup-e2e bench e2e e2e-offline matrix images apitier node-image node-image-check clean cilium-images e2e-offline-matrix fault-matrix
 
 all: build
 
@@ -105,6 +105,19 @@ e2e-offline: setup-e2e node-image images
 	  --values fixtures/values/cilium-offline.yaml $(OFFLINE_FLAGS) --results results-offline/cilium || rc=1; \
 	$(BIN) report results-offline/kube-router results-offline/cilium \
 	  --markdown results-offline/matrix.md --html results-offline/matrix.html || rc=1; \
+	exit $$rc
+
+## fault-matrix: the fault phase offline (run --faults) for kube-router and Cilium 1.16.19 on kind:
+## each fault of `hybridcni faults` in turn, its checks must fail naming what broke, then pass
+## after heal; writes results-faults/faults.md (fault -> check -> observed failure) and JUnit.
+fault-matrix: setup-e2e node-image images
+	@mkdir -p results-faults; rc=0; \
+	$(BIN) run --cni kube-router $(OFFLINE_FLAGS) --faults --results results-faults/kube-router || rc=1; \
+	$(BIN) run --cni cilium --version 1.16.19 --chart-repo $(OFFLINE_CILIUM_CHARTS) \
+	  --values fixtures/values/cilium-offline.yaml $(OFFLINE_FLAGS) --faults --results results-faults/cilium || rc=1; \
+	{ sed -n '1,4p' results-faults/kube-router/faults.md 2>/dev/null || printf '# Fault matrix\n\n'; \
+	  for c in kube-router cilium; do sed '1,4d' results-faults/$$c/faults.md 2>/dev/null; done; } > results-faults/faults.md; \
+	echo "fault matrix: results-faults/faults.md"; \
 	exit $$rc
 
 # The Cilium versions hack/cilium-image.sh builds (framework/cni/cilium.OfflineVersions; a test

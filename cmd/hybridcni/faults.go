@@ -35,5 +35,5 @@ checks no fault breaks yet.`,
 // addFaultsFlag adds --faults to run.
 func addFaultsFlag(cmd *cobra.Command, on *bool) {
 	cmd.Flags().BoolVar(on, "faults", false,
-		"after install's checks, inject each fault of `hybridcni faults` in turn: its checks must fail naming what broke, then pass after heal (writes faults.md)")
+		"after install's checks, inject each fault (see hybridcni faults) in turn: its checks must fail naming what broke, then pass after heal (writes faults.md)")
 }
