@@ -466,7 +466,20 @@ func bgpSessionReset(ctx context.Context, t Target) (Heal, []string, error) {
 	if err != nil {
 		return nil, nil, healAfter(ctx, heal, err)
 	}
-	return heal, []string{n.Name, n.Address}, nil
+	// Healed means the node peers again, not only that the rules are gone.
+	healed := func(ctx context.Context) error {
+		if err := heal(ctx); err != nil {
+			return err
+		}
+		return poll(ctx, settle, "node "+n.Name+" with an established BGP session again", func(ctx context.Context) (bool, error) {
+			out, err := t.Exec(ctx, n.Name, "sh", "-c", "ss -Htn state established '( dport = :179 or sport = :179 )' | wc -l")
+			if err != nil {
+				return false, err
+			}
+			return strings.TrimSpace(out) != "0", nil
+		})
+	}
+	return healed, []string{n.Name, n.Address}, nil
 }
 
 var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
