@@ -64,14 +64,7 @@ func (s *Source) CRDChartObjects(ctx context.Context, name, version, kubeVersion
 	if err != nil {
 		return nil, err
 	}
-	var crds, rest []*unstructured.Unstructured
-	for _, o := range objs {
-		if o.GetKind() == "CustomResourceDefinition" {
-			crds = append(crds, o)
-		} else {
-			rest = append(rest, o)
-		}
-	}
+	crds, rest := SplitCRDs(objs)
 	if len(crds) == 0 {
 		return nil, fmt.Errorf("CRD chart %s %s renders no CustomResourceDefinition", name, version)
 	}
@@ -95,4 +88,17 @@ func companionCRDs(ctx context.Context, c *Chart, kubeVersion string) ([]*unstru
 			c.Name(), c.Version(), name, err, name, c.Version(), c.src.Location)
 	}
 	return objs, nil
+}
+
+// SplitCRDs separates the CustomResourceDefinitions of objs from the rest,
+// keeping the order of each.
+func SplitCRDs(objs []*unstructured.Unstructured) (crds, rest []*unstructured.Unstructured) {
+	for _, o := range objs {
+		if o.GetKind() == "CustomResourceDefinition" {
+			crds = append(crds, o)
+		} else {
+			rest = append(rest, o)
+		}
+	}
+	return crds, rest
 }

@@ -164,14 +164,7 @@ func (d *Driver) applyCRDs(ctx context.Context, ch *chart.Chart, sw *cni.Stopwat
 	if err != nil {
 		return nil, err
 	}
-	var crds, rest []*unstructured.Unstructured
-	for _, o := range objs {
-		if o.GetKind() == "CustomResourceDefinition" {
-			crds = append(crds, o)
-		} else {
-			rest = append(rest, o)
-		}
-	}
+	crds, rest := chart.SplitCRDs(objs)
 	if from == "" {
 		from = "chart " + ChartName
 	} else {
