@@ -86,7 +86,7 @@ type layout struct {
 	hopErr error
 	phases []checks.Phase
 	specs  map[string][]specOf // by phase name
-	// matched counts the catalogue checks the filter selected.
+	// matched counts the specs (steps and checks) the filter selected.
 	matched int
 }
 
@@ -104,6 +104,9 @@ func planRun(r config.Run, hops []string, hopErr error, filter func([]string) bo
 	for _, p := range l.phases {
 		for _, s := range steps(r, p, hopErr) {
 			s.labels = append(append(append([]string{}, run...), phaseLabels(p)...), s.labels...)
+			if filter != nil && filter(s.labels) {
+				l.matched++ // a filter that names a step selects it (steps run anyway)
+			}
 			l.specs[p.Name] = append(l.specs[p.Name], s)
 		}
 		for _, e := range checks.For(subject, p) {

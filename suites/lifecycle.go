@@ -78,8 +78,10 @@ func (w *world) readIPAM(ctx context.Context) (*cni.IPAM, error) {
 // nodesReady: every configured hybrid node is Ready and the CNI's own
 // workloads are ready.
 func (w *world) nodesReady(ctx SpecContext) {
-	_, err := w.driver.WaitReady(ctx)
-	Expect(err).NotTo(HaveOccurred(), "the CNI becomes ready")
+	if _, err := w.driver.WaitReady(ctx); err != nil {
+		// One line, so the report's summary names the pod and node.
+		Fail("the CNI is not ready: " + strings.Join(strings.Fields(err.Error()), " "))
+	}
 	hybrid := w.hybridNames()
 	Expect(hybrid).To(HaveLen(w.run.Nodes.Hybrid), "hybrid nodes the provider made, want nodes.hybrid")
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)

@@ -49,7 +49,7 @@ func (w *world) placement(ctx SpecContext) {
 		}
 	}
 	Expect(hybridSeen).To(Equal(w.run.Nodes.Hybrid), "hybrid nodes the driver saw")
-	Expect(wrong).To(BeEmpty(), "placement:\n%s", strings.Join(wrong, "\n"))
+	Expect(wrong).To(BeEmpty(), "placement: %s", strings.Join(wrong, "; "))
 	Expect(r.Err()).NotTo(HaveOccurred())
 }
 

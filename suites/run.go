@@ -198,7 +198,7 @@ func Layout(ctx context.Context, opts Options) ([]*layout, error) {
 		out = append(out, l)
 	}
 	if filter != nil && matched == 0 {
-		return nil, config.Invalid("--label-filter", fmt.Sprintf("%q selects no check of any run", opts.LabelFilter),
+		return nil, config.Invalid("--label-filter", fmt.Sprintf("%q selects no step or check of any run", opts.LabelFilter),
 			"list the labels with --dry-run (cni:, run:, version:, phase:, check:, feature:) and filter on those")
 	}
 	return out, nil
