@@ -41,6 +41,12 @@ var (
 		}
 		return ""
 	}}
+	HasCRDs = Condition{"has CRDs", func(s Subject) string {
+		if len(s.Facts.CRDGroups) == 0 {
+			return s.Run.CNI.Name + " registers no CRDs"
+		}
+		return ""
+	}}
 	AdvertisesServices = Condition{"advertises services", func(s Subject) string { return s.Facts.NoServiceAdvertisement }}
 	HasBGPResources    = Condition{"has BGP resources", func(s Subject) string { return s.Facts.NoBGPResources }}
 	// PodsAnswerable: the on-prem host can answer a pod, because the pod's
@@ -128,6 +134,6 @@ var catalogue = []*Check{
 		}),
 	New("cleanup/nodes").Features(Delete).Needs(NodeShell).In(AfterDelete).
 		Titled(func(Subject) string { return "cleanup: no CNI file or agent pod left on any hybrid node" }),
-	New("cleanup/crds").Features(Delete).In(AfterDelete).
+	New("cleanup/crds").Features(Delete).In(AfterDelete).When(HasCRDs).
 		Titled(func(Subject) string { return "cleanup: no CRD of the CNI left in the cluster" }),
 }
