@@ -84,8 +84,17 @@ func TestCNICommandLifecycle(t *testing.T) {
 	cnitest.RequireAPITier(t)
 	env := testenv.StartT(t, testenv.WithHybridNodes(2), testenv.WithCloudNodes(1))
 	kc := env.Kubeconfig()
-	common := []string{"--kubeconfig", kc, "--cni", "cilium", "--chart-repo", dir, "--hybrid-nodes", "2", "--cloud-nodes", "1", "--wait-timeout", "60s"}
-	cli := func(args ...string) (int, string, string) { return runCLI(t, append(args, common...)...) }
+	// Each command takes only its own flags: the cluster's, and the chart
+	// and run flags for install and upgrade.
+	common := []string{"--kubeconfig", kc, "--cni", "cilium", "--wait-timeout", "60s"}
+	chartFlags := []string{"--chart-repo", dir, "--hybrid-nodes", "2", "--cloud-nodes", "1"}
+	cli := func(args ...string) (int, string, string) {
+		args = append(args, common...)
+		if args[1] == "install" || args[1] == "upgrade" {
+			args = append(args, chartFlags...)
+		}
+		return runCLI(t, args...)
+	}
 
 	code, out, stderr := cli("cni", "install", "--version", "1.16.18")
 	if code != exitOK {
