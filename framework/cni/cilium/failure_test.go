@@ -30,7 +30,8 @@ var wantAll = cnitest.WantAll
 func TestPreflightNeverReadyStopsTheUpgrade(t *testing.T) {
 	ctx := context.Background()
 	_, c, d, run := setup(t, 2, 1, "1.16.18", func(o *cni.Options) {
-		o.Timeout = 5 * time.Second
+		// Past the readiness settle window (cni.DefaultSettle), so install passes.
+		o.Timeout = cni.DefaultSettle + 10*time.Second
 		// Its pods fit no node, as when the pre-flight image cannot run.
 		o.PreflightValues = map[string]any{"preflight": map[string]any{
 			"nodeSelector": map[string]any{"hybridcni.test/no-such-node": "true"},
