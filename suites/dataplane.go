@@ -346,7 +346,9 @@ func (w *world) controlPlaneToPod(ctx SpecContext) {
 			Expect(string(body)).NotTo(BeEmpty())
 		} else {
 			Expect(err).To(HaveOccurred(), "control-plane-to-pod: API proxy to %s (%s) worked although pod CIDRs are not routable from the control plane", p.Name, p.IP)
-			Expect(unreachable(err)).To(BeTrue(), "control-plane-to-pod: API proxy to %s (%s) failed, but not for want of a route (something answered): %v", p.Name, p.IP, err)
+			// The API server says why in the body: "error trying to reach service: dial tcp ...".
+			why := fmt.Errorf("%v: %s", err, strings.TrimSpace(string(body)))
+			Expect(unreachable(why)).To(BeTrue(), "control-plane-to-pod: API proxy to %s (%s) failed, but not for want of a route (something answered): %v", p.Name, p.IP, why)
 		}
 	}
 	w.controlPlanePortForward(ctx, wl)
