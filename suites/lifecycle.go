@@ -79,8 +79,9 @@ func (w *world) readIPAM(ctx context.Context) (*cni.IPAM, error) {
 // workloads are ready.
 func (w *world) nodesReady(ctx SpecContext) {
 	if _, err := w.driver.WaitReady(ctx); err != nil {
-		// One line, so the report's summary names the pod and node.
-		Fail("the CNI is not ready: " + strings.Join(strings.Fields(err.Error()), " "))
+		// One line, so the report's summary names the pod and node; through
+		// Gomega, so the fault phase can intercept it.
+		Expect(err).NotTo(HaveOccurred(), "the CNI is not ready: %s", strings.Join(strings.Fields(err.Error()), " "))
 	}
 	hybrid := w.hybridNames()
 	Expect(hybrid).To(HaveLen(w.run.Nodes.Hybrid), "hybrid nodes the provider made, want nodes.hybrid")
