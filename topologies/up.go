@@ -368,11 +368,15 @@ func (e *Env) waitRouterAPI(ctx context.Context) error {
 	}
 	defer cl.Close()
 	for {
+		// GoBGP answers its API before BGP starts; wait for BGP.
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := cl.Peers(pctx)
+		started, err := cl.Started(pctx)
 		cancel()
-		if err == nil {
+		if started {
 			return nil
+		}
+		if err == nil {
+			err = errors.New("BGP not started yet")
 		}
 		if _, perr := e.dc.ContainerPID(ctx, e.RouterContainer); perr != nil || time.Now().After(deadline) || ctx.Err() != nil {
 			logs, _ := e.dc.Logs(context.WithoutCancel(ctx), e.RouterContainer)

@@ -39,6 +39,9 @@ func NewChecker(c *Client) *Checker { return &Checker{Client: c, Timeout: Defaul
 type snapshot struct {
 	peers  []Peer
 	routes []Route
+	// unsettled: sessions kept changing while it was read; no check fails
+	// for good on it.
+	unsettled bool
 }
 
 func (s snapshot) peer(addr string) (Peer, bool) {
@@ -108,16 +111,42 @@ func (e *CheckError) Error() string {
 	return fmt.Sprintf("bgp %s: %s: %s (waited %s); router has %s", e.Check, subject, e.Reason, e.Waited.Round(time.Millisecond), e.Router)
 }
 
+// snapshot reads the peers on both sides of the routes and reads again
+// while a session changed in between: a session coming up withdraws what
+// its End-of-RIB ends, and routes read after that beside peers read before
+// it would look like routes lost while the session was down.
 func (k *Checker) snapshot(ctx context.Context) (snapshot, error) {
 	peers, err := k.Client.Peers(ctx)
 	if err != nil {
 		return snapshot{}, err
 	}
-	routes, err := k.Client.Routes(ctx)
-	if err != nil {
-		return snapshot{}, err
+	var s snapshot
+	for range snapshotReads {
+		routes, err := k.Client.Routes(ctx)
+		if err != nil {
+			return snapshot{}, err
+		}
+		after, err := k.Client.Peers(ctx)
+		if err != nil {
+			return snapshot{}, err
+		}
+		s = snapshot{peers: after, routes: routes}
+		if samePeers(peers, after) {
+			return s, nil
+		}
+		peers = after
 	}
-	return snapshot{peers: peers, routes: routes}, nil
+	s.unsettled = true
+	return s, nil
+}
+
+// snapshotReads bounds the reads of a router whose sessions keep changing.
+const snapshotReads = 5
+
+func samePeers(a, b []Peer) bool {
+	return slices.EqualFunc(a, b, func(x, y Peer) bool {
+		return x.Address == y.Address && x.State == y.State && x.Up.Equal(y.Up)
+	})
 }
 
 // wait evaluates eval on the router's state now and after every event (or
@@ -164,7 +193,7 @@ func (k *Checker) waitOrFail(ctx context.Context, check string, n Node, prefix s
 				return nil
 			}
 			reason = why
-			if failed {
+			if failed && !s.unsettled {
 				return &CheckError{Check: check, Node: n, Prefix: prefix, Reason: reason, Waited: time.Since(start), Router: last.String()}
 			}
 		} else if ctx.Err() == nil {

@@ -90,6 +90,7 @@ type backend interface {
 	addPath(ctx context.Context, p *api.Path) error
 	addPaths(ctx context.Context, ps []*api.Path) error
 	deletePath(ctx context.Context, p *api.Path) error
+	global(ctx context.Context) (*api.Global, error)
 	close() error
 }
 
@@ -111,6 +112,16 @@ func Dial(address string) (*Client, error) {
 		return nil, fmt.Errorf("router: dial API %s: %w", address, err)
 	}
 	return &Client{b: grpcBackend{conn: conn, c: api.NewGobgpApiClient(conn)}}, nil
+}
+
+// Started reports whether BGP is running behind the API: GoBGP opens its
+// API before BGP starts, and refuses paths until it has.
+func (c *Client) Started(ctx context.Context) (bool, error) {
+	g, err := c.b.global(ctx)
+	if err != nil {
+		return false, fmt.Errorf("router: read global config: %w", err)
+	}
+	return g != nil && g.Asn != 0, nil
 }
 
 // Close closes a dialed connection (no-op in process).
@@ -408,6 +419,14 @@ func (l localBackend) deletePath(ctx context.Context, p *api.Path) error {
 	return l.s.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: ipv4Unicast, Path: p})
 }
 
+func (l localBackend) global(ctx context.Context) (*api.Global, error) {
+	r, err := l.s.GetBgp(ctx, &api.GetBgpRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return r.Global, nil
+}
+
 func (localBackend) close() error { return nil }
 
 // grpcBackend is GoBGP's gRPC API.
@@ -495,6 +514,14 @@ func (g grpcBackend) addPaths(ctx context.Context, ps []*api.Path) error {
 func (g grpcBackend) deletePath(ctx context.Context, p *api.Path) error {
 	_, err := g.c.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: ipv4Unicast, Path: p})
 	return err
+}
+
+func (g grpcBackend) global(ctx context.Context) (*api.Global, error) {
+	r, err := g.c.GetBgp(ctx, &api.GetBgpRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return r.Global, nil
 }
 
 func (g grpcBackend) close() error { return g.conn.Close() }

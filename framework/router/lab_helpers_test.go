@@ -145,7 +145,31 @@ func (b *bgpLab) startChild(ns *lab.NS, name string, cfg Config) (*lab.Proc, *Cl
 		b.t.Fatal(err)
 	}
 	b.t.Cleanup(func() { c.Close() })
+	b.waitStarted(c, name, p)
 	return p, c
+}
+
+// waitStarted waits (bounded) until BGP runs behind the API: infrastructure
+// start-up, since GoBGP's API answers before BGP has started.
+func (b *bgpLab) waitStarted(c *Client, name string, p *lab.Proc) {
+	b.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ok, err := c.Started(ctx)
+		cancel()
+		if ok {
+			return
+		}
+		last = err
+		select {
+		case <-p.Done():
+			b.t.Fatalf("%s exited before BGP started: %v", name, p.Wait())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	b.t.Fatalf("%s: BGP did not start within 15s (last error: %v)", name, last)
 }
 
 func (b *bgpLab) startLogged(ns *lab.NS, name string, cmd *exec.Cmd) *lab.Proc {
