@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hybridcni/hybridcni/cmd/hybridcni/probecmd"
 	"github.com/hybridcni/hybridcni/framework/probe"
 )
 
@@ -16,7 +17,7 @@ type here struct{}
 func (here) String() string    { return "this test" }
 func (here) Command() []string { return []string{"hybridcni"} }
 func (here) Exec(ctx context.Context, argv []string, stdio probe.Stdio) (int, error) {
-	cmd := probe.NewCommand()
+	cmd := probecmd.Probe()
 	cmd.SetArgs(argv[2:]) // drop "hybridcni probe"
 	cmd.SetOut(stdio.Stdout)
 	cmd.SetErr(stdio.Stderr)

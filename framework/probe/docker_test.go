@@ -59,7 +59,7 @@ func TestDockerContainerPlace(t *testing.T) {
 			Labels: labels, Cmd: []string{"--tcp-port", "9001", "--hostname", name}})
 		must(t, err)
 	}
-	client := probe.Source{Place: probe.InContainer(dc.API(), "hcp-client-"+suffix), Name: "client", IP: clientIP.String()}
+	client := probe.Source{Place: probe.InContainer(dc, "hcp-client-"+suffix), Name: "client", IP: clientIP.String()}
 	echoName := "echo"
 	waitHealthy(t, ctx, client, probe.HTTPTarget(echoName, echoIP.String(), httpPort, "/healthz"))
 

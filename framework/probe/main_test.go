@@ -11,13 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hybridcni/hybridcni/cmd/hybridcni/probecmd"
 	"github.com/hybridcni/hybridcni/framework/config"
-	"github.com/hybridcni/hybridcni/framework/echo"
-	"github.com/hybridcni/hybridcni/framework/probe"
 )
 
 // cliEnv makes the test binary act as the hybridcni CLI (echo and probe
-// subcommands, the same cobra commands cmd/hybridcni registers), so lab
+// subcommands, the same cobra commands cmd/hybridcni registers, from
+// cmd/hybridcni/probecmd), so lab
 // namespaces run exactly what pods and containers run, without a build.
 const cliEnv = "HYBRIDCNI_PROBE_TEST_CLI=1"
 
@@ -33,7 +33,7 @@ func runCLI(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	root := &cobra.Command{Use: "hybridcni", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(probe.NewCommand(), echo.NewCommand())
+	root.AddCommand(probecmd.Probe(), probecmd.Echo())
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)

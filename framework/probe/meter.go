@@ -2,7 +2,6 @@ package probe
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -354,10 +353,4 @@ func (b Budget) Check(name string, r MeterResult) error {
 			name, r.LossPct, r.Lost, r.Sent, b.MaxLossPct))
 	}
 	return errors.Join(errs...)
-}
-
-// JSON returns v as one line of JSON.
-func lineJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }

@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/hybridcni/hybridcni/framework/docker"
 )
 
-// Container is a place in a Docker container: commands run through the
-// Docker API's exec.
+// Container is a place in a Docker container: commands run through
+// framework/docker's exec.
 type Container struct {
-	Client *client.Client
+	Client *docker.Client
 	// ID is the container's name or ID.
 	ID string
 	// Bin is the argv prefix that runs hybridcni (default /hybridcni).
@@ -23,8 +19,8 @@ type Container struct {
 }
 
 // InContainer returns a container place running hybridcni as /hybridcni.
-func InContainer(cli *client.Client, id string) *Container {
-	return &Container{Client: cli, ID: id}
+func InContainer(dc *docker.Client, id string) *Container {
+	return &Container{Client: dc, ID: id}
 }
 
 func (c *Container) String() string { return "container " + c.ID }
@@ -41,46 +37,9 @@ func (c *Container) Exec(ctx context.Context, argv []string, stdio Stdio) (int, 
 	if c.Client == nil || c.ID == "" {
 		return -1, errors.New("probe: container place needs Client and ID: build it with probe.InContainer")
 	}
-	created, err := c.Client.ContainerExecCreate(ctx, c.ID, container.ExecOptions{
-		Cmd:          argv,
-		AttachStdin:  stdio.Stdin != nil,
-		AttachStdout: true,
-		AttachStderr: true,
-	})
+	code, err := c.Client.ExecStream(ctx, c.ID, argv, stdio.Stdin, stdio.Stdout, stdio.Stderr)
 	if err != nil {
-		return -1, fmt.Errorf("probe: %s: exec create: %w", c, err)
+		return -1, fmt.Errorf("probe: %w", err) // names the container
 	}
-	att, err := c.Client.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
-	if err != nil {
-		return -1, fmt.Errorf("probe: %s: exec attach: %w", c, err)
-	}
-	defer att.Close()
-	stop := context.AfterFunc(ctx, func() { att.Close() })
-	defer stop()
-	if stdio.Stdin != nil {
-		go func() {
-			_, _ = io.Copy(att.Conn, stdio.Stdin)
-			_ = att.CloseWrite()
-		}()
-	}
-	if _, err := stdcopy.StdCopy(orDiscard(stdio.Stdout), orDiscard(stdio.Stderr), att.Reader); err != nil && ctx.Err() == nil {
-		return -1, fmt.Errorf("probe: %s: exec output: %w", c, err)
-	}
-	if ctx.Err() != nil {
-		return -1, fmt.Errorf("probe: %s: exec %s: %w", c, argv[0], ctx.Err())
-	}
-	// The stream ends a moment before Docker records the exit code.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		insp, err := c.Client.ContainerExecInspect(ctx, created.ID)
-		if err != nil {
-			return -1, fmt.Errorf("probe: %s: exec inspect: %w", c, err)
-		}
-		if !insp.Running {
-			return insp.ExitCode, nil
-		}
-		if time.Now().After(deadline) {
-			return -1, fmt.Errorf("probe: %s: exec %s still running 10s after its output ended", c, argv[0])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return code, nil
 }

@@ -207,7 +207,7 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 		env.Lacking[suites.Router] = "the topology has no on-prem router"
 	}
 	if te.HostContainer != "" {
-		env.OnPrem = &probe.Source{Place: probe.InContainer(dc.API(), te.HostContainer), Name: "on-prem-host", IP: te.OnPremHost.String()}
+		env.OnPrem = &probe.Source{Place: probe.InContainer(dc, te.HostContainer), Name: "on-prem-host", IP: te.OnPremHost.String()}
 		env.OnPremHTTPPort, env.OnPremUDPPort = topologies.OnPremHTTPPort, topologies.OnPremUDPPort
 	} else {
 		env.Lacking[suites.OnPremHost] = "the topology has no on-prem host"

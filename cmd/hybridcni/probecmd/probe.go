@@ -1,19 +1,26 @@
-package probe
+// Package probecmd holds the Cobra commands of the programs the harness's
+// images and lab namespaces run, echo and probe, over the library packages
+// framework/echo and framework/probe. cmd/hybridcni registers them; the lab
+// tests of framework/probe run them in-process.
+package probecmd
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hybridcni/hybridcni/framework/probe"
 )
 
-// NewCommand returns `hybridcni probe` (one expectation from the current
+// Probe returns `hybridcni probe` (one expectation from the current
 // place) with its `meter` subcommand (the disruption meter).
-func NewCommand() *cobra.Command {
-	var s Spec
+func Probe() *cobra.Command {
+	var s probe.Spec
 	var expect string
 	cmd := &cobra.Command{
 		Use:   "probe",
@@ -33,8 +40,8 @@ Prints one line of JSON; exits 0 when the expectation held, 1 when it did not,
   hybridcni probe --target icmp://192.168.10.12`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s.Expect = Outcome(expect)
-			r, err := Run(cmd.Context(), s)
+			s.Expect = probe.Outcome(expect)
+			r, err := probe.Run(cmd.Context(), s)
 			if err != nil {
 				return err
 			}
@@ -47,19 +54,19 @@ Prints one line of JSON; exits 0 when the expectation held, 1 when it did not,
 	}
 	f := cmd.Flags()
 	f.StringVar(&s.Target, "target", "", "probe URL: tcp://IP:PORT, http://IP:PORT/PATH, udp://IP:PORT, icmp://IP")
-	f.StringVar(&expect, "expect", string(Success), "success or failure")
+	f.StringVar(&expect, "expect", string(probe.Success), "success or failure")
 	f.StringVar(&s.ExpectSource, "expect-source", "", "source IP the echo server must report (http .../clientip or udp)")
-	f.DurationVar(&s.Timeout, "timeout", DefaultTimeout, "how long to wait for an answer")
+	f.DurationVar(&s.Timeout, "timeout", probe.DefaultTimeout, "how long to wait for an answer")
 	cmd.AddCommand(newMeterCommand())
 	return cmd
 }
 
 func newMeterCommand() *cobra.Command {
 	var (
-		s          MeterSpec
+		s          probe.MeterSpec
 		duration   time.Duration
 		untilStdin bool
-		budget     Budget
+		budget     probe.Budget
 	)
 	cmd := &cobra.Command{
 		Use:   "meter",
@@ -88,8 +95,8 @@ and every gap's time window. With --max-gap / --max-loss it exits 1 when over bu
 				}()
 			}
 			out := cmd.OutOrStdout()
-			r, err := RunMeter(cmd.Context(), s, stop, func(at time.Time) {
-				fmt.Fprintln(out, lineJSON(MeterStarted{Event: "started", Target: s.Target, At: at}))
+			r, err := probe.RunMeter(cmd.Context(), s, stop, func(at time.Time) {
+				fmt.Fprintln(out, lineJSON(probe.MeterStarted{Event: "started", Target: s.Target, At: at}))
 			})
 			if err != nil {
 				return err
@@ -97,17 +104,17 @@ and every gap's time window. With --max-gap / --max-loss it exits 1 when over bu
 			fmt.Fprintln(out, lineJSON(r))
 			// Only the limits given are checked (a zero Budget field is the default).
 			if !cmd.Flags().Changed("max-gap") {
-				budget.MaxGap = Unchecked
+				budget.MaxGap = probe.Unchecked
 			}
 			if !cmd.Flags().Changed("max-loss") {
-				budget.MaxLossPct = Unchecked
+				budget.MaxLossPct = probe.Unchecked
 			}
 			return budget.Check("disruption "+s.Target, r)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&s.Target, "target", "", "disruption endpoint: udp://IP:PORT (echo --udp-port) or tcp://IP:PORT (echo --tcp-port)")
-	f.IntVar(&s.Rate, "rate", DefaultRate, "probes per second")
+	f.IntVar(&s.Rate, "rate", probe.DefaultRate, "probes per second")
 	f.DurationVar(&s.ReplyTimeout, "reply-timeout", time.Second, "a probe unanswered this long is lost")
 	f.DurationVar(&duration, "duration", 0, "stop after this long (0: when stopped)")
 	f.DurationVar(&s.MaxDuration, "max-duration", time.Hour, "never run longer than this")
@@ -115,4 +122,10 @@ and every gap's time window. With --max-gap / --max-loss it exits 1 when over bu
 	f.DurationVar(&budget.MaxGap, "max-gap", 0, "fail (exit 1) when the longest gap exceeds this")
 	f.Float64Var(&budget.MaxLossPct, "max-loss", 0, "fail (exit 1) when loss exceeds this percentage")
 	return cmd
+}
+
+// lineJSON is v as one line of JSON.
+func lineJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

@@ -1,16 +1,18 @@
-package echo
+package probecmd
 
 import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hybridcni/hybridcni/framework/echo"
 )
 
-// NewCommand returns the `hybridcni echo` command: it serves until its
+// Echo returns the `hybridcni echo` command: it serves until its
 // context is cancelled (SIGINT/SIGTERM in the CLI), then stops gracefully.
 // Once every socket is open it prints one line starting with "listening".
-func NewCommand() *cobra.Command {
-	cfg := Config{HTTPPort: DefaultHTTPPort, UDPPort: DefaultUDPPort, TCPPort: -1}
+func Echo() *cobra.Command {
+	cfg := echo.Config{HTTPPort: echo.DefaultHTTPPort, UDPPort: echo.DefaultUDPPort, TCPPort: -1}
 	cmd := &cobra.Command{
 		Use:   "echo",
 		Short: "Serve the probe targets: HTTP /clientip /hostname /healthz, UDP echo, disruption frames",
@@ -22,7 +24,7 @@ IP:port, except sequence-numbered disruption frames, which come back unchanged
 (TCP frames too, with --tcp-port). Stops gracefully on SIGTERM or SIGINT.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := Listen(cfg)
+			s, err := echo.Listen(cfg)
 			if err != nil {
 				return err
 			}
