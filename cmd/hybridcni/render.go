@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/hybridcni/hybridcni/framework/chart"
@@ -28,7 +27,8 @@ func newRenderCmd() *cobra.Command {
 		Use:   "render",
 		Short: "Print every object the install step would apply, as one YAML stream",
 		Long: "Render the CNI chart offline for the run's Kubernetes version with the hybrid-nodes values\n" +
-			"(and any --values files, merged last), then the BGP resources when BGP is on.",
+			"(and any --values files, merged last), then the BGP resources when BGP is on. Each document\n" +
+			"starts with a \"# Source:\" comment naming its chart file, as helm template prints it.",
 		Example: `  hybridcni render --cni cilium --version 1.16.19 --bgp > cilium.yaml
   hybridcni render -f run.yaml --stable > a.yaml   # diff two runs without certificate noise
   hybridcni render --cni calico --values-only       # the Helm values the install passes
@@ -55,23 +55,23 @@ func newRenderCmd() *cobra.Command {
 				_, err = cmd.OutOrStdout().Write(buf.Bytes())
 				return err
 			}
-			objs, err := renderRun(cmd.Context(), run)
+			docs, err := renderRun(cmd.Context(), run)
 			if err != nil {
 				return err
 			}
 			if stable {
-				for _, o := range objs {
-					o.Object = stabilize(o.Object, o.GetKind() == "Secret").(map[string]any)
+				for _, d := range docs {
+					d.Object.Object = stabilize(d.Object.Object, d.Object.GetKind() == "Secret").(map[string]any)
 				}
 			}
 			if output == "json" {
-				list := make([]map[string]any, len(objs))
-				for i, o := range objs {
-					list[i] = o.Object
+				list := make([]map[string]any, len(docs))
+				for i, d := range docs {
+					list[i] = d.Object.Object
 				}
 				err = encodeValue(&buf, output, list)
 			} else {
-				err = chart.Encode(&buf, objs)
+				err = chart.EncodeDocs(&buf, docs)
 			}
 			if err != nil {
 				return err
@@ -177,8 +177,9 @@ func generatedSecret(key, val string) bool {
 }
 
 // renderRun returns what installing run applies: the chart's objects in
-// install order, then the BGP resources when BGP is on.
-func renderRun(ctx context.Context, run config.Run) ([]*unstructured.Unstructured, error) {
+// install order, each with its chart file, then the BGP resources when BGP
+// is on (their source names the CNI's profile, not a chart file).
+func renderRun(ctx context.Context, run config.Run) ([]chart.Doc, error) {
 	p, err := cni.Lookup(run.CNI.Name)
 	if err != nil {
 		return nil, err
@@ -195,14 +196,22 @@ func renderRun(ctx context.Context, run config.Run) ([]*unstructured.Unstructure
 	if err != nil {
 		return nil, err
 	}
-	objs, err := chart.Render(ctx, c, vals, chart.RenderOptions{
+	docs, err := chart.RenderDocs(ctx, c, vals, chart.RenderOptions{
 		ReleaseName: p.ReleaseName(), Namespace: p.Namespace(), KubeVersion: run.Kubernetes.Version,
 	})
 	if err != nil {
 		return nil, err
 	}
 	if run.BGP.Enabled {
-		objs = append(objs, p.BGPResources(run)...)
+		for _, o := range p.BGPResources(run) {
+			docs = append(docs, chart.Doc{Source: bgpSource(p.Name()), Object: o})
+		}
 	}
-	return objs, nil
+	return docs, nil
+}
+
+// bgpSource is the "# Source:" of the BGP resources, which the harness
+// makes from the CNI's profile rather than the chart.
+func bgpSource(cniName string) string {
+	return "hybridcni: " + cniName + " BGP resources (not from the chart)"
 }

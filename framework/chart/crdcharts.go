@@ -56,15 +56,30 @@ func (c *Chart) Source() *Source { return c.src }
 // kubeVersion: its CustomResourceDefinitions first, then anything else it
 // holds (admission policies), in Helm's install order within each part.
 func (s *Source) CRDChartObjects(ctx context.Context, name, version, kubeVersion string) ([]*unstructured.Unstructured, error) {
+	docs, err := s.crdChartDocs(ctx, name, version, kubeVersion)
+	if err != nil {
+		return nil, err
+	}
+	return Objects(docs), nil
+}
+
+func (s *Source) crdChartDocs(ctx context.Context, name, version, kubeVersion string) ([]Doc, error) {
 	c, err := s.Load(ctx, name, version)
 	if err != nil {
 		return nil, fmt.Errorf("CRD chart %s %s: %w", name, version, err)
 	}
-	objs, err := Render(ctx, c, nil, RenderOptions{ReleaseName: name, Namespace: "default", KubeVersion: kubeVersion})
+	docs, err := RenderDocs(ctx, c, nil, RenderOptions{ReleaseName: name, Namespace: "default", KubeVersion: kubeVersion})
 	if err != nil {
 		return nil, err
 	}
-	crds, rest := SplitCRDs(objs)
+	var crds, rest []Doc
+	for _, d := range docs {
+		if d.Object.GetKind() == "CustomResourceDefinition" {
+			crds = append(crds, d)
+		} else {
+			rest = append(rest, d)
+		}
+	}
 	if len(crds) == 0 {
 		return nil, fmt.Errorf("CRD chart %s %s renders no CustomResourceDefinition", name, version)
 	}
@@ -73,7 +88,7 @@ func (s *Source) CRDChartObjects(ctx context.Context, name, version, kubeVersion
 
 // companionCRDs are the objects of the CRD chart c needs (CRDChartFor),
 // from the source c came from; none when c needs none.
-func companionCRDs(ctx context.Context, c *Chart, kubeVersion string) ([]*unstructured.Unstructured, error) {
+func companionCRDs(ctx context.Context, c *Chart, kubeVersion string) ([]Doc, error) {
 	name := CRDChartFor(c)
 	if name == "" {
 		return nil, nil
@@ -82,12 +97,12 @@ func companionCRDs(ctx context.Context, c *Chart, kubeVersion string) ([]*unstru
 		return nil, fmt.Errorf("chart %s %s ships its CRDs as chart %s, and it was not loaded from a chart source that could hold that chart (load it with Source.Load)",
 			c.Name(), c.Version(), name)
 	}
-	objs, err := c.src.CRDChartObjects(ctx, name, c.Version(), kubeVersion)
+	docs, err := c.src.crdChartDocs(ctx, name, c.Version(), kubeVersion)
 	if err != nil {
 		return nil, fmt.Errorf("chart %s %s ships its CRDs as chart %s: %w (fix: put %s %s into the chart source %s)",
 			c.Name(), c.Version(), name, err, name, c.Version(), c.src.Location)
 	}
-	return objs, nil
+	return docs, nil
 }
 
 // SplitCRDs separates the CustomResourceDefinitions of objs from the rest,

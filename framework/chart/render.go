@@ -77,6 +77,31 @@ type RenderOptions struct {
 // separate CRD chart it needs, see CRDChartFor), pre-install hooks,
 // the manifests (in Helm's install order), then post-install hooks.
 func Render(ctx context.Context, c *Chart, values map[string]any, o RenderOptions) ([]*unstructured.Unstructured, error) {
+	docs, err := RenderDocs(ctx, c, values, o)
+	if err != nil {
+		return nil, err
+	}
+	return Objects(docs), nil
+}
+
+// Doc is one rendered object and the chart file it came from, as Helm's
+// "# Source:" comment names it ("cilium/templates/cilium-agent/daemonset.yaml").
+type Doc struct {
+	Source string
+	Object *unstructured.Unstructured
+}
+
+// Objects are the docs' objects, in order.
+func Objects(docs []Doc) []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, len(docs))
+	for i, d := range docs {
+		out[i] = d.Object
+	}
+	return out
+}
+
+// RenderDocs is Render keeping each object's source file.
+func RenderDocs(ctx context.Context, c *Chart, values map[string]any, o RenderOptions) ([]Doc, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -114,12 +139,12 @@ func Render(ctx context.Context, c *Chart, values map[string]any, o RenderOption
 	writeHooks(&stream, rel.Hooks, release.HookPreInstall)
 	stream.WriteString(rel.Manifest)
 	writeHooks(&stream, rel.Hooks, release.HookPostInstall)
-	objs, err := Decode(&stream)
+	docs, err := DecodeDocs(&stream)
 	if err != nil {
 		return nil, fmt.Errorf("render chart %s %s: %w", c.Name(), c.Version(), err)
 	}
 	if o.SkipCRDs {
-		return objs, nil
+		return docs, nil
 	}
 	// A chart whose CRDs ship as a separate chart: those first, as the
 	// install applies them (see crdcharts.go).
@@ -127,14 +152,14 @@ func Render(ctx context.Context, c *Chart, values map[string]any, o RenderOption
 	if err != nil {
 		return nil, err
 	}
-	return append(crds, objs...), nil
+	return append(crds, docs...), nil
 }
 
 func writeHooks(w *bytes.Buffer, hooks []*release.Hook, event release.HookEvent) {
 	for _, h := range hooks {
 		for _, e := range h.Events {
 			if e == event {
-				fmt.Fprintf(w, "\n---\n%s\n", h.Manifest)
+				fmt.Fprintf(w, "\n---\n# Source: %s\n%s\n", h.Path, h.Manifest)
 				break
 			}
 		}
@@ -144,8 +169,22 @@ func writeHooks(w *bytes.Buffer, hooks []*release.Hook, event release.HookEvent)
 // Decode reads a multi-document YAML stream into objects, in order, skipping
 // empty documents.
 func Decode(r io.Reader) ([]*unstructured.Unstructured, error) {
+	docs, err := DecodeDocs(r)
+	if err != nil {
+		return nil, err
+	}
+	return Objects(docs), nil
+}
+
+const sourcePrefix = "# Source: "
+
+// DecodeDocs is Decode keeping each document's "# Source:" comment; a
+// document without one (the second of a file Helm printed once) has the
+// source of the one before it.
+func DecodeDocs(r io.Reader) ([]Doc, error) {
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
-	var out []*unstructured.Unstructured
+	var out []Doc
+	source := ""
 	for i := 0; ; i++ {
 		doc, err := reader.Read()
 		if errors.Is(err, io.EOF) {
@@ -153,6 +192,9 @@ func Decode(r io.Reader) ([]*unstructured.Unstructured, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		if s := docSource(doc); s != "" {
+			source = s
 		}
 		js, err := yaml.YAMLToJSON(doc)
 		if err != nil {
@@ -165,18 +207,49 @@ func Decode(r io.Reader) ([]*unstructured.Unstructured, error) {
 		if err := obj.UnmarshalJSON(js); err != nil {
 			return nil, fmt.Errorf("document %d: %w", i, err)
 		}
-		out = append(out, obj)
+		out = append(out, Doc{Source: source, Object: obj})
 	}
+}
+
+// docSource is the "# Source:" comment heading a document, if any.
+func docSource(doc []byte) string {
+	for _, line := range strings.Split(string(doc), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || line == "---":
+			continue
+		case strings.HasPrefix(line, sourcePrefix):
+			return strings.TrimSpace(strings.TrimPrefix(line, sourcePrefix))
+		case strings.HasPrefix(line, "#"):
+			continue
+		}
+		return ""
+	}
+	return ""
 }
 
 // Encode writes objects as one multi-document YAML stream.
 func Encode(w io.Writer, objs []*unstructured.Unstructured) error {
-	for _, o := range objs {
-		data, err := yaml.Marshal(o.Object)
+	docs := make([]Doc, len(objs))
+	for i, o := range objs {
+		docs[i] = Doc{Object: o}
+	}
+	return EncodeDocs(w, docs)
+}
+
+// EncodeDocs writes docs as one multi-document YAML stream, each headed by
+// its "# Source:" comment, as helm template prints them.
+func EncodeDocs(w io.Writer, docs []Doc) error {
+	for _, d := range docs {
+		data, err := yaml.Marshal(d.Object.Object)
 		if err != nil {
-			return fmt.Errorf("%s %s: %w", o.GetKind(), o.GetName(), err)
+			return fmt.Errorf("%s %s: %w", d.Object.GetKind(), d.Object.GetName(), err)
 		}
-		if _, err := fmt.Fprintf(w, "---\n%s", data); err != nil {
+		head := "---\n"
+		if d.Source != "" {
+			head += sourcePrefix + d.Source + "\n"
+		}
+		if _, err := fmt.Fprintf(w, "%s%s", head, data); err != nil {
 			return err
 		}
 	}
