@@ -35,6 +35,7 @@ var bodies = map[string]func(*world, SpecContext){
 	"bgp/services":                    (*world).bgpServices,
 	"bgp/withdrawal":                  (*world).bgpWithdrawal,
 	"bgp/graceful-restart":            (*world).bgpGracefulRestart,
+	"bgp/parameters":                  (*world).bgpParameters,
 	"cleanup/nodes":                   (*world).cleanNodes,
 	"cleanup/crds":                    (*world).cleanCRDs,
 }
