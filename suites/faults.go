@@ -12,11 +12,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/hybridcni/hybridcni/framework/checks"
 	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/faults"
 )
 
@@ -27,6 +29,7 @@ import (
 // faults after the delete phase.
 const (
 	FaultsPhase            = "faults"
+	FaultsBeforeCNIPhase   = "faults-before-cni"
 	FaultsAfterDeletePhase = "faults-after-delete"
 	// FaultsFile is the fault matrix a run with faults writes under ResultsDir.
 	FaultsFile = "faults.md"
@@ -42,6 +45,8 @@ func planFaults(l *layout, filter func([]string) bool) {
 		out = append(out, p)
 		var fp checks.Phase
 		switch p.Stage {
+		case checks.BeforeCNI:
+			fp = checks.Phase{Name: FaultsBeforeCNIPhase}
 		case checks.AfterInstall:
 			// Stage 0: the phase is no stage of the catalogue; its checks
 			// run as the phase it follows.
@@ -139,11 +144,16 @@ func (w *world) injectFault(f *faults.Fault, checked checks.Phase, skip string, 
 		if skip != "" {
 			Skip("does not apply: " + skip)
 		}
-		if checked.Stage == checks.AfterDelete {
+		switch checked.Stage {
+		case checks.BeforeCNI:
+			if w.installed {
+				Skip("the CNI is installed already")
+			}
+		case checks.AfterDelete:
 			if !w.uninstalled {
 				Skip("the release was not uninstalled (see the delete step)")
 			}
-		} else {
+		default:
 			w.requireInstalled()
 			if w.broken != "" {
 				Skip(w.broken)
@@ -322,6 +332,12 @@ func (t faultTarget) OnPremAddress() string {
 		return ""
 	}
 	return t.w.env.OnPrem.IP
+}
+func (t faultTarget) PodsRoutable() bool { return t.w.env.PodsRoutable }
+func (t faultTarget) EchoImage() string  { return t.w.env.EchoImage }
+func (t faultTarget) BGP() config.BGP    { return t.w.run.BGP }
+func (t faultTarget) BGPResources(ctx context.Context) ([]*unstructured.Unstructured, error) {
+	return t.w.driver.BGPResources(ctx)
 }
 func (t faultTarget) Workloads(ctx context.Context) ([]cni.Workload, error) {
 	r, err := t.w.driver.Readiness(ctx)

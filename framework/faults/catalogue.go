@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
 
 	"github.com/hybridcni/hybridcni/framework/checks"
 )
@@ -46,6 +47,9 @@ var catalogue = []*Fault{
 	New("operator-scaled-to-zero").Breaks("readiness/nodes-ready").
 		Doc("the CNI's operator Deployment is scaled to 0 replicas").
 		Injects(operatorScaledToZero),
+	New("agent-crash-loop").Breaks("readiness/nodes-ready").Needs(checks.NodeShell).
+		Doc("the agent container on one hybrid node is stopped each time it runs, so it crash-loops").
+		Injects(agentCrashLoop),
 	New("node-to-pod-dropped").Breaks("node-to-pod").Needs(checks.Dataplane, checks.NodeShell).
 		Doc("one hybrid node drops the packets it sends to the pod CIDR (iptables OUTPUT)").
 		Injects(nodeToPodDropped),
@@ -73,6 +77,39 @@ var catalogue = []*Fault{
 	New("bgp-session-reset").Breaks("bgp/sessions").Needs(checks.Router, checks.NodeShell).When(checks.BGPOn).
 		Doc("one hybrid node resets every TCP 179 connection (iptables REJECT with tcp-reset)").
 		Injects(bgpSessionReset),
+	New("same-node-pods-dropped").Breaks("pod-to-pod/same-node").Needs(checks.Dataplane, checks.NodeShell).
+		Doc("the echo pods on one hybrid node drop what the others on that node send them (iptables in the pods' namespaces)").
+		Injects(sameNodePodsDropped),
+	New("pod-to-node-dropped").Breaks("pod-to-node").Needs(checks.Dataplane, checks.NodeShell).
+		Doc("one hybrid node drops the pings pods send it (iptables raw PREROUTING, ICMP echo only: the agents keep working)").
+		Injects(podToNodeDropped),
+	New("service-target-port-broken").Breaks("pod-to-service/cluster-ip").Needs(checks.Dataplane).When(checks.TwoHybridNodes).
+		Doc("the Service backed only by one node's pod points at a port nothing serves").
+		Injects(serviceTargetPortBroken),
+	New("control-plane-to-pod-dropped").Breaks("control-plane-to-pod", "control-plane-to-pod/webhook").
+		Needs(checks.Dataplane, checks.NodeShell).
+		Doc("the control-plane node drops what it sends to the pod CIDR (API proxy, webhook calls), though pod CIDRs are routable").
+		Injects(controlPlaneToPodDropped),
+	New("pod-outside-block").Breaks("ipam/pod-addresses").Needs(checks.Dataplane, checks.NodeShell).
+		Doc("a stray CNI configuration read first on one hybrid node gives a new pod an address outside the node's block").
+		Injects(podOutsideBlock),
+	New("foreign-peer-announces-block").Breaks("bgp/pod-blocks").Needs(checks.Router, checks.Dataplane).When(checks.BGPOn).
+		Doc("a second BGP speaker inside the router's neighbor range announces a node's pod block").
+		Injects(foreignPeerAnnouncesBlock),
+	New("service-deletion-stuck").Breaks("bgp/withdrawal").Needs(checks.Router, checks.Dataplane).
+		When(checks.BGPOn, checks.AdvertisesServices).
+		Doc("a finalizer nobody removes holds every new advertised Service, so a deleted one stays advertised").
+		Injects(serviceDeletionStuck),
+	New("bgp-no-new-session").Breaks("bgp/graceful-restart").Needs(checks.Router, checks.Dataplane, checks.NodeShell).
+		When(checks.BGPOn).
+		Doc("hybrid nodes keep their BGP sessions but reset new ones (TCP 179 SYN): a restarted agent comes back without re-advertising").
+		Injects(bgpNoNewSession),
+	New("bgp-resource-edited").Breaks("bgp/resources").Needs(checks.NodeShell).When(checks.BGPOn, checks.HasBGPResources).
+		Doc("a number in a BGP resource's spec (a timer, an ASN) is edited away from the guide's").
+		Injects(bgpResourceEdited),
+	New("ready-without-cni").Breaks("readiness/not-ready-without-cni").Needs(checks.NodeShell).After(checks.BeforeCNI).
+		Doc("before the install, a stray CNI configuration on one cordoned hybrid node makes it Ready").
+		Injects(readyWithoutCNI),
 	New("crd-recreated").Breaks("cleanup/crds").After(checks.AfterDelete).
 		Doc("a CRD in the CNI's API group is created again after the guide's cleanup").
 		Injects(crdRecreated),
@@ -151,12 +188,48 @@ func agentAffinityRemoved(ctx context.Context, t Target) (Heal, []string, error)
 	}
 	saved := ds.Spec.Template.Spec.DeepCopy()
 	dsc := t.Kube().AppsV1().DaemonSets(ds.Namespace)
+	// An agent on a cloud node writes its CNI configuration there, and the
+	// node turns Ready: heal puts back what the cloud nodes had.
+	before, err := cloudNodeState(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
 	ds.Spec.Template.Spec.Affinity = nil
 	ds.Spec.Template.Spec.NodeSelector = nil
 	if _, err := dsc.Update(ctx, ds, metav1.UpdateOptions{}); err != nil {
 		return nil, nil, fmt.Errorf("remove the affinity of DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
 	}
+	restoreAffinity := restoreAffinityFn(t, dsc, ds, saved, cloud)
 	heal := func(ctx context.Context) error {
+		if err := restoreAffinity(ctx); err != nil {
+			return err
+		}
+		return before.restore(ctx, t)
+	}
+	err = poll(ctx, injectTakes, "an agent pod on a cloud node", func(ctx context.Context) (bool, error) {
+		pods, err := podsOf(ctx, t, ds)
+		if err != nil {
+			return false, err
+		}
+		for _, p := range pods {
+			for _, c := range cloud {
+				if p.Spec.NodeName == c {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, nil, healAfter(ctx, heal, fmt.Errorf("the fault did not take (an operator may have restored the DaemonSet): %w", err))
+	}
+	return heal, cloud, nil
+}
+
+// restoreAffinityFn puts back a DaemonSet's affinity and waits for its pods
+// to leave the cloud nodes.
+func restoreAffinityFn(t Target, dsc appsv1client.DaemonSetInterface, ds *appsv1.DaemonSet, saved *corev1.PodSpec, cloud []string) func(context.Context) error {
+	return func(ctx context.Context) error {
 		return retryUpdate(ctx, func(ctx context.Context) error {
 			cur, err := dsc.Get(ctx, ds.Name, metav1.GetOptions{})
 			if err != nil {
@@ -187,24 +260,6 @@ func agentAffinityRemoved(ctx context.Context, t Target) (Heal, []string, error)
 				st.UpdatedNumberScheduled == st.DesiredNumberScheduled && st.NumberReady == st.DesiredNumberScheduled, nil
 		})
 	}
-	err = poll(ctx, injectTakes, "an agent pod on a cloud node", func(ctx context.Context) (bool, error) {
-		pods, err := podsOf(ctx, t, ds)
-		if err != nil {
-			return false, err
-		}
-		for _, p := range pods {
-			for _, c := range cloud {
-				if p.Spec.NodeName == c {
-					return true, nil
-				}
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		return nil, nil, healAfter(ctx, heal, fmt.Errorf("the fault did not take (an operator may have restored the DaemonSet): %w", err))
-	}
-	return heal, cloud, nil
 }
 
 // retryUpdate applies change until it succeeds, then waits for done.
@@ -301,8 +356,9 @@ func corednsScaledToZero(ctx context.Context, t Target) (Heal, []string, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	// The DNS check names the pods whose lookups fail.
-	return heal, nil, nil
+	// The DNS check names the pods whose lookups fail, or the Service
+	// without endpoints.
+	return heal, []string{"kube-dns", "coredns"}, nil
 }
 
 // rule is one iptables rule on one node; add inserts it, del deletes it.

@@ -17,11 +17,13 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/hybridcni/hybridcni/framework/checks"
 	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/config"
 )
 
 // Node is a cluster node as a fault sees it.
@@ -51,6 +53,15 @@ type Target interface {
 	PodCIDR() string
 	// OnPremAddress is the on-prem host's address ("" without one).
 	OnPremAddress() string
+	// PodsRoutable: the control plane reaches pod addresses (through the
+	// on-prem router).
+	PodsRoutable() bool
+	// EchoImage is the image the workload pods run.
+	EchoImage() string
+	// BGP is the run's BGP settings (router address and ASNs).
+	BGP() config.BGP
+	// BGPResources are the CNI's BGP objects as the cluster holds them.
+	BGPResources(ctx context.Context) ([]*unstructured.Unstructured, error)
 }
 
 // Heal undoes a fault and waits until the cluster is whole again.
@@ -202,19 +213,11 @@ func Covered() map[string][]string {
 // Gaps are the catalogue checks no fault breaks yet, each with why: the
 // catalogue test fails when a check is neither covered nor listed here.
 var Gaps = map[string]string{
-	"readiness/not-ready-without-cni": "needs a CNI configuration that makes kubelet report Ready before the install; not built yet",
-	"ipam/blocks":                     "needs values that change the block size or a second block per node; not built yet",
-	"ipam/pod-addresses":              "needs a pod whose address is outside its node's block; not built yet",
-	"ipam/unchanged":                  "needs an upgrade whose values change the pod CIDR (runs only after an upgrade, not in the fault phase)",
-	"pod-to-pod/same-node":            "needs a drop of same-node pod traffic that CNIs with eBPF do not bypass; not built yet",
-	"pod-to-service/cluster-ip":       "needs the service's backends broken without touching the workload; not built yet",
-	"pod-to-node":                     "needs a drop of pod -> node traffic that spares the agents; not built yet",
-	"control-plane-to-pod":            "needs a drop of API server -> pod traffic (API proxy, port-forward); not built yet",
-	"control-plane-to-pod/webhook":    "needs a drop of API server -> webhook pod traffic; not built yet",
-	"bgp/resources":                   "needs a BGP resource edited away from the guide's; not built yet",
-	"bgp/pod-blocks":                  "needs a node that stops advertising its block, or a second peer announcing it; not built yet",
-	"bgp/services":                    "needs a service advertised from only some nodes; not built yet",
-	"bgp/withdrawal":                  "needs a deleted service that stays advertised; not built yet",
-	"bgp/graceful-restart":            "needs an agent that comes back from a restart without re-advertising; not built yet",
-	"bgp/parameters":                  "the node's timers and graceful restart come from its CNI's BGP configuration: a fault must change them per CNI and restart the agents (not built); TestLabPeerParameters shows the check failing on a speaker with other timers or no graceful restart",
+	"ipam/blocks": "blocks come from node.spec.podCIDR (kube-router, Calico) or the operator's pool, fixed when a node registers; " +
+		"another block size or a second block needs a reinstall with other values, a new cluster, not a fault on this one",
+	"ipam/unchanged": "runs only after an upgrade (phase since-install), and needs an upgrade whose values change the pod CIDR " +
+		"or block size: a fault of the upgrade, which the fault phase after install cannot inject",
+	"bgp/services": "needs one node to stop advertising a service while it keeps its session: kube-router has no per-node switch, " +
+		"and a router import filter needs a policy API in framework/router (not built)",
+	"bgp/parameters": "new check (issue #15, another change in progress): its fault, e.g. agent args with another hold time, comes with it",
 }

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/config"
 )
 
 // shellTarget records the commands a fault runs on nodes and keeps the
@@ -32,9 +34,18 @@ func (s *shellTarget) Workloads(context.Context) ([]cni.Workload, error) { retur
 func (s *shellTarget) Namespace() string                                 { return "probes" }
 func (s *shellTarget) PodCIDR() string                                   { return "10.85.0.0/16" }
 func (s *shellTarget) OnPremAddress() string                             { return "10.90.0.5" }
+func (s *shellTarget) PodsRoutable() bool                                { return true }
+func (s *shellTarget) EchoImage() string                                 { return "echo:test" }
+func (s *shellTarget) BGP() config.BGP                                   { return config.BGP{} }
+func (s *shellTarget) BGPResources(context.Context) ([]*unstructured.Unstructured, error) {
+	return nil, nil
+}
 func (s *shellTarget) Exec(_ context.Context, node string, argv ...string) (string, error) {
 	line := strings.Join(argv, " ")
 	s.cmds = append(s.cmds, node+": "+line)
+	if argv[0] == "sh" && strings.Contains(line, "ss -Htn state established") {
+		return "1\n", nil // one BGP session
+	}
 	if argv[0] != "iptables" {
 		return "", nil
 	}
@@ -109,5 +120,75 @@ func TestStraySNATAndFileLeft(t *testing.T) {
 	}
 	if got := strings.Join(s.cmds, "\n"); !strings.Contains(got, "> '/etc/cni/net.d/05-cilium.conflist'") || !strings.Contains(got, "rm -f /etc/cni/net.d/05-cilium.conflist") {
 		t.Errorf("commands:\n%s", got)
+	}
+}
+
+// Pings from pods to one node are dropped, nothing else; the rule goes on heal.
+func TestPodToNodeDroppedIsICMPOnly(t *testing.T) {
+	s := &shellTarget{rules: map[string]int{}}
+	f, _ := Lookup("pod-to-node-dropped")
+	heal, names, err := f.Inject(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "hybrid-a: iptables -w -t raw -I PREROUTING -m comment --comment hybridcni-fault -s 10.85.0.0/16 -d 10.80.0.2 -p icmp --icmp-type echo-request -j DROP"
+	if strings.Join(s.cmds, "\n") != want {
+		t.Errorf("commands:\n%s", strings.Join(s.cmds, "\n"))
+	}
+	if strings.Join(names, ",") != "hybrid-a,10.80.0.2" {
+		t.Errorf("names %v", names)
+	}
+	if err := heal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for k, n := range s.rules {
+		if n != 0 {
+			t.Errorf("after heal: %s still there", k)
+		}
+	}
+}
+
+// Only new BGP connections are reset (the sessions in place stay), on every
+// hybrid node, both directions; heal removes every rule and waits for sessions.
+func TestBGPNoNewSessionSparesEstablished(t *testing.T) {
+	s := &shellTarget{rules: map[string]int{}}
+	f, _ := Lookup("bgp-no-new-session")
+	heal, names, err := f.Inject(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.rules) != 8 {
+		t.Errorf("%d rules, want 2 nodes x INPUT/OUTPUT x dport/sport: %v", len(s.rules), s.rules)
+	}
+	for k := range s.rules {
+		if !strings.Contains(k, "--ctstate NEW -j REJECT --reject-with tcp-reset") {
+			t.Errorf("rule not limited to new connections: %s", k)
+		}
+	}
+	if strings.Join(names, ",") != "hybrid-a,hybrid-b" {
+		t.Errorf("names %v", names)
+	}
+	if err := heal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for k, n := range s.rules {
+		if n != 0 {
+			t.Errorf("after heal: %s still there", k)
+		}
+	}
+}
+
+// The BGP resource edit picks the first number in key order, through maps.
+func TestFirstNumber(t *testing.T) {
+	spec := map[string]any{
+		"peers":  []any{map[string]any{"peerASN": int64(65000)}},
+		"timers": map[string]any{"keepAliveTimeSeconds": int64(10), "holdTimeSeconds": int64(30)},
+		"name":   "x",
+	}
+	if got := strings.Join(firstNumber(spec, []string{"spec"}), "."); got != "spec.timers.holdTimeSeconds" {
+		t.Errorf("got %q", got)
+	}
+	if got := firstNumber(map[string]any{"a": "b"}, []string{"spec"}); got != nil {
+		t.Errorf("no number: got %v", got)
 	}
 }

@@ -72,7 +72,6 @@ func (Profile) Values(run config.Run) map[string]any {
 		bgp["advertiseClusterIP"] = true
 		bgp["advertiseExternalIP"] = true
 		bgp["advertiseLoadBalancerIP"] = true
-		v["loadBalancerIPRange"] = cni.LoadBalancerPoolCIDR
 	}
 	v["bgp"] = bgp
 	return v

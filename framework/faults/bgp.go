@@ -1,0 +1,217 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"reflect"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/hybridcni/hybridcni/framework/router"
+)
+
+// established counts a node's established BGP sessions.
+func established(ctx context.Context, t Target, node string) (int, error) {
+	out, err := t.Exec(ctx, node, "sh", "-c", "ss -Htn state established '( dport = :179 or sport = :179 )' | wc -l")
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	_, err = fmt.Sscan(strings.TrimSpace(out), &n)
+	return n, err
+}
+
+// everyNodePeers waits until every hybrid node has a BGP session again.
+func everyNodePeers(ctx context.Context, t Target) error {
+	for _, n := range t.HybridNodes() {
+		if err := poll(ctx, settle, "node "+n.Name+" with an established BGP session", func(ctx context.Context) (bool, error) {
+			c, err := established(ctx, t, n.Name)
+			return c > 0, err
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bgpNoNewSession: every hybrid node keeps the BGP session it has but
+// refuses to open a new one (TCP 179 SYNs reset): an agent that restarts
+// comes back without its session, so without re-advertising.
+func bgpNoNewSession(ctx context.Context, t Target) (Heal, []string, error) {
+	var rules []rule
+	for _, n := range t.HybridNodes() {
+		for _, chain := range []string{"INPUT", "OUTPUT"} {
+			for _, port := range []string{"--dport", "--sport"} {
+				rules = append(rules, rule{n.Name, []string{"filter", chain, "-p", "tcp", port, "179",
+					"-m", "conntrack", "--ctstate", "NEW", "-j", "REJECT", "--reject-with", "tcp-reset"}})
+			}
+		}
+	}
+	if len(rules) == 0 {
+		return nil, nil, NotApplicable("no hybrid node")
+	}
+	heal, err := iptablesFault(ctx, t, rules)
+	if err != nil {
+		return nil, nil, err
+	}
+	healed := func(ctx context.Context) error {
+		if err := heal(ctx); err != nil {
+			return err
+		}
+		return everyNodePeers(ctx, t)
+	}
+	return healed, names(t.HybridNodes()), nil
+}
+
+// foreignPeerAnnouncesBlock: a second BGP speaker inside the router's
+// neighbor range (this process, on the node network) announces another
+// node's pod block.
+func foreignPeerAnnouncesBlock(ctx context.Context, t Target) (Heal, []string, error) {
+	b := t.BGP()
+	if b.RouterAddress == "" || b.RouterASN == 0 || b.NodeASN == 0 {
+		return nil, nil, NotApplicable("the run names no router address and ASNs (bgp.routerAddress, bgp.routerASN, bgp.nodeASN)")
+	}
+	h := t.HybridNodes()
+	if len(h) == 0 {
+		return nil, nil, NotApplicable("no hybrid node")
+	}
+	n, err := t.Kube().CoreV1().Nodes().Get(ctx, h[len(h)-1].Name, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	block := n.Spec.PodCIDR
+	if block == "" {
+		// Any prefix in the pod CIDR from a stranger is a fault.
+		block = t.PodCIDR()
+	}
+	// The address this host reaches the router from.
+	c, err := net.Dial("udp", net.JoinHostPort(b.RouterAddress, "179"))
+	if err != nil {
+		return nil, nil, NotApplicable(fmt.Sprintf("this host has no route to the router %s: %v", b.RouterAddress, err))
+	}
+	local := c.LocalAddr().(*net.UDPAddr).IP.String()
+	c.Close()
+	// The highest router ID loses every best-path tie with the node's own
+	// route, so the router keeps forwarding the block to the node.
+	r, err := router.New(router.Config{ASN: uint32(b.NodeASN), RouterID: "255.255.255.254", ListenPort: -1,
+		Neighbors: []router.Neighbor{{Address: b.RouterAddress, ASN: uint32(b.RouterASN), LocalAddress: local}}})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := r.Start(ctx); err != nil {
+		return nil, nil, fmt.Errorf("start the stranger's BGP speaker at %s: %w", local, err)
+	}
+	heal := func(ctx context.Context) error { return r.Stop() }
+	if err := poll(ctx, injectTakes, "a session from "+local+" to the router "+b.RouterAddress, func(ctx context.Context) (bool, error) {
+		ps, err := r.Client().Peers(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, p := range ps {
+			if p.Established() {
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		_ = heal(ctx)
+		return nil, nil, NotApplicable(fmt.Sprintf("the router does not peer with %s (outside its neighbor prefixes?): %v", local, err))
+	}
+	if err := r.Client().Advertise(ctx, block, local); err != nil {
+		return nil, nil, healAfter(ctx, heal, err)
+	}
+	return heal, []string{local, block}, nil
+}
+
+// bgpResourceEdited: the first BGP resource's first number departs from
+// the guide's (a timer, an ASN): what a hand edit does.
+func bgpResourceEdited(ctx context.Context, t Target) (Heal, []string, error) {
+	objs, err := t.BGPResources(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var o *unstructured.Unstructured
+	var path []string
+	for _, cand := range objs {
+		if p := firstNumber(cand.Object["spec"], []string{"spec"}); p != nil {
+			o, path = cand, p
+			break
+		}
+	}
+	if o == nil {
+		return nil, nil, NotApplicable(fmt.Sprintf("none of %s's %d BGP resources has a number in its spec to edit", t.CNI(), len(objs)))
+	}
+	gv, err := schema.ParseGroupVersion(o.GetAPIVersion())
+	if err != nil {
+		return nil, nil, err
+	}
+	// CRD plurals of BGP kinds are the lower-case kind plus "s".
+	gvr := gv.WithResource(strings.ToLower(o.GetKind()) + "s")
+	ri := t.Dynamic().Resource(gvr).Namespace(o.GetNamespace())
+	saved := o.DeepCopy()
+	set := func(ctx context.Context, spec any) error {
+		return retryUpdate(ctx, func(ctx context.Context) error {
+			cur, err := ri.Get(ctx, o.GetName(), metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Object["spec"] = spec
+			_, err = ri.Update(ctx, cur, metav1.UpdateOptions{})
+			return err
+		}, func(ctx context.Context) (bool, error) {
+			cur, err := ri.Get(ctx, o.GetName(), metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			return reflect.DeepEqual(cur.Object["spec"], spec), nil
+		})
+	}
+	edited := o.DeepCopy()
+	v, _, _ := unstructured.NestedFieldNoCopy(edited.Object, path...)
+	switch n := v.(type) {
+	case int64:
+		_ = unstructured.SetNestedField(edited.Object, n+1, path...)
+	case float64:
+		_ = unstructured.SetNestedField(edited.Object, n+1, path...)
+	}
+	if err := set(ctx, edited.Object["spec"]); err != nil {
+		return nil, nil, fmt.Errorf("edit %s %s %s: %w", o.GetKind(), o.GetName(), strings.Join(path, "."), err)
+	}
+	heal := func(ctx context.Context) error {
+		if err := set(ctx, saved.Object["spec"]); err != nil {
+			return err
+		}
+		// An edited ASN or timer resets sessions: healed is peering again.
+		return everyNodePeers(ctx, t)
+	}
+	return heal, []string{o.GetName()}, nil
+}
+
+// firstNumber is the path to the first number under v (maps in key order,
+// lists by their first element), or nil.
+func firstNumber(v any, at []string) []string {
+	switch x := v.(type) {
+	case int64, float64:
+		return at
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		for i := 1; i < len(keys); i++ {
+			for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+				keys[j], keys[j-1] = keys[j-1], keys[j]
+			}
+		}
+		for _, k := range keys {
+			if p := firstNumber(x[k], append(append([]string{}, at...), k)); p != nil {
+				return p
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,603 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// The echo workload's labels and names (suites/workload.go).
+const (
+	echoSelector = "app.kubernetes.io/name=hybridcni-echo"
+	nodeService  = "echo-at-"
+	// strayConf sorts before every CNI's own file in /etc/cni/net.d, so the
+	// container runtime takes it.
+	strayConf   = "/etc/cni/net.d/00-hybridcni-fault.conflist"
+	strayRange  = "198.18.0.0/24" // RFC 2544 benchmarking: no real pod has it
+	strayPod    = "hybridcni-fault-stray"
+	finalizer   = "hybridcni.dev/fault"
+	controlRole = "node-role.kubernetes.io/control-plane"
+)
+
+// echoPods are the running echo pods with an address on a node.
+func echoPods(ctx context.Context, t Target, node string) ([]corev1.Pod, error) {
+	l, err := t.Kube().CoreV1().Pods(t.Namespace()).List(ctx, metav1.ListOptions{LabelSelector: echoSelector})
+	if err != nil {
+		return nil, err
+	}
+	var out []corev1.Pod
+	for _, p := range l.Items {
+		if p.Spec.NodeName == node && p.Status.PodIP != "" && p.DeletionTimestamp == nil && len(p.Status.ContainerStatuses) > 0 {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// nsRule is an iptables rule inside a pod's network namespace, entered
+// from the node through the pod's first container.
+type nsRule struct {
+	node, pod, container string
+	args                 []string // chain first
+}
+
+func (r nsRule) cmd(op string) []string {
+	id := r.container
+	if _, after, ok := strings.Cut(id, "://"); ok {
+		id = after
+	}
+	ipt := append([]string{"iptables", "-w", op, r.args[0], "-m", "comment", "--comment", comment}, r.args[1:]...)
+	script := fmt.Sprintf(`pid=$(crictl inspect --output go-template --template '{{.info.pid}}' %s) && [ -n "$pid" ] && exec nsenter -t "$pid" -n %s`,
+		id, strings.Join(ipt, " "))
+	return []string{"sh", "-c", script}
+}
+
+// podNetnsFault inserts rules in pods' network namespaces; heal deletes them.
+func podNetnsFault(ctx context.Context, t Target, rules []nsRule) (Heal, error) {
+	heal := func(ctx context.Context) error {
+		var errs []string
+		for _, r := range rules {
+			for i := 0; i < 5; i++ {
+				if _, err := t.Exec(ctx, r.node, r.cmd("-D")...); err != nil {
+					break
+				}
+			}
+			if _, err := t.Exec(ctx, r.node, r.cmd("-C")...); err == nil {
+				errs = append(errs, fmt.Sprintf("pod %s on %s: rule still there: %s", r.pod, r.node, strings.Join(r.args, " ")))
+			}
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("%s", strings.Join(errs, "; "))
+		}
+		return nil
+	}
+	for _, r := range rules {
+		if out, err := t.Exec(ctx, r.node, r.cmd("-I")...); err != nil {
+			return nil, healAfter(ctx, heal, fmt.Errorf("pod %s on %s: iptables -I %s: %w: %s", r.pod, r.node, strings.Join(r.args, " "), err, out))
+		}
+	}
+	return heal, nil
+}
+
+// sameNodePodsDropped: each echo pod on one node drops what the other
+// echo pods on that node send it (iptables in the pods' own namespaces,
+// which no CNI datapath bypasses).
+func sameNodePodsDropped(ctx context.Context, t Target) (Heal, []string, error) {
+	h := t.HybridNodes()
+	if len(h) == 0 {
+		return nil, nil, NotApplicable("no hybrid node")
+	}
+	node := h[0].Name
+	pods, err := echoPods(ctx, t, node)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(pods) < 2 {
+		return nil, nil, NotApplicable(fmt.Sprintf("node %s runs %d echo pods, a pair needs 2", node, len(pods)))
+	}
+	var rules []nsRule
+	names := []string{node}
+	for _, p := range pods {
+		names = append(names, p.Name)
+		for _, q := range pods {
+			if q.Name != p.Name {
+				rules = append(rules, nsRule{node, p.Name, p.Status.ContainerStatuses[0].ContainerID,
+					[]string{"INPUT", "-s", q.Status.PodIP, "-j", "DROP"}})
+			}
+		}
+	}
+	heal, err := podNetnsFault(ctx, t, rules)
+	return heal, names, err
+}
+
+// podToNodeDropped: one hybrid node drops the pings pods send it.
+func podToNodeDropped(ctx context.Context, t Target) (Heal, []string, error) {
+	h := t.HybridNodes()
+	if len(h) == 0 {
+		return nil, nil, NotApplicable("no hybrid node")
+	}
+	n := h[0]
+	heal, err := iptablesFault(ctx, t, []rule{
+		{n.Name, []string{"raw", "PREROUTING", "-s", t.PodCIDR(), "-d", n.Address, "-p", "icmp", "--icmp-type", "echo-request", "-j", "DROP"}},
+	})
+	return heal, []string{n.Name, n.Address}, err
+}
+
+// serviceTargetPortBroken: the Service backed only by one node's pod sends
+// to a port nothing serves, so its endpoints answer nothing useful.
+func serviceTargetPortBroken(ctx context.Context, t Target) (Heal, []string, error) {
+	h := t.HybridNodes()
+	if len(h) < 2 {
+		// With one node no pod reaches a service backed on another node.
+		return nil, nil, NotApplicable(fmt.Sprintf("needs 2 hybrid nodes, the cluster has %d", len(h)))
+	}
+	name := nodeService + h[0].Name
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	sc := t.Kube().CoreV1().Services(t.Namespace())
+	svc, err := sc.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil, NotApplicable(fmt.Sprintf("no Service %s/%s (the echo workload is not deployed)", t.Namespace(), name))
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	orig := svc.Spec.Ports[0].TargetPort
+	setPort := func(ctx context.Context, to intstr.IntOrString) error {
+		return retryUpdate(ctx, func(ctx context.Context) error {
+			cur, err := sc.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Spec.Ports[0].TargetPort = to
+			_, err = sc.Update(ctx, cur, metav1.UpdateOptions{})
+			return err
+		}, func(ctx context.Context) (bool, error) {
+			// Done when the endpoints follow: their port is the new one.
+			sl, err := t.Kube().DiscoveryV1().EndpointSlices(t.Namespace()).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
+			if err != nil {
+				return false, err
+			}
+			for _, s := range sl.Items {
+				for _, p := range s.Ports {
+					if p.Port != nil && *p.Port == to.IntVal {
+						return true, nil
+					}
+				}
+			}
+			return false, nil
+		})
+	}
+	if err := setPort(ctx, intstr.FromInt32(1)); err != nil {
+		return nil, nil, fmt.Errorf("point Service %s/%s at port 1: %w", t.Namespace(), name, err)
+	}
+	heal := func(ctx context.Context) error { return setPort(ctx, orig) }
+	return heal, []string{name, svc.Spec.ClusterIP}, nil
+}
+
+// controlPlanes are the control-plane nodes by their role label.
+func controlPlanes(ctx context.Context, t Target) ([]string, error) {
+	l, err := t.Kube().CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: controlRole})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range l.Items {
+		out = append(out, n.Name)
+	}
+	if len(out) == 0 {
+		return nil, NotApplicable("no node carries the " + controlRole + " label (a managed control plane has no shell)")
+	}
+	return out, nil
+}
+
+// controlPlaneToPodDropped: the control plane drops what it sends to pod
+// addresses (API proxy, webhooks), though they are routable.
+func controlPlaneToPodDropped(ctx context.Context, t Target) (Heal, []string, error) {
+	if !t.PodsRoutable() {
+		return nil, nil, NotApplicable("pod CIDRs are not routable from the control plane: the checks expect no answer already")
+	}
+	cps, err := controlPlanes(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rules []rule
+	for _, cp := range cps {
+		rules = append(rules, rule{cp, []string{"filter", "OUTPUT", "-d", t.PodCIDR(), "-j", "DROP"}})
+	}
+	heal, err := iptablesFault(ctx, t, rules)
+	// The API proxy's failure names the node; the webhook's names the Service it calls.
+	return heal, append(append(cps, names(t.HybridNodes())...), t.Namespace()+".svc"), err
+}
+
+// strayCNIConfig writes a ptp/host-local CNI configuration, on an address
+// range no block holds, where the container runtime reads it first: a
+// leftover of another CNI.
+func strayCNIConfig(ctx context.Context, t Target, node string) (Heal, error) {
+	conf, _ := json.Marshal(map[string]any{
+		"cniVersion": "0.4.0", "name": "hybridcni-fault",
+		"plugins": []any{map[string]any{"type": "ptp", "ipMasq": false,
+			"ipam": map[string]any{"type": "host-local", "ranges": []any{[]any{map[string]any{"subnet": strayRange}}},
+				"dataDir": "/run/hybridcni-fault-ipam"}}},
+	})
+	if out, err := t.Exec(ctx, node, "sh", "-c", fmt.Sprintf("cat > %s.tmp <<'EOF'\n%s\nEOF\nmv %s.tmp %s", strayConf, conf, strayConf, strayConf)); err != nil {
+		return nil, fmt.Errorf("node %s: write %s: %w: %s", node, strayConf, err, out)
+	}
+	return func(ctx context.Context) error {
+		if out, err := t.Exec(ctx, node, "rm", "-rf", strayConf, "/run/hybridcni-fault-ipam"); err != nil {
+			return fmt.Errorf("node %s: remove %s: %w: %s", node, strayConf, err, out)
+		}
+		return nil
+	}, nil
+}
+
+// podOutsideBlock: a stray CNI configuration on one node hands a new pod an
+// address outside the node's block.
+func podOutsideBlock(ctx context.Context, t Target) (Heal, []string, error) {
+	h := t.HybridNodes()
+	if len(h) == 0 {
+		return nil, nil, NotApplicable("no hybrid node")
+	}
+	node := h[0].Name
+	like, err := echoPods(ctx, t, node)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(like) == 0 {
+		return nil, nil, NotApplicable("no echo pod on " + node + " to copy (the echo workload is not deployed)")
+	}
+	unconf, err := strayCNIConfig(ctx, t, node)
+	if err != nil {
+		return nil, nil, err
+	}
+	pc := t.Kube().CoreV1().Pods(t.Namespace())
+	spec := like[0].Spec.DeepCopy()
+	spec.NodeName = node
+	spec.Hostname, spec.Subdomain = "", ""
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: strayPod, Namespace: t.Namespace(),
+		Labels: map[string]string{"app.kubernetes.io/name": strayPod}}, Spec: corev1.PodSpec{
+		NodeName: node, Containers: spec.Containers, Tolerations: spec.Tolerations, TerminationGracePeriodSeconds: ptr(int64(0))}}
+	for i := range p.Spec.Containers {
+		p.Spec.Containers[i].ReadinessProbe, p.Spec.Containers[i].LivenessProbe = nil, nil
+	}
+	heal := func(ctx context.Context) error {
+		// The pod first, while the runtime can still undo its network with
+		// the configuration that made it; then the configuration.
+		if err := pc.Delete(ctx, strayPod, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete pod %s: %w", strayPod, err)
+		}
+		if err := poll(ctx, settle, "pod "+strayPod+" gone", func(ctx context.Context) (bool, error) {
+			_, err := pc.Get(ctx, strayPod, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return true, nil
+			}
+			return false, err
+		}); err != nil {
+			return err
+		}
+		return unconf(ctx)
+	}
+	// The runtime rereads its configuration directory on a change; a pod
+	// made before that gets the CNI's address: bounded retries until one
+	// gets the stray range.
+	_, stray, _ := net.ParseCIDR(strayRange)
+	var ip string
+	err = poll(ctx, injectTakes, "pod "+strayPod+" on "+node+" with an address in "+strayRange, func(ctx context.Context) (bool, error) {
+		cur, err := pc.Get(ctx, strayPod, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = pc.Create(ctx, p, metav1.CreateOptions{})
+			return false, err
+		}
+		if err != nil {
+			return false, err
+		}
+		if cur.Status.PodIP == "" {
+			return false, nil
+		}
+		if !stray.Contains(net.ParseIP(cur.Status.PodIP)) {
+			// Made before the runtime took the stray configuration: again.
+			err := pc.Delete(ctx, strayPod, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))})
+			return false, err
+		}
+		ip = cur.Status.PodIP
+		return true, nil
+	})
+	if err != nil {
+		return nil, nil, healAfter(ctx, heal, err)
+	}
+	return heal, []string{strayPod, ip}, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// readyWithoutCNI: before any CNI, a stray CNI configuration on one hybrid
+// node makes the runtime report its network ready, so the node turns
+// Ready. The node is cordoned meanwhile, so nothing lands on it.
+func readyWithoutCNI(ctx context.Context, t Target) (Heal, []string, error) {
+	h := t.HybridNodes()
+	if len(h) == 0 {
+		return nil, nil, NotApplicable("no hybrid node")
+	}
+	node := h[0].Name
+	nc := t.Kube().CoreV1().Nodes()
+	cordon := func(ctx context.Context, on bool) error {
+		patch := fmt.Sprintf(`{"spec":{"unschedulable":%v}}`, on)
+		_, err := nc.Patch(ctx, node, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+		return err
+	}
+	if err := cordon(ctx, true); err != nil {
+		return nil, nil, fmt.Errorf("cordon node %s: %w", node, err)
+	}
+	unconf, err := strayCNIConfig(ctx, t, node)
+	if err != nil {
+		_ = cordon(ctx, false)
+		return nil, nil, err
+	}
+	ready := func(want bool) func(context.Context) (bool, error) {
+		return func(ctx context.Context) (bool, error) {
+			n, err := nc.Get(ctx, node, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady {
+					return (c.Status == corev1.ConditionTrue) == want, nil
+				}
+			}
+			return false, nil
+		}
+	}
+	heal := func(ctx context.Context) error {
+		if err := unconf(ctx); err != nil {
+			return err
+		}
+		if err := poll(ctx, settle, "node "+node+" NotReady again", ready(false)); err != nil {
+			return err
+		}
+		return cordon(ctx, false)
+	}
+	if err := poll(ctx, injectTakes, "node "+node+" Ready on the stray configuration", ready(true)); err != nil {
+		return nil, nil, healAfter(ctx, heal, err)
+	}
+	return heal, []string{node}, nil
+}
+
+// serviceDeletionStuck: every Service made for BGP advertisement while the
+// fault holds gets a finalizer nobody removes, so deleting it leaves it in
+// place (Terminating) and its address advertised.
+func serviceDeletionStuck(ctx context.Context, t Target) (Heal, []string, error) {
+	sc := t.Kube().CoreV1().Services(t.Namespace())
+	before, err := sc.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	var existing []string
+	for _, s := range before.Items {
+		existing = append(existing, s.Name)
+	}
+	// The fault's own loop lives until heal (bounded at an hour).
+	bg, cancel := context.WithTimeout(context.Background(), time.Hour)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for bg.Err() == nil {
+			l, err := sc.List(bg, metav1.ListOptions{LabelSelector: "advertise=bgp"})
+			if err == nil {
+				for _, s := range l.Items {
+					if slices.Contains(existing, s.Name) || slices.Contains(s.Finalizers, finalizer) || s.DeletionTimestamp != nil {
+						continue
+					}
+					patch := fmt.Sprintf(`{"metadata":{"finalizers":["%s"]}}`, finalizer)
+					_, _ = sc.Patch(bg, s.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+				}
+			}
+			select {
+			case <-bg.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	heal := func(ctx context.Context) error {
+		cancel()
+		<-done
+		l, err := sc.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		var held []string
+		for _, s := range l.Items {
+			if !slices.Contains(s.Finalizers, finalizer) {
+				continue
+			}
+			held = append(held, s.Name)
+			if err := retryUpdate(ctx, func(ctx context.Context) error {
+				cur, err := sc.Get(ctx, s.Name, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				cur.Finalizers = slices.DeleteFunc(cur.Finalizers, func(f string) bool { return f == finalizer })
+				_, err = sc.Update(ctx, cur, metav1.UpdateOptions{})
+				return err
+			}, func(context.Context) (bool, error) { return true, nil }); err != nil {
+				return fmt.Errorf("remove the finalizer of Service %s: %w", s.Name, err)
+			}
+		}
+		// A Service deleted while held goes now; one still wanted stays.
+		return poll(ctx, settle, "deleted Services "+strings.Join(held, ", ")+" gone", func(ctx context.Context) (bool, error) {
+			for _, n := range held {
+				cur, err := sc.Get(ctx, n, metav1.GetOptions{})
+				if err == nil && cur.DeletionTimestamp != nil {
+					return false, nil
+				}
+				if err != nil && !apierrors.IsNotFound(err) {
+					return false, err
+				}
+			}
+			return true, nil
+		})
+	}
+	return heal, names(t.HybridNodes()), nil
+}
+
+// agentCrashLoop: the agent's container on one hybrid node is stopped
+// each time it runs (crictl stop), so the kubelet restarts it with its
+// back-off: a crash loop.
+func agentCrashLoop(ctx context.Context, t Target) (Heal, []string, error) {
+	h := t.HybridNodes()
+	if len(h) == 0 {
+		return nil, nil, NotApplicable("no hybrid node")
+	}
+	node := h[0].Name
+	ds, err := agent(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	container := ds.Spec.Template.Spec.Containers[0].Name
+	pods, err := podsOf(ctx, t, ds)
+	if err != nil {
+		return nil, nil, err
+	}
+	var pod string
+	for _, p := range pods {
+		if p.Spec.NodeName == node {
+			pod = p.Name
+		}
+	}
+	if pod == "" {
+		return nil, nil, fmt.Errorf("no pod of DaemonSet %s/%s on node %s", ds.Namespace, ds.Name, node)
+	}
+	stop := fmt.Sprintf(`ids=$(crictl ps -q --state running --name '^%s$' --label io.kubernetes.pod.name=%s); [ -z "$ids" ] || crictl stop -t 0 $ids`, container, pod)
+	if out, err := t.Exec(ctx, node, "sh", "-c", stop); err != nil {
+		return nil, nil, fmt.Errorf("node %s: stop container %s of pod %s: %w: %s", node, container, pod, err, out)
+	}
+	// The loop lives until heal (bounded at an hour).
+	bg, cancel := context.WithTimeout(context.Background(), time.Hour)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-time.After(2 * time.Second):
+			}
+			_, _ = t.Exec(bg, node, "sh", "-c", stop)
+		}
+	}()
+	heal := func(ctx context.Context) error {
+		cancel()
+		<-done
+		// A new pod starts with no restarts behind it.
+		if err := t.Kube().CoreV1().Pods(ds.Namespace).Delete(ctx, pod, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete pod %s: %w", pod, err)
+		}
+		dsc := t.Kube().AppsV1().DaemonSets(ds.Namespace)
+		if err := poll(ctx, settle, "DaemonSet "+ds.Name+" ready on every node", func(ctx context.Context) (bool, error) {
+			cur, err := dsc.Get(ctx, ds.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			ps, err := podsOf(ctx, t, cur)
+			if err != nil {
+				return false, err
+			}
+			for _, p := range ps {
+				if p.Name == pod {
+					return false, nil
+				}
+			}
+			s := cur.Status
+			return s.DesiredNumberScheduled > 0 && s.NumberReady == s.DesiredNumberScheduled && s.UpdatedNumberScheduled == s.DesiredNumberScheduled, nil
+		}); err != nil {
+			return err
+		}
+		if t.BGP().Enabled {
+			return everyNodePeers(ctx, t)
+		}
+		return nil
+	}
+	return heal, []string{node, pod}, nil
+}
+
+// cloudState is what the cloud nodes had before a fault: their CNI
+// configuration files and readiness.
+type cloudState struct {
+	confs map[string][]string
+	ready map[string]bool
+}
+
+func nodeIsReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func cloudNodeState(ctx context.Context, t Target) (*cloudState, error) {
+	s := &cloudState{confs: map[string][]string{}, ready: map[string]bool{}}
+	for _, n := range t.CloudNodes() {
+		// Without a node shell (the API tier) only readiness is restored.
+		if out, err := t.Exec(ctx, n.Name, "sh", "-c", "ls -1 /etc/cni/net.d 2>/dev/null || true"); err == nil {
+			s.confs[n.Name] = strings.Fields(out)
+		}
+		node, err := t.Kube().CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		s.ready[n.Name] = nodeIsReady(node)
+	}
+	return s, nil
+}
+
+// restore removes the CNI configuration files the cloud nodes did not have
+// and waits until each is as Ready as it was.
+func (s *cloudState) restore(ctx context.Context, t Target) error {
+	for node, want := range s.ready {
+		if err := s.removeNewConfs(ctx, t, node); err != nil {
+			return err
+		}
+		if err := poll(ctx, settle, fmt.Sprintf("node %s Ready=%v again", node, want), func(ctx context.Context) (bool, error) {
+			n, err := t.Kube().CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			return nodeIsReady(n) == want, nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *cloudState) removeNewConfs(ctx context.Context, t Target, node string) error {
+	had, ok := s.confs[node]
+	if !ok {
+		return nil
+	}
+	out, err := t.Exec(ctx, node, "sh", "-c", "ls -1 /etc/cni/net.d 2>/dev/null || true")
+	if err != nil {
+		return fmt.Errorf("node %s: list /etc/cni/net.d: %w: %s", node, err, out)
+	}
+	for _, f := range strings.Fields(out) {
+		if slices.Contains(had, f) || strings.Contains(f, "/") {
+			continue
+		}
+		if out, err := t.Exec(ctx, node, "rm", "-rf", "/etc/cni/net.d/"+f); err != nil {
+			return fmt.Errorf("node %s: remove /etc/cni/net.d/%s: %w: %s", node, f, err, out)
+		}
+	}
+	return nil
+}
