@@ -6,7 +6,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -61,28 +60,49 @@ func (w *world) bgpPodBlocks(ctx SpecContext) {
 	Expect(w.checker().ExactBlocks(ctx, want, w.run.Network.PodCIDR)).To(Succeed())
 }
 
-// bgpServices: the guide's advertisement covers ClusterIP, ExternalIP and
-// LoadBalancerIP; the router must learn the service's ClusterIP as a /32.
+// bgpServices: every service address the CNI's configuration advertises
+// (Facts.ServiceAddresses: ClusterIP, ExternalIP, LoadBalancerIP) is a /32
+// from every hybrid node and no other peer, with the node as next hop.
 func (w *world) bgpServices(ctx SpecContext) {
-	wl := w.dataplane(ctx)
-	Expect(w.checker().ServiceAdvertised(ctx, wl.serviceIP, w.env.RouterNodes()...)).To(Succeed())
+	w.dataplane(ctx)
+	svcs := w.createAdvertisedServices(ctx, "adv")
+	w.guideServiceFix(ctx, svcs)
+	for _, s := range svcs {
+		By("checking " + s.String() + " is advertised by every hybrid node")
+		Expect(w.checker().AdvertisedByOnly(ctx, s.address+"/32", w.env.RouterNodes(), "")).To(Succeed(), "%s", s)
+	}
 }
 
-// bgpWithdrawal: deleting the service withdraws its address.
+// bgpWithdrawal: deleting a service of each advertised type withdraws its
+// address from every peer, sessions kept.
 func (w *world) bgpWithdrawal(ctx SpecContext) {
 	w.dataplane(ctx)
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "echo-withdraw-" + w.phase.Name, Namespace: workloadNamespace, Labels: map[string]string{"advertise": "bgp"}},
-		Spec:       corev1.ServiceSpec{Selector: map[string]string{labelApp: "hybridcni-echo"}, Ports: []corev1.ServicePort{{Port: echoHTTPPort}}},
+	svcs := w.createAdvertisedServices(ctx, "wd")
+	w.guideServiceFix(ctx, svcs)
+	for _, s := range svcs {
+		Expect(w.checker().AdvertisedByOnly(ctx, s.address+"/32", w.env.RouterNodes(), "")).To(Succeed(), "%s", s)
 	}
-	created, err := w.env.Kube.CoreV1().Services(workloadNamespace).Create(ctx, svc, metav1.CreateOptions{})
-	Expect(err).NotTo(HaveOccurred())
-	prefix := created.Spec.ClusterIP + "/32"
-	Expect(w.checker().ServiceAdvertised(ctx, created.Spec.ClusterIP, w.env.RouterNodes()...)).To(Succeed())
-	Expect(w.env.Kube.CoreV1().Services(workloadNamespace).Delete(ctx, svc.Name, metav1.DeleteOptions{})).To(Succeed())
+	for _, s := range svcs {
+		By("deleting " + s.String())
+		Expect(w.env.Kube.CoreV1().Services(workloadNamespace).Delete(ctx, s.name, metav1.DeleteOptions{})).To(Succeed())
+	}
+	for _, s := range svcs {
+		Expect(w.checker().WithdrawnByAll(ctx, s.address+"/32")).To(Succeed(), "%s deleted", s)
+	}
 	for _, n := range w.env.RouterNodes() {
-		Expect(w.checker().PrefixWithdrawn(ctx, n, prefix)).To(Succeed())
+		Expect(w.checker().PeerEstablished(ctx, n)).To(Succeed(), "the session of %s after the withdrawal", n)
 	}
+}
+
+// bgpParameters: each node's session as the router negotiated it: the
+// node's AS, hold time 30 s and keepalive 10 s, graceful restart with
+// restart time 120 s, IPv4 unicast. The topology's router runs a longer
+// hold time (topologies: 90 s), so the negotiated one is the node's.
+func (w *world) bgpParameters(ctx SpecContext) {
+	nodes := w.env.RouterNodes()
+	Expect(nodes).NotTo(BeEmpty(), "no hybrid node to check")
+	want := router.GuidePeerParams(uint32(w.run.BGP.NodeASN))
+	Expect(w.checker().PeerParametersAll(ctx, nodes, want)).To(Succeed())
 }
 
 // bgpGracefulRestart: restarting a node's agent keeps its routes on the

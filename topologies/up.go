@@ -24,6 +24,9 @@ const ImageBin = "/hybridcni"
 // on all its addresses so the host reaches it at the router address.
 const RouterAPIPort = 50051
 
+// RouterHoldTime is the router's own BGP hold time.
+const RouterHoldTime = 90 * time.Second
+
 // Ports of the on-prem host's echo server (`hybridcni echo`).
 const (
 	OnPremHTTPPort = 8080
@@ -319,6 +322,9 @@ func (e *Env) startRouter(ctx context.Context, s Spec, pod netip.Prefix, labels 
 			"--api-address", netip.AddrPortFrom(netip.IPv4Unspecified(), RouterAPIPort).String(),
 			"--install-routes",
 			"--connect-retry", "2s",
+			// Above the guide's 30 s: the negotiated hold time is the
+			// smaller one, so it shows the node's (bgp/parameters).
+			"--hold-time", RouterHoldTime.String(),
 		},
 		Network: e.Network,
 		IP:      e.Router,

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"strings"
 )
 
 // Feature labels, one per row of the compatibility matrix (framework/report).
@@ -125,9 +126,19 @@ var catalogue = []*Check{
 			return "bgp: each node's pod block from that node only, with the node as next hop"
 		}),
 	New("bgp/services").Features(BGP).Needs(Router, Dataplane).When(BGPOn, AdvertisesServices).
-		Titled(func(Subject) string { return "bgp: a service's ClusterIP advertised by every hybrid node" }),
+		Titled(func(s Subject) string {
+			return fmt.Sprintf("bgp: each service address advertised (%s) by every hybrid node only, the node as next hop",
+				strings.Join(s.Facts.ServiceAddresses, ", "))
+		}),
 	New("bgp/withdrawal").Features(BGP).Needs(Router, Dataplane).When(BGPOn, AdvertisesServices).
-		Titled(func(Subject) string { return "bgp: a deleted service is withdrawn, sessions kept" }),
+		Titled(func(Subject) string {
+			return "bgp: a deleted service of each type is withdrawn by every peer, sessions kept"
+		}),
+	New("bgp/parameters").Features(BGP).Needs(Router).When(BGPOn).
+		Titled(func(Subject) string {
+			return "bgp: each session as negotiated: node AS, hold time 30 s, keepalive 10 s, graceful restart 120 s, IPv4 unicast"
+		}).
+		Doc("read from the router's neighbor state and the node's KEEPALIVEs, not from the objects applied"),
 	New("bgp/graceful-restart").Features(BGP).Needs(Router, Dataplane).When(BGPOn).
 		Titled(func(Subject) string {
 			return "bgp: routes retained across an agent restart (graceful restart), then advertised again"

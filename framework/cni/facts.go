@@ -22,6 +22,10 @@ type Facts struct {
 	// NoServiceAdvertisement, when set, says why the guide's configuration
 	// of this CNI advertises no service addresses over BGP.
 	NoServiceAdvertisement string
+	// ServiceAddresses are the service addresses the guide's configuration
+	// advertises (ClusterIP, ExternalIP, LoadBalancerIP), each as a /32
+	// from every hybrid node with the node as next hop.
+	ServiceAddresses []string
 	// NoBGPResources, when set, says why the CNI has no BGP objects to
 	// compare with the guide's (it peers from its own configuration).
 	NoBGPResources string

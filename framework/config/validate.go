@@ -96,6 +96,12 @@ func (r *Run) Validate() error {
 			}
 		}
 	}
+	// The BGP checks' LoadBalancer and external service addresses.
+	for _, a := range ranges {
+		if a.p.IsValid() && a.p.Overlaps(ServiceTestRange) {
+			add(a.field, "choose a range outside "+ServiceTestRange.String(), "%s overlaps %s, the LoadBalancer and external IPs the BGP checks give services", a.p, ServiceTestRange)
+		}
+	}
 	if pod.IsValid() {
 		r.checkBlocks(pod, add)
 	}
@@ -214,6 +220,11 @@ func lastHost(cidr string) (netip.Addr, error) {
 	}
 	return lastAddr(p.Masked()).Prev(), nil
 }
+
+// ServiceTestRange holds the LoadBalancer pool and external IPs the BGP
+// checks give services (cni.LoadBalancerPoolCIDR, cni.ExternalIPCIDR):
+// RFC 2544's benchmarking range, never a real network's.
+var ServiceTestRange = netip.MustParsePrefix("198.18.0.0/23")
 
 // overlapFix is the fix for two overlapping ranges, naming the pair.
 func overlapFix(a, b string) string {

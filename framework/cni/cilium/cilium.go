@@ -150,18 +150,36 @@ func (p *Profile) BGPResources(run config.Run) []*unstructured.Unstructured {
 	adv := cni.Object(apiVersion, "CiliumBGPAdvertisement", AdvertisementName, map[string]any{
 		"advertisements": []any{
 			map[string]any{"advertisementType": "PodCIDR"},
+			// As the guide writes it: no selector (see ServiceAdvertisementFix).
 			map[string]any{
 				"advertisementType": "Service",
 				"service":           map[string]any{"addresses": []any{"ClusterIP", "ExternalIP", "LoadBalancerIP"}},
-				// A Service advertisement needs a selector; the guide's one matches every service.
-				"selector": map[string]any{"matchExpressions": []any{map[string]any{
-					"key": "somekey", "operator": "NotIn", "values": []any{"never-used-value"},
-				}}},
 			},
 		},
 	})
 	adv.SetLabels(map[string]string{AdvertiseLabel: AdvertiseLabelBGP})
 	return []*unstructured.Unstructured{cluster, peer, adv}
+}
+
+// ServiceAdvertisementFix implements cni.GuideFixer: Cilium's BGP API says
+// a Service advertisement without a selector selects no service (1.16 to
+// 1.18 return no prefixes for it), so the guide's CiliumBGPAdvertisement, as
+// written, advertises no service address. The fix is a selector matching
+// every service.
+func (p *Profile) ServiceAdvertisementFix(run config.Run) ([]*unstructured.Unstructured, string) {
+	objs := p.BGPResources(run)
+	adv := cni.Find(objs, "CiliumBGPAdvertisement", AdvertisementName)
+	adverts, _, _ := unstructured.NestedSlice(adv.Object, "spec", "advertisements")
+	for _, a := range adverts {
+		if m := a.(map[string]any); m["advertisementType"] == "Service" {
+			m["selector"] = map[string]any{"matchExpressions": []any{map[string]any{
+				"key": "somekey", "operator": "NotIn", "values": []any{"never-used-value"},
+			}}}
+		}
+	}
+	_ = unstructured.SetNestedSlice(adv.Object, adverts, "spec", "advertisements")
+	return objs, "CiliumBGPAdvertisement " + AdvertisementName + ": the Service advertisement given a selector that matches every service " +
+		"(selector: {matchExpressions: [{key: somekey, operator: NotIn, values: [never-used-value]}]})"
 }
 
 // The offline kind tier's Cilium: the versions the Go module proxy serves,

@@ -11,18 +11,22 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/config"
 )
 
 // Facts implements cni.Describer: VXLAN on Cilium's port, the files
 // cni-uninstall.sh removes, the agent and its status commands.
 func (*Profile) Facts() cni.Facts {
 	return cni.Facts{
-		Overlay:        true,
-		VXLANPort:      8472,
-		NodeFiles:      []string{"/etc/cni/net.d/05-cilium.conflist", "/etc/cni/net.d/05-cilium.conf", "/opt/cni/bin/cilium-cni"},
-		FilePattern:    "cilium",
-		ChainPattern:   "cilium",
-		AgentContainer: "cilium-agent",
+		Overlay:   true,
+		VXLANPort: 8472,
+		// The guide's CiliumBGPAdvertisement: ClusterIP, ExternalIP and
+		// LoadBalancerIP, the last from LB-IPAM (LoadBalancerPool).
+		ServiceAddresses: []string{cni.ClusterIP, cni.ExternalIP, cni.LoadBalancerIP},
+		NodeFiles:        []string{"/etc/cni/net.d/05-cilium.conflist", "/etc/cni/net.d/05-cilium.conf", "/opt/cni/bin/cilium-cni"},
+		FilePattern:      "cilium",
+		ChainPattern:     "cilium",
+		AgentContainer:   "cilium-agent",
 		StatusCommands: []string{
 			"cilium-dbg status --verbose 2>&1 || cilium status --verbose 2>&1",
 			"cilium-dbg bgp peers 2>&1 || cilium bgp peers 2>&1",
@@ -63,3 +67,16 @@ func (*Profile) ReadIPAM(ctx context.Context, c *cni.Cluster) (*cni.IPAM, error)
 	}
 	return ipam, nil
 }
+
+// LoadBalancerPool implements cni.LoadBalancerIPAM: LB-IPAM hands out
+// LoadBalancer addresses only from a CiliumLoadBalancerIPPool. The
+// version is the one 1.16 serves; the suite applies it in the version the
+// cluster serves (API discovery).
+func (*Profile) LoadBalancerPool(config.Run) []*unstructured.Unstructured {
+	return []*unstructured.Unstructured{cni.Object("cilium.io/v2alpha1", "CiliumLoadBalancerIPPool", LoadBalancerPoolName, map[string]any{
+		"blocks": []any{map[string]any{"cidr": cni.LoadBalancerPoolCIDR}},
+	})}
+}
+
+// LoadBalancerPoolName is the CiliumLoadBalancerIPPool the BGP checks apply.
+const LoadBalancerPoolName = "hybridcni-bgp-checks"

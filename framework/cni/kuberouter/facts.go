@@ -15,11 +15,14 @@ func (Profile) Facts() cni.Facts {
 	return cni.Facts{
 		Overlay:        false,
 		NoBGPResources: "kube-router takes its BGP peering from its own configuration: no BGP resources to check",
-		NodeFiles:      []string{"/etc/cni/net.d/10-kuberouter.conflist"},
-		FilePattern:    "kube-?router",
-		ChainPattern:   "kube-router",
-		AgentContainer: "kube-router",
-		StatusCommands: []string{"gobgp neighbor 2>&1; gobgp global rib 2>&1"},
+		// --advertise-cluster-ip, -external-ip and -loadbalancer-ip, the
+		// LoadBalancer addresses from its own allocator (--run-loadbalancer).
+		ServiceAddresses: []string{cni.ClusterIP, cni.ExternalIP, cni.LoadBalancerIP},
+		NodeFiles:        []string{"/etc/cni/net.d/10-kuberouter.conflist"},
+		FilePattern:      "kube-?router",
+		ChainPattern:     "kube-router",
+		AgentContainer:   "kube-router",
+		StatusCommands:   []string{"gobgp neighbor 2>&1; gobgp global rib 2>&1"},
 	}
 }
 

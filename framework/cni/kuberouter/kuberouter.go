@@ -72,6 +72,7 @@ func (Profile) Values(run config.Run) map[string]any {
 		bgp["advertiseClusterIP"] = true
 		bgp["advertiseExternalIP"] = true
 		bgp["advertiseLoadBalancerIP"] = true
+		v["loadBalancerIPRange"] = cni.LoadBalancerPoolCIDR
 	}
 	v["bgp"] = bgp
 	return v
