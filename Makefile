@@ -2,7 +2,8 @@
 GO         ?= go
 BIN        ?= bin/hybridcni
 PKGS       ?= ./...
-TEST_FLAGS ?= -count=1 -timeout 40m
+# cmd/hybridcni runs the offline kind suites and the fault matrix one after another (kind lock).
+TEST_FLAGS ?= -count=1 -timeout 90m
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS    := -X github.com/hybridcni/hybridcni/framework/buildinfo.Version=$(VERSION)
 GOBIN_DIR  := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
@@ -107,14 +108,17 @@ e2e-offline: setup-e2e node-image images
 	  --markdown results-offline/matrix.md --html results-offline/matrix.html || rc=1; \
 	exit $$rc
 
+# A cloud node too: agents must not land there (agent-affinity-removed).
+FAULT_FLAGS ?= --faults --cloud-nodes 1
+
 ## fault-matrix: the fault phase offline (run --faults) for kube-router and Cilium 1.16.19 on kind:
 ## each fault of `hybridcni faults` in turn, its checks must fail naming what broke, then pass
 ## after heal; writes results-faults/faults.md (fault -> check -> observed failure) and JUnit.
 fault-matrix: setup-e2e node-image images
 	@mkdir -p results-faults; rc=0; \
-	$(BIN) run --cni kube-router $(OFFLINE_FLAGS) --faults --results results-faults/kube-router || rc=1; \
+	$(BIN) run --cni kube-router $(OFFLINE_FLAGS) $(FAULT_FLAGS) --results results-faults/kube-router || rc=1; \
 	$(BIN) run --cni cilium --version 1.16.19 --chart-repo $(OFFLINE_CILIUM_CHARTS) \
-	  --values fixtures/values/cilium-offline.yaml $(OFFLINE_FLAGS) --faults --results results-faults/cilium || rc=1; \
+	  --values fixtures/values/cilium-offline.yaml $(OFFLINE_FLAGS) $(FAULT_FLAGS) --results results-faults/cilium || rc=1; \
 	{ sed -n '1,4p' results-faults/kube-router/faults.md 2>/dev/null || printf '# Fault matrix\n\n'; \
 	  for c in kube-router cilium; do sed '1,4d' results-faults/$$c/faults.md 2>/dev/null; done; } > results-faults/faults.md; \
 	echo "fault matrix: results-faults/faults.md"; \
