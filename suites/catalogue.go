@@ -66,6 +66,9 @@ func (w *world) check(e checks.Entry) func(SpecContext) {
 			}
 		}
 		w.require(e.Check.Capabilities()...)
+		if why := changesOutsideHarness(e.Check.Name()); why != "" {
+			Skip(why)
+		}
 		body(w, ctx)
 	}
 }

@@ -55,6 +55,9 @@ func phaseLabels(p checks.Phase) []string {
 }
 
 func phaseTitle(p checks.Phase) string {
+	if p.Name == ExistingPhase {
+		return "existing " + p.Version
+	}
 	switch p.Stage {
 	case checks.BeforeCNI:
 		return "before the CNI"
@@ -93,11 +96,19 @@ type layout struct {
 // planRun lays out a run's specs from the catalogue; filter (nil: all)
 // selects checks by their full labels.
 func planRun(r config.Run, hops []string, hopErr error, filter func([]string) bool) *layout {
+	return planPhases(r, hops, hopErr, filter, nil)
+}
+
+// planPhases is planRun with the phases laid out by phases (nil: checks.Phases).
+func planPhases(r config.Run, hops []string, hopErr error, filter func([]string) bool, phases func([]string) []checks.Phase) *layout {
 	l := &layout{run: r, hops: hops, hopErr: hopErr, specs: map[string][]specOf{}}
-	l.phases = checks.Phases(r, hops)
+	if phases == nil {
+		phases = func(h []string) []checks.Phase { return checks.Phases(r, h) }
+	}
+	l.phases = phases(hops)
 	if hopErr != nil && r.CNI.UpgradeTo != "" {
 		// The hops could not be planned: one upgrade phase whose step fails.
-		l.phases = checks.Phases(r, []string{r.CNI.UpgradeTo})
+		l.phases = phases([]string{r.CNI.UpgradeTo})
 	}
 	subject := checks.SubjectOf(r)
 	run := runLabels(r)
@@ -163,6 +174,9 @@ func steps(r config.Run, p checks.Phase, hopErr error) []specOf {
 					}
 				}
 			}}
+	}
+	if p.Name == ExistingPhase {
+		return existingSteps(r, step)
 	}
 	switch p.Stage {
 	case checks.AfterInstall:

@@ -143,8 +143,9 @@ func (w *world) upgradeHop(ctx SpecContext, n int, to string) {
 // rollback: back to the first revision, ready again, with the run's values.
 func (w *world) rollback(ctx SpecContext) {
 	w.requireInstalled()
-	rel, err := w.driver.Rollback(ctx, w.run, 1)
-	Expect(err).NotTo(HaveOccurred(), "roll back to revision 1")
+	rev := max(w.baseRevision, 1)
+	rel, err := w.driver.Rollback(ctx, w.run, rev)
+	Expect(err).NotTo(HaveOccurred(), "roll back to revision %d", rev)
 	Expect(strings.TrimPrefix(rel.ChartVersion, "v")).To(Equal(strings.TrimPrefix(w.run.CNI.Version, "v")), "chart version after the rollback")
 	_, err = w.driver.WaitReady(ctx)
 	Expect(err).NotTo(HaveOccurred(), "ready after the rollback")

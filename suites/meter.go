@@ -95,7 +95,9 @@ func (w *world) meterPairs(ctx context.Context) []probe.MeterPair {
 				To: probe.UDPTarget(w.env.OnPrem.Name, w.env.OnPrem.IP, w.env.OnPremUDPPort).Outside()})
 		}
 	}
-	if w.env.Has(OnPremHost) && w.run.BGP.Enabled && w.env.Has(Router) {
+	// An on-prem host the harness cannot run probes on (the existing
+	// provider's --on-prem-host) is a target only.
+	if w.env.Has(OnPremHost) && w.env.OnPrem.Place != nil && w.run.BGP.Enabled && w.env.Has(Router) {
 		for _, n := range wl.order {
 			pairs = append(pairs, probe.MeterPair{From: *w.env.OnPrem, To: udp(wl.pods[n][1])})
 		}

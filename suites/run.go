@@ -53,7 +53,24 @@ type Options struct {
 	// Faults adds the fault phases (suites/faults.go): after install's
 	// checks, each fault in turn, its checks must fail, heal, pass again.
 	Faults bool
+	// Lifecycle is what a run does to a CNI already installed (the
+	// existing provider): LifecycleNone checks it as it is, LifecycleUpgrade
+	// checks, upgrades to cni.upgradeTo and checks again; "" or
+	// LifecycleFull is the whole lifecycle, install through delete.
+	Lifecycle string
+	// Rollback adds the rollback phase to LifecycleUpgrade.
+	Rollback bool
+	// ProviderOptions are a provider's own options (the existing
+	// provider's kubeconfig, router API, ...).
+	ProviderOptions any
 }
+
+// Lifecycle modes (Options.Lifecycle).
+const (
+	LifecycleNone    = "none"
+	LifecycleUpgrade = "upgrade"
+	LifecycleFull    = "full"
+)
 
 // Paths of the reports a run writes under ResultsDir.
 const (
@@ -182,7 +199,11 @@ func Layout(ctx context.Context, opts Options) ([]*layout, error) {
 		if _, err := cni.NewDriver(r.CNI.Name, nil, cni.Options{}); err != nil {
 			return nil, err
 		}
-		hops, hopErr := PlanHops(ctx, r)
+		var hops []string
+		var hopErr error
+		if opts.Lifecycle != LifecycleNone { // checks only: no upgrade to plan
+			hops, hopErr = PlanHops(ctx, r)
+		}
 		var cerr *config.Error
 		if errors.As(hopErr, &cerr) {
 			return nil, hopErr
@@ -190,7 +211,7 @@ func Layout(ctx context.Context, opts Options) ([]*layout, error) {
 		if r.CNI.UpgradeTo == "" {
 			hopErr = nil // the install step says what is wrong with the source
 		}
-		l := planRun(r, hops, hopErr, filter)
+		l := planPhases(r, hops, hopErr, filter, phasesFor(opts, r))
 		if opts.Faults { // the fault phases (suites/faults.go)
 			planFaults(l, filter)
 		}

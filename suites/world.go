@@ -35,8 +35,11 @@ type world struct {
 	// version is the CNI version the cluster runs now.
 	version string
 
-	installed   bool // the release is installed and ready
-	uninstalled bool
+	installed bool // the release is installed and ready
+	// baseRevision is the release revision a rollback returns to (0: 1,
+	// the install's; the existing provider: the revision found).
+	baseRevision int
+	uninstalled  bool
 	// broken says why the checks of this phase cannot judge a version (a
 	// failed hop); cleared by a successful rollback.
 	broken   string

@@ -136,6 +136,25 @@ current-context: staging
 		{[]string{"cni", "status", "--cni", "cilium", "--kubeconfig", filepath.Join(files, "nokube")}, []string{"--kubeconfig", "nokube"}},
 		{[]string{"cni", "status", "--cni", "cilium", "--kubeconfig", kubeconfig, "--context", "nope"}, []string{"--context", "prod, staging"}},
 		{[]string{"webhook"}, []string{"--tls-cert"}},
+		// run --provider existing: flag combinations, the cluster named, and
+		// the refusal to change a CNI unconfirmed, before any API call
+		{[]string{"run", "--router-api", "10.0.0.1:50051"}, []string{"--router-api applies to --provider existing"}},
+		{[]string{"run", "--provider", "existing", "--lifecycle", "sideways"}, []string{`--lifecycle "sideways"`}},
+		{[]string{"run", "--provider", "existing", "--upgrade-to", "1.17.0"}, []string{"--upgrade-to", "--lifecycle upgrade"}},
+		{[]string{"run", "--provider", "existing", "--lifecycle", "upgrade"}, []string{"--upgrade-to VERSION"}},
+		{[]string{"run", "--provider", "existing", "--rollback"}, []string{"--rollback", "--lifecycle upgrade"}},
+		{[]string{"run", "--provider", "existing", "--node-shell-image", "busybox"}, []string{"--node-shell"}},
+		{[]string{"run", "--provider", "existing", "--faults"}, []string{"--faults", "--provider kind"}},
+		{[]string{"run", "--provider", "existing", "--topology", "minimal"}, []string{"--topology"}},
+		{[]string{"run", "--provider", "existing", "--hybrid-nodes", "3"}, []string{"--hybrid-nodes", "hybrid label"}},
+		{[]string{"run", "--provider", "existing", "--on-prem-host", "onprem.example"}, []string{"--on-prem-host"}},
+		{[]string{"run", "--provider", "existing", "--kubeconfig", filepath.Join(files, "nokube")}, []string{"--kubeconfig", "nokube"}},
+		{[]string{"run", "--provider", "existing"}, []string{"--kubeconfig"}},
+		{[]string{"run", "--provider", "existing", "--kubeconfig", kubeconfig, "--context", "nope"}, []string{"--context", "prod, staging"}},
+		{[]string{"run", "--provider", "existing", "--kubeconfig", kubeconfig, "--lifecycle", "upgrade", "--upgrade-to", "1.17.0"},
+			[]string{"refusing", "https://127.0.0.1:1", "context staging", "--expect-context staging", "--yes"}},
+		{[]string{"run", "--provider", "existing", "--kubeconfig", kubeconfig, "--lifecycle", "full"}, []string{"refusing", "--expect-context staging"}},
+		{[]string{"run", "--provider", "existing", "--kubeconfig", kubeconfig, "--expect-context", "prod"}, []string{"--expect-context prod", "staging"}},
 	}
 	if len(cases) < 40 {
 		t.Fatalf("the table holds %d bad inputs, want at least 40", len(cases))

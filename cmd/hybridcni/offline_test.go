@@ -28,15 +28,18 @@ import (
 // those in mayskip, which may skip at run time for the reason given.
 type offlineCNI struct {
 	images  []string
-	args    func(t *testing.T) []string
+	args    func(t testing.TB) []string
 	modes   []string // default: BGP on, masquerading off
 	mayskip map[string]string
 	columns []string
+	// hops: the upgrade hops whose disruption timeline must be written,
+	// with a baseline, the driver's steps and the agents' restarts.
+	hops int
 }
 
 var kubeRouterOffline = offlineCNI{
 	images: []string{kuberouter.Image()},
-	args: func(t *testing.T) []string {
+	args: func(t testing.TB) []string {
 		chart, err := filepath.Abs(filepath.Join("..", "..", kuberouter.ChartDir))
 		if err != nil {
 			t.Fatal(err)
@@ -62,7 +65,7 @@ var kubeRouterUnroutable = offlineCNI{
 // charts built here from the Cilium modules the Go module proxy serves.
 var ciliumOffline = offlineCNI{
 	images: append(cilium.OfflineImages(), cilium.OfflineImages(cilium.OfflineUpgradeTo)...),
-	args: func(t *testing.T) []string {
+	args: func(t testing.TB) []string {
 		charts := filepath.Join(cacheRoot(t), cilium.OfflineChartDir)
 		if _, err := os.Stat(filepath.Join(charts, "index.yaml")); err != nil {
 			t.Skipf("no Cilium charts at %s: run `make node-image`", charts)
@@ -73,9 +76,10 @@ var ciliumOffline = offlineCNI{
 	// Both versions checked: one column each.
 	columns: []string{"cilium " + cilium.OfflineVersion + " → " + cilium.OfflineUpgradeTo + ": at " + cilium.OfflineVersion + " |",
 		"cilium " + cilium.OfflineVersion + " → " + cilium.OfflineUpgradeTo + ": at " + cilium.OfflineUpgradeTo + " |"},
+	hops: 1,
 }
 
-func offlineValues(t *testing.T) string {
+func offlineValues(t testing.TB) string {
 	values, err := filepath.Abs(filepath.Join("..", "..", cilium.OfflineValuesFile))
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +88,7 @@ func offlineValues(t *testing.T) string {
 }
 
 // cacheRoot is where hack/*-image.sh keep their builds.
-func cacheRoot(t *testing.T) string {
+func cacheRoot(t testing.TB) string {
 	if c := os.Getenv("HYBRIDCNI_CACHE"); c != "" {
 		return c
 	}
@@ -100,7 +104,7 @@ func cacheRoot(t *testing.T) string {
 // 1.16.19 chart (../shared/charts).
 var ciliumOfflineMasquerade = offlineCNI{
 	images: cilium.OfflineImages(),
-	args: func(t *testing.T) []string {
+	args: func(t testing.TB) []string {
 		return []string{"--cni", "cilium", "--version", cilium.OfflineVersion, "--chart-repo", charttest.Dir(t), "--values", offlineValues(t)}
 	},
 	modes:   []string{"--masquerade=true"},
@@ -146,7 +150,7 @@ func TestOfflineCiliumNewest(t *testing.T) {
 	v := newestOfflineCilium(t)
 	offlineSuite(t, offlineCNI{
 		images: cilium.OfflineImages(v),
-		args: func(t *testing.T) []string {
+		args: func(t testing.TB) []string {
 			return []string{"--cni", "cilium", "--version", v,
 				"--chart-repo", filepath.Join(cacheRoot(t), cilium.OfflineChartDir), "--values", offlineValues(t)}
 		},
@@ -159,7 +163,7 @@ func TestOfflineCiliumNewest(t *testing.T) {
 // masquerading off). Each test gets
 // its own run name and a free node CIDR, so runs can share a host; prefix is
 // what its clusters, containers and networks are named after.
-func offlineRun(t *testing.T, c offlineCNI, results string) (args []string, prefix string) {
+func offlineRun(t testing.TB, c offlineCNI, results string) (args []string, prefix string) {
 	env := nodeimagetest.Require(t)
 	for _, ref := range c.images {
 		if ok, err := env.Docker.ImageExists(context.Background(), ref); err != nil || !ok {
@@ -241,9 +245,57 @@ func offlineSuite(t *testing.T, c offlineCNI) {
 			t.Errorf("the matrix has no %q column:\n%s", col, m.Markdown())
 		}
 	}
+	for _, problem := range timelineMisses(t, results, c.hops) {
+		t.Error(problem)
+	}
 	if left := leftovers(t, prefix); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
+}
+
+// timelineMisses reads the run's disruption timelines and lists what an
+// upgrade's should have and lacks: one per hop, a baseline on every pair,
+// the upgrade call and its driver steps, and an agent restart on each
+// node the meter's pairs cross.
+func timelineMisses(t *testing.T, results string, hops int) []string {
+	paths, _ := filepath.Glob(filepath.Join(results, "disruption", "*.json"))
+	if len(paths) < hops {
+		return []string{fmt.Sprintf("%d disruption timelines in %s, want %d (one per hop)", len(paths), results, hops)}
+	}
+	var miss []string
+	for _, p := range paths {
+		tl, err := report.ReadTimeline(p)
+		if err != nil {
+			miss = append(miss, err.Error())
+			continue
+		}
+		if tl.BaselineStart.IsZero() || !tl.BaselineEnd.After(tl.BaselineStart) {
+			miss = append(miss, tl.Hop+": no baseline window")
+		}
+		if len(tl.Pairs) == 0 {
+			miss = append(miss, tl.Hop+": no pairs measured")
+		}
+		for _, pr := range tl.Pairs {
+			if pr.Baseline == nil || pr.Baseline.Sent == 0 {
+				miss = append(miss, fmt.Sprintf("%s: pair %s has no baseline", tl.Hop, pr.Pair))
+			}
+		}
+		kinds := map[string]int{}
+		restarted := map[string]bool{}
+		for _, e := range tl.Events {
+			kinds[e.Kind]++
+			if e.Kind == report.EventPodDown && e.Node != "" {
+				restarted[e.Node] = true
+			}
+		}
+		for _, k := range []string{report.EventHop, report.EventStep, report.EventPodDown} {
+			if kinds[k] == 0 {
+				miss = append(miss, fmt.Sprintf("%s: no %q event on the timeline (events: %v)", tl.Hop, k, kinds))
+			}
+		}
+		t.Logf("timeline %s: %d pairs, events %v, agents restarted on %d nodes, %s", tl.Hop, len(tl.Pairs), kinds, len(restarted), tl.Summary())
+	}
+	return miss
 }
 
 // SIGTERM in the middle of a run tears down what it made.

@@ -10,6 +10,7 @@ import (
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/probe"
 	"github.com/hybridcni/hybridcni/suites"
+	"github.com/hybridcni/hybridcni/suites/providers/existing"
 	_ "github.com/hybridcni/hybridcni/suites/providers/kind"
 	_ "github.com/hybridcni/hybridcni/suites/providers/simulated"
 )
@@ -33,7 +34,7 @@ type suiteFlags struct {
 }
 
 func (s *suiteFlags) add(fs *pflag.FlagSet) {
-	fs.StringVar(&s.provider, "provider", "kind", "environment: kind (clusters on Docker) or simulated (API server + kwok: lifecycle only)")
+	fs.StringVar(&s.provider, "provider", "kind", "environment: kind (clusters on Docker), simulated (API server + kwok: lifecycle only) or existing (a cluster you have: --kubeconfig)")
 	fs.StringVar(&s.topology, "topology", "default", "kind provider: built-in topology (default, isolated-pods, minimal) or a topology file")
 	fs.StringVar(&s.nodeImage, "node-image", "", "kind provider: node image (default: the one pinned for the Kubernetes version)")
 	fs.StringVar(&s.results, "results", "results", "folder for junit.xml, report.json, diagnostics and the matrix")
@@ -58,7 +59,8 @@ func (s *suiteFlags) options(runs []config.Run, results string) suites.Options {
 func newRunCmd() *cobra.Command {
 	var sf suiteFlags
 	var rf *runFlags
-	var withFaults bool // --faults (faults.go)
+	var withFaults bool   // --faults (faults.go)
+	var ef *existingFlags // --provider existing (existing.go)
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Qualify one CNI version: cluster, install, checks, upgrade, rollback, delete; JUnit and a matrix report",
@@ -77,18 +79,43 @@ and flags, which override the file's fields. Invalid input exits 2 before
 anything is created, naming the field or flag and the fix; a failed run exits 1.
 Results go to --results: junit.xml and report.json, which "hybridcni report"
 turns into the compatibility matrix. SIGINT/SIGTERM tears down what the run
-created; "hybridcni gc" removes what a killed run left.`,
+created; "hybridcni gc" removes what a killed run left.
+
+--provider existing runs the checks on a cluster you already have (--kubeconfig,
+--context): hybrid nodes by their label, the CNI's Helm release and version,
+its pod CIDR, block size and masquerading read from the cluster (a run file's
+values are then what the checks expect). --lifecycle none (the default) changes
+nothing outside the harness's namespace, which is deleted on exit;
+--lifecycle upgrade|full change the CNI and need --yes or --expect-context.
+Checks that need the router, an on-prem host or node commands skip naming
+--router-api, --on-prem-host or --node-shell.`,
 		Example: `  hybridcni run --cni cilium --version 1.16.18 --upgrade-to 1.17.18 --bgp --masquerade=false
   hybridcni run -f run.yaml --label-filter 'feature:bgp' --keep
-  hybridcni run --provider simulated --chart-repo ../shared/charts --cni calico --version v3.29.6 --upgrade-to v3.30.7`,
+  hybridcni run --provider simulated --chart-repo ../shared/charts --cni calico --version v3.29.6 --upgrade-to v3.30.7
+  hybridcni run --provider existing --kubeconfig staging.kubeconfig --router-api 192.168.10.1:50051 --node-shell`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := rf.run()
+			if err := ef.check(sf.provider, rf, withFaults); err != nil {
+				return err
+			}
+			var (
+				r   config.Run
+				eo  existing.Options
+				err error
+			)
+			if sf.provider == existing.Name { // the cluster says what runs (existing.go)
+				r, eo, err = ef.prepare(cmd.Context(), cmd.OutOrStdout(), rf)
+			} else {
+				r, err = rf.run()
+			}
 			if err != nil {
 				return err
 			}
 			opts := sf.options([]config.Run{r}, sf.results)
 			opts.Faults = withFaults
+			if sf.provider == existing.Name {
+				opts.Lifecycle, opts.Rollback, opts.ProviderOptions = ef.lifecycle, ef.rollback, eo
+			}
 			if err := suites.Run(cmd.Context(), opts); err != nil {
 				return err
 			}
@@ -101,5 +128,6 @@ created; "hybridcni gc" removes what a killed run left.`,
 	rf = addRunFlags(cmd).withUpgradeTo()
 	sf.add(cmd.Flags())
 	addFaultsFlag(cmd, &withFaults)
+	ef = addExistingFlags(cmd)
 	return cmd
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // cli runs the test binary as hybridcni in its own process.
-func cli(t *testing.T, timeout time.Duration, args ...string) (string, int) {
+func cli(t testing.TB, timeout time.Duration, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
