@@ -118,6 +118,9 @@ func faultMatrixProblems(rs []report.Result) []string {
 			continue
 		}
 		if !s.injected {
+			if !s.skipped {
+				out = append(out, fmt.Sprintf("fault %s was not injected (see its inject step)", f.Name()))
+			}
 			continue
 		}
 		for _, c := range f.BreaksChecks() {
@@ -136,4 +139,53 @@ func faultMatrixProblems(rs []report.Result) []string {
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return l
+}
+
+// The fault matrix judge flags a fault not caught, not healed, not
+// injected for a reason other than "does not apply", or missing.
+func TestFaultMatrixProblems(t *testing.T) {
+	res := func(spec, fault, check string, st report.State, msg string) report.Result {
+		r := report.Result{Spec: spec, Phase: suites.FaultsPhase, State: st, Message: msg, Labels: []string{"fault:" + fault}}
+		if check != "" {
+			r.Labels = append(r.Labels, "check:"+check)
+		}
+		return r
+	}
+	var ok []report.Result
+	for _, f := range faults.Catalogue() {
+		if f.Name() == "vxlan-port-dropped" {
+			ok = append(ok, res("fault: "+f.Name()+": inject", f.Label(), "", report.Skipped, "does not apply: routed"))
+			continue
+		}
+		ok = append(ok, res("fault: "+f.Name()+": inject", f.Label(), "", report.Passed, ""),
+			res("fault: "+f.Name()+": heal", f.Label(), "", report.Passed, ""))
+		for _, c := range f.BreaksChecks() {
+			l := strings.ReplaceAll(c, "/", ".")
+			ok = append(ok, res("fault: "+f.Name()+": "+c+" fails", f.Label(), l, report.Passed, ""),
+				res("fault: "+f.Name()+": healed: "+c, f.Label(), l, report.Passed, ""))
+		}
+	}
+	if got := faultMatrixProblems(ok); len(got) != 0 {
+		t.Fatalf("a good run judged bad: %v", got)
+	}
+	flip := func(spec string, st report.State, msg string) []report.Result {
+		out := append([]report.Result{}, ok...)
+		for i := range out {
+			if out[i].Spec == spec {
+				out[i].State, out[i].Message = st, msg
+			}
+		}
+		return out
+	}
+	for name, rs := range map[string][]report.Result{
+		"not caught":  flip("fault: pod-to-node-dropped: pod-to-node fails", report.Failed, "check pod-to-node passed"),
+		"not healed":  flip("fault: pod-to-node-dropped: healed: pod-to-node", report.Failed, "timeout"),
+		"not run":     flip("fault: pod-to-node-dropped: inject", report.Skipped, "needs node shell"),
+		"heal failed": flip("fault: pod-to-node-dropped: heal", report.Failed, "rule still there"),
+		"missing":     ok[3:],
+	} {
+		if got := faultMatrixProblems(rs); len(got) == 0 {
+			t.Errorf("%s: not flagged", name)
+		}
+	}
 }

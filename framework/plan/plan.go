@@ -23,11 +23,51 @@ const (
 	PhaseCleanup  = "cleanup"
 )
 
-// Step is one thing the run does.
+// Kinds of step, for machines reading `plan -o json`.
+const (
+	KindCluster       = "cluster"
+	KindAddressPlan   = "address-plan"
+	KindRouter        = "router"
+	KindInstall       = "install"
+	KindBGPResources  = "bgp-resources"
+	KindChecks        = "checks"
+	KindRollbackPoint = "rollback-point"
+	KindFindings      = "findings"
+	KindUpgrade       = "upgrade"
+	KindRollback      = "rollback"
+	KindUninstall     = "uninstall"
+	KindNodeCleanup   = "node-cleanup"
+	KindTeardown      = "teardown"
+)
+
+// Step is one thing the run does. Name and Details are for people; the
+// other fields say the same for machines.
 type Step struct {
-	Phase   string   `json:"phase"`
-	Name    string   `json:"name"`
-	Details []string `json:"details,omitempty"`
+	Phase string `json:"phase"`
+	Kind  string `json:"kind"`
+	Name  string `json:"name"`
+	// From and To are the CNI versions before and after the step (install:
+	// To only; an upgrade hop and a rollback: both).
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+	// CheckPhase and Version, for a checks step: the phase label the specs
+	// carry (install, upgrade-1, ...) and the version the cluster runs.
+	CheckPhase string  `json:"checkPhase,omitempty"`
+	Version    string  `json:"version,omitempty"`
+	Checks     []Check `json:"checks,omitempty"`
+	// Findings, for a findings step: what the hop will change for the user.
+	Findings []string `json:"findings,omitempty"`
+	Details  []string `json:"details,omitempty"`
+}
+
+// Check is one catalogue check in a checks step.
+type Check struct {
+	Name     string   `json:"name"`
+	Title    string   `json:"title"`
+	Features []string `json:"features"`
+	Applies  bool     `json:"applies"`
+	// SkipReason is why it does not apply (empty when it does).
+	SkipReason string `json:"skipReason,omitempty"`
 }
 
 // Plan is the ordered steps of one run.
@@ -75,14 +115,17 @@ func Build(run config.Run, p cni.Profile, available []string) (*Plan, error) {
 		case checks.AfterUpgrade:
 			b.upgrade(ph, version)
 		case checks.AfterRollback:
-			b.add(PhaseRollback, "roll back to revision 1 ("+version+")",
+			s := b.add(PhaseRollback, KindRollback, "roll back to revision 1 ("+version+")",
 				fmt.Sprintf("helm rollback %s 1; wait until the CNI is ready again", p.ReleaseName()))
+			if n := len(pl.UpgradePath); n > 0 {
+				s.From, s.To = pl.UpgradePath[n-1], version
+			}
 		case checks.AfterDelete:
 			b.remove()
 		}
 		b.checks(ph)
 	}
-	b.add(PhaseCleanup, "tear down the topology", "delete the cluster, the router and every network the run made")
+	b.add(PhaseCleanup, KindTeardown, "tear down the topology", "delete the cluster, the router and every network the run made")
 	return pl, nil
 }
 
@@ -93,26 +136,28 @@ type builder struct {
 	subject checks.Subject
 }
 
-func (b *builder) add(phase, name string, details ...string) {
-	b.plan.Steps = append(b.plan.Steps, Step{Phase: phase, Name: name, Details: details})
+// add appends a step and returns it, for the caller to fill in.
+func (b *builder) add(phase, kind, name string, details ...string) *Step {
+	b.plan.Steps = append(b.plan.Steps, Step{Phase: phase, Kind: kind, Name: name, Details: details})
+	return &b.plan.Steps[len(b.plan.Steps)-1]
 }
 
 func (b *builder) topology() {
 	r := b.run
-	b.add(PhaseTopology, "cluster",
+	b.add(PhaseTopology, KindCluster, "cluster",
 		"Kubernetes "+r.Kubernetes.Version+", one control-plane node",
 		fmt.Sprintf("%d hybrid node(s) labelled %s=%s", r.Nodes.Hybrid, cni.HybridLabel, cni.HybridValue),
 		fmt.Sprintf("%d cloud node(s), which must not get the hybrid CNI", r.Nodes.Cloud))
 	bs := r.Network.BlockSize
-	b.add(PhaseTopology, "address plan",
+	b.add(PhaseTopology, KindAddressPlan, "address plan",
 		"on-prem node CIDR "+r.Network.NodeCIDR,
 		fmt.Sprintf("pod CIDR %s, one /%d block (%d addresses) per node", r.Network.PodCIDR, bs, uint64(1)<<(32-bs)),
 		"service CIDR "+r.Network.ServiceCIDR)
 	if r.BGP.Enabled {
-		b.add(PhaseTopology, "on-prem router",
+		b.add(PhaseTopology, KindRouter, "on-prem router",
 			fmt.Sprintf("router %s, ASN %d, peering with the hybrid nodes (ASN %d)", r.BGP.RouterAddress, r.BGP.RouterASN, r.BGP.NodeASN))
 	} else {
-		b.add(PhaseTopology, "on-prem router", fmt.Sprintf("router %s routes the node CIDR; no BGP", r.BGP.RouterAddress))
+		b.add(PhaseTopology, KindRouter, "on-prem router", fmt.Sprintf("router %s routes the node CIDR; no BGP", r.BGP.RouterAddress))
 	}
 }
 
@@ -132,14 +177,14 @@ func (b *builder) install(version string) {
 	for _, f := range r.CNI.ValuesFiles {
 		d = append(d, "values file merged last: "+f)
 	}
-	b.add(PhaseInstall, "install "+b.p.Name()+" "+version, d...)
+	b.add(PhaseInstall, KindInstall, "install "+b.p.Name()+" "+version, d...).To = version
 	if r.BGP.Enabled {
 		var names []string
 		for _, o := range b.p.BGPResources(r) {
 			names = append(names, fmt.Sprintf("%s %s (%s)", o.GetKind(), o.GetName(), o.GetAPIVersion()))
 		}
 		if len(names) > 0 {
-			b.add(PhaseInstall, "apply BGP resources", names...)
+			b.add(PhaseInstall, KindBGPResources, "apply BGP resources", names...).To = version
 		}
 	}
 }
@@ -152,39 +197,46 @@ func (b *builder) checks(ph checks.Phase) {
 		return
 	}
 	var d []string
+	var cs []Check
 	for _, e := range entries {
 		line := e.Title
 		if e.Skip != "" {
 			line += " (skips: " + e.Skip + ")"
 		}
 		d = append(d, line)
+		cs = append(cs, Check{Name: e.Check.Name(), Title: e.Title, Features: e.Check.FeatureLabels(), Applies: e.Skip == "", SkipReason: e.Skip})
 	}
 	when := "checks " + ph.Name
 	if ph.Version != "" {
 		when += " (" + b.p.Name() + " " + ph.Version + ")"
 	}
-	b.add(PhaseCheck, when, d...)
+	s := b.add(PhaseCheck, KindChecks, when, d...)
+	s.CheckPhase, s.Version, s.Checks = ph.Name, ph.Version, cs
 }
 
 func (b *builder) upgrade(ph checks.Phase, installed string) {
 	n := strings.TrimPrefix(ph.Name, "upgrade-")
 	hop := ph.Version
 	rel := b.p.ReleaseName()
-	b.add(PhaseRollback, "rollback point before hop "+n,
+	from := b.prev(ph)
+	b.add(PhaseRollback, KindRollbackPoint, "rollback point before hop "+n,
 		fmt.Sprintf("record the revision of %s (helm history)", b.release()),
-		fmt.Sprintf("on failure: helm rollback %s to that revision, then run the checks again", rel))
+		fmt.Sprintf("on failure: helm rollback %s to that revision, then run the checks again", rel)).From = from
 	if f, ok := b.p.(UpgradeFinder); ok {
-		if notes := f.UpgradeFindings(b.run, b.prev(ph), hop); len(notes) > 0 {
-			b.add(PhaseUpgrade, "hop "+n+": findings before the hop", notes...)
+		if notes := f.UpgradeFindings(b.run, from, hop); len(notes) > 0 {
+			s := b.add(PhaseUpgrade, KindFindings, "hop "+n+": findings before the hop", notes...)
+			s.From, s.To, s.Findings = from, hop, notes
 		}
 	}
 	if pl, ok := b.p.(cni.Planner); ok {
 		for _, s := range pl.UpgradeSteps(b.run, hop, installed) {
-			b.add(PhaseUpgrade, "hop "+n+": "+s.Name, s.Details...)
+			st := b.add(PhaseUpgrade, KindUpgrade, "hop "+n+": "+s.Name, s.Details...)
+			st.From, st.To = from, hop
 		}
 		return
 	}
-	b.add(PhaseUpgrade, "hop "+n+": upgrade to "+hop, fmt.Sprintf("helm upgrade %s to %s with the same values", rel, hop))
+	st := b.add(PhaseUpgrade, KindUpgrade, "hop "+n+": upgrade to "+hop, fmt.Sprintf("helm upgrade %s to %s with the same values", rel, hop))
+	st.From, st.To = from, hop
 }
 
 // prev is the version the cluster runs before a hop.
@@ -207,10 +259,10 @@ type UpgradeFinder interface {
 }
 
 func (b *builder) remove() {
-	b.add(PhaseDelete, "uninstall "+b.p.Name(), fmt.Sprintf("helm uninstall %s -n %s", b.p.ReleaseName(), b.p.Namespace()),
-		"no CNI pods left; interfaces and routes the CNI made stay on the nodes")
+	b.add(PhaseDelete, KindUninstall, "uninstall "+b.p.Name(), fmt.Sprintf("helm uninstall %s -n %s", b.p.ReleaseName(), b.p.Namespace()),
+		"no CNI pods left; interfaces and routes the CNI made stay on the nodes").From = b.plan.Version
 	if pl, ok := b.p.(cni.Planner); ok {
-		b.add(PhaseCleanup, "node and cluster cleanup", pl.CleanupNotes()...)
+		b.add(PhaseCleanup, KindNodeCleanup, "node and cluster cleanup", pl.CleanupNotes()...)
 	}
 }
 
