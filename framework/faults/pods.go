@@ -447,7 +447,12 @@ func serviceDeletionStuck(ctx context.Context, t Target) (Heal, []string, error)
 			return true, nil
 		})
 	}
-	return heal, names(t.HybridNodes()), nil
+	// The withdrawal check names the routes still there: peer addresses.
+	var ns []string
+	for _, n := range t.HybridNodes() {
+		ns = append(ns, n.Name, n.Address)
+	}
+	return heal, ns, nil
 }
 
 // agentCrashLoop: the agent's container on one hybrid node is stopped
