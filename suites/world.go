@@ -60,8 +60,12 @@ func (w *world) resultsDir() string { return state.opts.ResultsDir }
 func (w *world) provision(ctx SpecContext) {
 	p := state.provider
 	// The chart source and driver are checked before anything is created.
-	source, err := chart.NewSource(w.run.CNI.ChartSource)
-	Expect(err).NotTo(HaveOccurred())
+	var source *chart.Source
+	var err error
+	if state.opts.Lifecycle != LifecycleNone { // checks only: no chart is loaded
+		source, err = chart.NewSource(w.run.CNI.ChartSource)
+		Expect(err).NotTo(HaveOccurred())
+	}
 	By(fmt.Sprintf("provisioning a %s cluster: %d hybrid and %d cloud nodes", p.Name(), w.run.Nodes.Hybrid, w.run.Nodes.Cloud))
 	env, err := p.Provision(ctx, w.run, w.resultsDir())
 	if err != nil {

@@ -72,7 +72,11 @@ func upExisting(t *testing.T, images []string, runYAML string, install ...string
 	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &c.info); err != nil {
 		t.Fatalf("up -o json: %v\n%s", err, tail(out, 40))
 	}
-	// The nodes run the echo workload and the CNI from images built here.
+	// The nodes run the echo workload (and node shells) and the CNI from
+	// images built here; the echo image from this hybridcni, as run builds it.
+	if _, err := image.BuildHarness(context.Background(), env.Docker, "", buildinfo.Version, t.Logf); err != nil {
+		t.Fatalf("build the harness images: %v", err)
+	}
 	archive := filepath.Join(dir, "images.tar")
 	f, err := os.Create(archive)
 	if err != nil {

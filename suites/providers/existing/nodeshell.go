@@ -111,12 +111,26 @@ func (s *nodeShells) pod(ctx context.Context, node string) (string, error) {
 		}
 		last = string(p.Status.Phase)
 		for _, cs := range p.Status.ContainerStatuses {
+			if t := cs.LastTerminationState.Terminated; t != nil || cs.State.Terminated != nil {
+				if t == nil {
+					t = cs.State.Terminated
+				}
+				// The shell never exits by itself: its image cannot run it.
+				return false, fmt.Errorf("node shell pod %s/%s on %s exited %d (%s) (fix: build the image from this hybridcni with `hybridcni images build`, or pass %s-image with an image that has nsenter)",
+					pod.Namespace, pod.Name, node, t.ExitCode, t.Reason, NodeShellFlag)
+			}
 			if w := cs.State.Waiting; w != nil {
 				last += ": " + w.Reason + " " + w.Message
 			}
+			if cs.Ready {
+				return true, nil
+			}
 		}
-		return p.Status.Phase == corev1.PodRunning, nil
+		return false, nil
 	})
+	if err != nil && strings.Contains(err.Error(), "fix:") {
+		return "", err
+	}
 	if err != nil {
 		return "", fmt.Errorf("node shell pod %s/%s on %s not running within 2m (%s) (fix: the node must run image %s; pass %s-image)",
 			pod.Namespace, pod.Name, node, strings.TrimSpace(last), s.image, NodeShellFlag)
