@@ -15,6 +15,7 @@ import (
 
 	"github.com/hybridcni/hybridcni/framework/checks"
 	"github.com/hybridcni/hybridcni/framework/probe"
+	"github.com/hybridcni/hybridcni/framework/progress"
 )
 
 // dataplane readies a dataplane spec: capabilities, the CNI, the workload.
@@ -51,6 +52,8 @@ func routedVia(out, gw string) bool {
 func (w *world) waitPodRoutes(ctx context.Context, wl *workload) error {
 	start := time.Now()
 	var last string
+	pw := progress.Start(GinkgoWriter, "pod routes via their nodes", progress.Limit(2*time.Minute))
+	defer pw.Done()
 	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		for _, node := range wl.order {
 			for _, other := range wl.order {
@@ -61,6 +64,7 @@ func (w *world) waitPodRoutes(ctx context.Context, wl *workload) error {
 				out, err := w.env.NodeExec(ctx, node, "ip", "-o", "route", "get", to.IP)
 				if err != nil || !routedVia(out, to.NodeIP) {
 					last = fmt.Sprintf("node %s routes pod %s (%s, on %s) as %q, not via %s", node, to.Name, to.IP, other, strings.TrimSpace(out), to.NodeIP)
+					pw.Update(last)
 					return false, nil
 				}
 			}

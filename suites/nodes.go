@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/onsi/ginkgo/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -13,6 +14,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/hybridcni/hybridcni/framework/progress"
 )
 
 // nodeReady returns whether a node is Ready, and the reason when it is not.
@@ -63,12 +66,17 @@ func waitNodes(ctx context.Context, kube kubernetes.Interface, done func([]corev
 		},
 	}
 	byName := map[string]corev1.Node{}
+	pw := progress.Start(ginkgo.GinkgoWriter, "nodes")
+	defer pw.Done()
 	snapshot := func() []corev1.Node {
 		out := make([]corev1.Node, 0, len(byName))
+		names := make([]string, 0, len(byName))
 		for _, n := range byName {
 			out = append(out, n)
+			names = append(names, n.Name)
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+		pw.Update(nodeStates(out, names))
 		return out
 	}
 	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Node{}, func(store cache.Store) (bool, error) {

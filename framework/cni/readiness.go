@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/e2e-framework/klient/wait"
+
+	"github.com/hybridcni/hybridcni/framework/progress"
 )
 
 // Workload kinds readiness knows.
@@ -50,6 +53,11 @@ type ReadinessSpec struct {
 	// container that restarted within Settle is "restarting" in any check.
 	// 0 means DefaultSettle; negative turns the settle window off.
 	Settle time.Duration
+	// Progress, when set, gets a line every few seconds of WaitReadiness
+	// saying what is still awaited (the run's log).
+	Progress io.Writer
+	// Name is what the progress lines call the wait (default "CNI readiness").
+	Name string
 }
 
 // DefaultSettle is the settle window of a ReadinessSpec that sets none: as
@@ -181,6 +189,12 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 	var stableSince time.Time
 	var prev map[string]podSeen
 	var unstable []string
+	name := spec.Name
+	if name == "" {
+		name = "CNI readiness"
+	}
+	pw := progress.Start(spec.Progress, name, progress.Limit(timeout))
+	defer pw.Done()
 	cond := func(ctx context.Context) (bool, error) {
 		r, err := CheckReadiness(ctx, c, spec)
 		if ctx.Err() != nil {
@@ -188,8 +202,10 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 		}
 		if err != nil {
 			lastErr = err // API trouble: keep polling until the deadline, then report it
+			pw.Update("API: " + err.Error())
 			return false, nil
 		}
+		pw.Update(awaited(r, stableSince, settle))
 		now := time.Now()
 		if changes := settleBreaks(prev, r.seen); len(changes) > 0 {
 			unstable = append(unstable, changes...)
@@ -236,6 +252,26 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 		return last, fmt.Errorf("%w after %s: %v", ErrNotReady, timeout, lastErr)
 	}
 	return nil, fmt.Errorf("%w after %s: %v", ErrNotReady, timeout, err)
+}
+
+// awaited says what a readiness wait still waits for: the first problems
+// (object and node), or the settle window's progress.
+func awaited(r *Readiness, stableSince time.Time, settle time.Duration) string {
+	if r.OK() {
+		if stableSince.IsZero() {
+			return "ready; the settle window starts"
+		}
+		return fmt.Sprintf("ready, settling: %s of %s", time.Since(stableSince).Round(time.Second), settle)
+	}
+	var parts []string
+	for i, pr := range r.Problems {
+		if i == 2 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(r.Problems)-2))
+			break
+		}
+		parts = append(parts, pr.String())
+	}
+	return strings.Join(parts, "; ")
 }
 
 // settleBreaks lists what, between two checks, breaks a settle window: a

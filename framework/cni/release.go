@@ -250,5 +250,7 @@ func (r *Release) Readiness(ctx context.Context) (*Readiness, error) {
 
 // WaitReady waits (bounded by the driver's timeout) until the release is ready.
 func (r *Release) WaitReady(ctx context.Context) (*Readiness, error) {
-	return WaitReadiness(ctx, r.Cluster, r.Spec(ctx), r.Options.WaitTimeout())
+	spec := r.Spec(ctx)
+	spec.Progress, spec.Name = r.Options.Log, r.CNI+" readiness"
+	return WaitReadiness(ctx, r.Cluster, spec, r.Options.WaitTimeout())
 }
