@@ -16,7 +16,7 @@ ONLY       ?=
 PARALLEL   ?= 1
 RESULTS    ?= results
 
-.PHONY: all help build test unit lint setup setup-e2e bench e2e e2e-offline matrix images apitier node-image node-image-check clean cilium-images e2e-offline-matrix fault-matrix
+.PHONY: all help build test test-kind-full unit lint setup setup-e2e bench e2e e2e-offline matrix images apitier node-image node-image-check clean cilium-images e2e-offline-matrix fault-matrix
 
 all: build
 
@@ -43,6 +43,11 @@ setup-e2e:
 test: setup lint
 	$(GO) build -o bin/testsummary ./hack/testsummary
 	GO=$(GO) bin/testsummary -- $(TEST_FLAGS) $(PKGS)
+
+## test-kind-full: make test plus the long kind-tier runs it skips (the fault matrices of
+## kube-router and Cilium, the existing-cluster runs): about two hours more on 2 cores.
+test-kind-full:
+	HYBRIDCNI_KIND_FULL=1 $(MAKE) test TEST_FLAGS='-count=1 -timeout 240m'
 
 ## unit: only the tests that need nothing but Go (lab, Docker and API tiers skip).
 unit:

@@ -176,6 +176,7 @@ var lifecycleNoneSkips = map[string]string{
 // without --router-api the router's checks skip naming it; interrupted, the
 // run leaves no namespace or pod behind.
 func TestExistingKubeRouter(t *testing.T) {
+	kindFull(t, 20)
 	chart, err := filepath.Abs(filepath.Join("..", "..", kuberouter.ChartDir))
 	if err != nil {
 		t.Fatal(err)
@@ -282,6 +283,7 @@ func TestExistingKubeRouter(t *testing.T) {
 // existing --lifecycle upgrade` to 1.17.0 with the meter and a rollback:
 // both versions checked, as the kind run checks them.
 func TestExistingCiliumUpgrade(t *testing.T) {
+	kindFull(t, 25)
 	images := append(cilium.OfflineImages(), cilium.OfflineImages(cilium.OfflineUpgradeTo)...)
 	charts := filepath.Join(cacheRoot(t), cilium.OfflineChartDir)
 	if _, err := os.Stat(filepath.Join(charts, "index.yaml")); err != nil {

@@ -18,11 +18,15 @@ import (
 // one cluster, the normal checks, then each fault in turn. Every fault
 // that applies must be injected, caught by each check it names with a
 // message naming what broke, healed, and each check must pass again.
-func TestFaultMatrixKubeRouter(t *testing.T) { faultMatrix(t, kubeRouterOffline) }
+func TestFaultMatrixKubeRouter(t *testing.T) {
+	kindFull(t, 25)
+	faultMatrix(t, kubeRouterOffline)
+}
 
 // The same with real Cilium 1.16.19 (BGP, masquerading off); skips until
 // its images and charts are built here (make cilium-images).
 func TestFaultMatrixCilium(t *testing.T) {
+	kindFull(t, 30)
 	faultMatrix(t, offlineCNI{
 		images: cilium.OfflineImages(),
 		args: func(t testing.TB) []string {
