@@ -8,8 +8,8 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 )
 
-// With faults on, a phase "faults" follows install and "faults-after-delete"
-// follows delete; each fault is inject, its checks must fail, heal, its
+// With faults on, "faults-before-cni" follows before-cni, "faults" follows
+// install and "faults-after-delete" follows delete; each fault is inject, its checks must fail, heal, its
 // checks pass again, labelled with the phase, the fault and the check.
 func TestFaultPhasesLayout(t *testing.T) {
 	l := planRun(upgradeRun(t), []string{"1.16.19", "1.17.18"}, nil, nil)
@@ -18,7 +18,7 @@ func TestFaultPhasesLayout(t *testing.T) {
 	for _, p := range l.phases {
 		names = append(names, p.Name)
 	}
-	want := []string{"before-cni", "install", FaultsPhase, "upgrade-1", "upgrade-2", "rollback", "delete", FaultsAfterDeletePhase}
+	want := []string{"before-cni", FaultsBeforeCNIPhase, "install", FaultsPhase, "upgrade-1", "upgrade-2", "rollback", "delete", FaultsAfterDeletePhase}
 	if !slices.Equal(names, want) {
 		t.Fatalf("phases %v, want %v", names, want)
 	}
