@@ -106,7 +106,7 @@ func upExisting(t *testing.T, images []string, runYAML string, install ...string
 
 // run runs `hybridcni run --provider existing` on the cluster and reads its JUnit.
 func (c *existingCluster) run(t *testing.T, args ...string) (rs []report.Result, out string, code int) {
-	results := t.TempDir()
+	results := keptResults(t)
 	args = append([]string{"run", "--provider", "existing", "--kubeconfig", c.info.Kubeconfig, "--results", results, "--wait-timeout", "4m"}, args...)
 	out, code = cli(t, 30*time.Minute, args...)
 	rs, err := report.ReadAll(filepath.Join(results, "junit.xml"))

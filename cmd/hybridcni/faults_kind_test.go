@@ -45,7 +45,7 @@ func TestFaultMatrixCilium(t *testing.T) {
 }
 
 func faultMatrix(t *testing.T, c offlineCNI) {
-	results := t.TempDir()
+	results := keptResults(t)
 	args, prefix := offlineRun(t, c, results)
 	args = append(args, "--faults")
 	start := time.Now()

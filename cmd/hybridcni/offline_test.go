@@ -220,7 +220,7 @@ func TestOfflineCiliumSuite(t *testing.T) { offlineSuite(t, ciliumOffline) }
 func TestOfflineCiliumSuiteMasquerading(t *testing.T) { offlineSuite(t, ciliumOfflineMasquerade) }
 
 func offlineSuite(t *testing.T, c offlineCNI) {
-	results := t.TempDir()
+	results := keptResults(t)
 	args, prefix := offlineRun(t, c, results)
 	out, code := cli(t, 30*time.Minute, args...)
 	rs, err := report.ReadAll(filepath.Join(results, "junit.xml"))
