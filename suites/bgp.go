@@ -35,6 +35,8 @@ func (w *world) bgpResources(ctx SpecContext) {
 func (w *world) checker() *router.Checker {
 	c := router.NewChecker(w.env.Router)
 	c.Timeout = 3 * time.Minute
+	// A line every few seconds while a session or prefix is awaited.
+	c.Progress = GinkgoWriter
 	return c
 }
 

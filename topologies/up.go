@@ -14,6 +14,7 @@ import (
 
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/docker"
+	"github.com/hybridcni/hybridcni/framework/progress"
 	"github.com/hybridcni/hybridcni/framework/router"
 )
 
@@ -352,23 +353,46 @@ func (e *Env) startRouter(ctx context.Context, s Spec, pod netip.Prefix, labels 
 // then until its gRPC API answers (bounded). Dialling gRPC only once the
 // port listens spares gRPC's reconnect backoff.
 func (e *Env) waitRouterAPI(ctx context.Context) error {
-	deadline := time.Now().Add(30 * time.Second)
+	return waitRouter(ctx, e.RouterContainer, e.RouterAPI, e.o.logf, func(ctx context.Context) (bool, string) {
+		if _, err := e.dc.ContainerPID(ctx, e.RouterContainer); err == nil {
+			return true, ""
+		}
+		logs, _ := e.dc.Logs(context.WithoutCancel(ctx), e.RouterContainer)
+		return false, logs
+	})
+}
+
+// routerStartLimit bounds the router's start (its API port, then BGP).
+const routerStartLimit = 30 * time.Second
+
+// waitRouter is waitRouterAPI on the router at api; alive says whether its
+// container still runs (and, when not, its output). While it waits, logf
+// gets a line every few seconds naming the router, its API and what it
+// still waits for (framework/progress).
+func waitRouter(ctx context.Context, name, api string, logf func(string, ...any), alive func(context.Context) (bool, string)) error {
+	pw := progress.Start(progress.LogfWriter(logf), fmt.Sprintf("router %s to start (BGP API %s)", name, api), progress.Limit(routerStartLimit))
+	defer pw.Done()
+	failed := func(what string, err error) error {
+		_, logs := alive(ctx)
+		return fmt.Errorf("router API %s %s (%v); router output:\n%s", api, what, err, tail(logs, 20))
+	}
+	deadline := time.Now().Add(routerStartLimit)
 	for {
-		c, err := net.DialTimeout("tcp", e.RouterAPI, time.Second)
+		c, err := net.DialTimeout("tcp", api, time.Second)
 		if err == nil {
 			c.Close()
 			break
 		}
-		if _, perr := e.dc.ContainerPID(ctx, e.RouterContainer); perr != nil || time.Now().After(deadline) || ctx.Err() != nil {
-			logs, _ := e.dc.Logs(context.WithoutCancel(ctx), e.RouterContainer)
-			return fmt.Errorf("router API %s does not listen (%v); router output:\n%s", e.RouterAPI, err, tail(logs, 20))
+		pw.Update("the API port to listen: " + err.Error())
+		if ok, _ := alive(ctx); !ok || time.Now().After(deadline) || ctx.Err() != nil {
+			return failed("does not listen", err)
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	cl, err := router.Dial(e.RouterAPI)
+	cl, err := router.Dial(api)
 	if err != nil {
 		return err
 	}
@@ -384,9 +408,9 @@ func (e *Env) waitRouterAPI(ctx context.Context) error {
 		if err == nil {
 			err = errors.New("BGP not started yet")
 		}
-		if _, perr := e.dc.ContainerPID(ctx, e.RouterContainer); perr != nil || time.Now().After(deadline) || ctx.Err() != nil {
-			logs, _ := e.dc.Logs(context.WithoutCancel(ctx), e.RouterContainer)
-			return fmt.Errorf("router API %s did not answer (%v); router output:\n%s", e.RouterAPI, err, tail(logs, 20))
+		pw.Update("BGP behind the API: " + err.Error())
+		if ok, _ := alive(ctx); !ok || time.Now().After(deadline) || ctx.Err() != nil {
+			return failed("did not answer", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -6,6 +6,7 @@ package progress
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 )
@@ -95,7 +96,11 @@ func (w *Wait) Line(elapsed time.Duration) string {
 	if w.limit > 0 {
 		s += " of " + w.limit.String()
 	}
-	if detail != "" {
+	switch {
+	case detail == "":
+	case strings.HasPrefix(detail, "still "): // "still still advertised" reads as a typo
+		s += "; " + detail
+	default:
 		s += "; still " + detail
 	}
 	return s
@@ -115,4 +120,22 @@ func (w *Wait) loop() {
 		}
 		fmt.Fprintln(w.w, w.Line(w.clock.Now().Sub(w.start)))
 	}
+}
+
+// LogfWriter writes each line to logf (a log.Printf-like function), so a
+// wait can report where the code logs through a function; nil logf: nil.
+func LogfWriter(logf func(string, ...any)) io.Writer {
+	if logf == nil {
+		return nil
+	}
+	return logfWriter(logf)
+}
+
+type logfWriter func(string, ...any)
+
+func (l logfWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		l("%s", line)
+	}
+	return len(p), nil
 }

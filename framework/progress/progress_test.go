@@ -108,3 +108,17 @@ func TestShortWaitIsQuiet(t *testing.T) {
 	default:
 	}
 }
+
+// A detail that already says "still" is not given a second one.
+func TestLineSaysStillOnce(t *testing.T) {
+	w := Start(nil, "bgp withdrawn-by-all: prefix 198.18.1.5/32")
+	w.Update("still advertised: 198.18.1.5/32 from 172.18.0.4")
+	line := w.Line(7 * time.Second)
+	if strings.Contains(line, "still still") || !strings.Contains(line, "; still advertised: 198.18.1.5/32") {
+		t.Errorf("line %q", line)
+	}
+	w.Update("node hybrid-1: NetworkReady=false")
+	if line := w.Line(7 * time.Second); !strings.Contains(line, "; still node hybrid-1") {
+		t.Errorf("line %q lost its still", line)
+	}
+}

@@ -38,7 +38,12 @@ func (k *Checker) advertisedBy(ctx context.Context, check, prefix string, nodes 
 	for _, n := range nodes {
 		want[n.Address] = n
 	}
-	return k.wait(ctx, check, subject, prefix, func(s snapshot) (bool, string) {
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.String()
+	}
+	what := "bgp " + check + ": prefix " + prefix + " from " + strings.Join(names, ", ")
+	return k.waitAs(ctx, what, check, subject, prefix, func(s snapshot) (bool, bool, string) {
 		var why []string
 		for _, n := range nodes {
 			if r := advertisedFrom(s, n, prefix); r == nil {
@@ -68,9 +73,9 @@ func (k *Checker) advertisedBy(ctx context.Context, check, prefix string, nodes 
 			}
 		}
 		if len(why) > 0 {
-			return false, strings.Join(why, "; ")
+			return false, false, strings.Join(why, "; ")
 		}
-		return true, ""
+		return true, false, ""
 	})
 }
 

@@ -3,11 +3,14 @@ package router
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/hybridcni/hybridcni/framework/progress"
 )
 
 // Node is a hybrid node as the BGP checks see it: its name and the address
@@ -31,6 +34,12 @@ type Checker struct {
 	// Poll, when set, re-evaluates on a fixed interval instead of on events
 	// (kept only to measure the difference; the suites use events).
 	Poll time.Duration
+	// Progress, when set, receives a line every ProgressEvery (default
+	// progress.DefaultInterval) while a check waits: what it awaits (the
+	// peer's node and address, the prefix), for how long, and what still
+	// holds it up.
+	Progress      io.Writer
+	ProgressEvery time.Duration
 }
 
 // NewChecker returns a Checker with the default timeout.
@@ -162,10 +171,39 @@ func (k *Checker) wait(ctx context.Context, check string, n Node, prefix string,
 // (failed: a route lost during a graceful restart cannot come back as
 // retained).
 func (k *Checker) waitOrFail(ctx context.Context, check string, n Node, prefix string, eval func(snapshot) (ok, failed bool, why string)) error {
+	return k.waitAs(ctx, awaited(check, n, prefix), check, n, prefix, eval)
+}
+
+// awaited says what a check waits for, for its progress lines: "bgp
+// peer-established: node hybrid-1 (172.18.0.3)", "bgp withdrawn-by-all:
+// prefix 198.18.1.2/32".
+func awaited(check string, n Node, prefix string) string {
+	var subject []string
+	if n.Name != "" || n.Address != "" {
+		subject = append(subject, n.String())
+	}
+	if prefix != "" {
+		subject = append(subject, "prefix "+prefix)
+	}
+	if len(subject) == 0 {
+		subject = append(subject, "the router")
+	}
+	return "bgp " + check + ": " + strings.Join(subject, " ")
+}
+
+// waitAs is waitOrFail with its progress lines saying what (awaited's
+// text when a check names more than one node).
+func (k *Checker) waitAs(ctx context.Context, what, check string, n Node, prefix string, eval func(snapshot) (ok, failed bool, why string)) error {
 	timeout := k.Timeout
 	if timeout <= 0 {
 		timeout = DefaultCheckTimeout
 	}
+	opts := []progress.Option{progress.Limit(timeout)}
+	if k.ProgressEvery > 0 {
+		opts = append(opts, progress.Every(k.ProgressEvery))
+	}
+	pw := progress.Start(k.Progress, what, opts...)
+	defer pw.Done()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -193,11 +231,13 @@ func (k *Checker) waitOrFail(ctx context.Context, check string, n Node, prefix s
 				return nil
 			}
 			reason = why
+			pw.Update(why)
 			if failed && !s.unsettled {
 				return &CheckError{Check: check, Node: n, Prefix: prefix, Reason: reason, Waited: time.Since(start), Router: last.String()}
 			}
 		} else if ctx.Err() == nil {
 			reason = err.Error()
+			pw.Update("reading the router: " + reason)
 		}
 		select {
 		case <-ctx.Done():
