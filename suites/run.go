@@ -167,6 +167,11 @@ func Run(ctx context.Context, opts Options) error {
 
 	t := &testingT{}
 	ginkgo.RunSpecs(t, "hybridcni", suiteCfg, reporterCfg)
+	// The Kubernetes version each run's cluster reported (or the requested
+	// one, where no cluster was reached), for the report's header and rows.
+	if err := writeKubernetesVersions(reporterCfg.JUnitReport, opts.Runs); err != nil {
+		fmt.Fprintf(os.Stderr, "the Kubernetes versions are not in %s: %v\n", reporterCfg.JUnitReport, err)
+	}
 	if t.failed {
 		return errors.New("some specs failed: see " + filepath.Join(opts.ResultsDir, JUnitFile) + " and " + filepath.Join(opts.ResultsDir, DiagnosticsDir))
 	}

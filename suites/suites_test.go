@@ -118,6 +118,10 @@ func TestSuites(t *testing.T) {
 				mine = append(mine, r)
 			}
 		}
+		// The JUnit file records the version the API server reports.
+		if len(mine) > 0 && mine[0].Kubernetes != testenv.KubeVersion {
+			t.Errorf("run %s: JUnit records Kubernetes %q, the API server runs %s", run.Name, mine[0].Kubernetes, testenv.KubeVersion)
+		}
 		subject := checks.SubjectOf(run)
 		perPhase := map[string]int{}
 		for _, r := range mine {

@@ -72,6 +72,7 @@ func (w *world) provision(ctx SpecContext) {
 		Fail(fmt.Sprintf("provision the %s environment: %v", p.Name(), err))
 	}
 	w.env = env
+	recordKubernetes(ctx, w.run.Name, env.Kube, GinkgoWriter) // the JUnit file's Kubernetes version
 	DeferCleanup(func(ctx SpecContext) {
 		if state.opts.Keep {
 			fmt.Fprintf(GinkgoWriter, "keeping the environment: KUBECONFIG=%s\n", env.Kubeconfig)

@@ -64,7 +64,10 @@ type Cell struct {
 	Duration                time.Duration
 	Failures                []string
 	SkipReasons             []string
-	Disruptions             []Disruption
+	// Findings are findings about the guide made while checking (the
+	// spec's GuideFindingEntry): shown on the cell, never a failure.
+	Findings    []string
+	Disruptions []Disruption
 	// Timelines are the disruption timelines of the cell's specs.
 	Timelines []*Timeline
 }
@@ -94,6 +97,54 @@ type Matrix struct {
 	// Setup lists failed suite set-up nodes (BeforeSuite and the like).
 	Setup  []Result
 	titles map[Column]string
+	// kube is each column's Kubernetes version (Result.Kubernetes).
+	kube map[Column]string
+}
+
+// Kubernetes is the Kubernetes version the column's run checked on, as its
+// JUnit file records it ("" when it does not).
+func (m *Matrix) Kubernetes(c Column) string { return m.kube[c] }
+
+// KubernetesVersions are the columns' Kubernetes versions, each once, in
+// column order.
+func (m *Matrix) KubernetesVersions() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range m.Columns {
+		if v := m.kube[c]; v != "" && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// CNIVersions names each CNI with the versions its columns checked
+// ("cilium 1.16.19, 1.17.0"), in column order.
+func (m *Matrix) CNIVersions() []string {
+	var names []string
+	versions := map[string][]string{}
+	seen := map[string]bool{}
+	add := func(cni, v string) {
+		if v == "" || seen[cni+" "+v] {
+			return
+		}
+		seen[cni+" "+v] = true
+		if versions[cni] == nil {
+			names = append(names, cni)
+		}
+		versions[cni] = append(versions[cni], v)
+	}
+	for _, c := range m.Columns {
+		add(c.CNI, c.From)
+		add(c.CNI, c.Version)
+		add(c.CNI, c.UpgradeTo)
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = n + " " + strings.Join(versions[n], ", ")
+	}
+	return out
 }
 
 // Title is the column's heading: CNI, version and upgrade target, and the
@@ -110,7 +161,7 @@ func (m *Matrix) Cell(feature string, col Column) *Cell { return m.cells[feature
 
 // Build aggregates results into the matrix.
 func Build(results []Result) *Matrix {
-	m := &Matrix{cells: map[string]map[Column]*Cell{}}
+	m := &Matrix{cells: map[string]map[Column]*Cell{}, kube: map[Column]string{}}
 	cols := map[Column]bool{}
 	known := map[string]bool{}
 	for _, f := range Features {
@@ -131,6 +182,9 @@ func Build(results []Result) *Matrix {
 			col.From = r.From
 		}
 		cols[col] = true
+		if m.kube[col] == "" {
+			m.kube[col] = r.Kubernetes
+		}
 		for _, f := range r.Features {
 			if !known[f] {
 				extra[f] = true
@@ -155,6 +209,9 @@ func Build(results []Result) *Matrix {
 				if r.Message != "" {
 					c.SkipReasons = append(c.SkipReasons, r.Message)
 				}
+			}
+			for _, f := range r.Findings {
+				c.Findings = append(c.Findings, r.Spec+": "+f)
 			}
 			if r.Disruption != nil {
 				c.Disruptions = append(c.Disruptions, *r.Disruption)
@@ -240,6 +297,11 @@ func (c *Cell) Summary() string {
 	}
 	if c.Skipped > 0 && c.State() != Skipped {
 		parts = append(parts, fmt.Sprintf("%d skipped", c.Skipped))
+	}
+	if n := len(c.Findings); n == 1 {
+		parts = append(parts, "1 guide finding")
+	} else if n > 1 {
+		parts = append(parts, fmt.Sprintf("%d guide findings", n))
 	}
 	parts = append(parts, c.Duration.Round(100*time.Millisecond).String())
 	if d, ok := c.worstDisruption(); ok {

@@ -21,6 +21,7 @@ var Sources []string
 // Markdown renders the matrix as a GitHub-flavoured table, failures listed below.
 func (m *Matrix) Markdown() string {
 	var b strings.Builder
+	b.WriteString(mdEscape(m.provenance()) + "\n\n")
 	b.WriteString("| Feature |")
 	for _, c := range m.Columns {
 		fmt.Fprintf(&b, " %s |", mdEscape(m.Title(c)))
@@ -30,6 +31,17 @@ func (m *Matrix) Markdown() string {
 		b.WriteString("---|")
 	}
 	b.WriteString("\n")
+	if len(m.KubernetesVersions()) > 0 {
+		b.WriteString("| Kubernetes |")
+		for _, c := range m.Columns {
+			v := m.Kubernetes(c)
+			if v == "" {
+				v = "not recorded"
+			}
+			fmt.Fprintf(&b, " %s |", mdEscape(v))
+		}
+		b.WriteString("\n")
+	}
 	for _, f := range m.Rows {
 		fmt.Fprintf(&b, "| %s |", f.Title)
 		for _, c := range m.Columns {
@@ -37,6 +49,9 @@ func (m *Matrix) Markdown() string {
 			mark := map[State]string{Passed: "✅", Failed: "❌", Skipped: "⏭️"}[cell.State()]
 			if mark == "" {
 				mark = "—"
+			}
+			if cell != nil && len(cell.Findings) > 0 {
+				mark += " " + findingMark
 			}
 			fmt.Fprintf(&b, " %s %s |", mark, mdEscape(cell.Summary()))
 		}
@@ -54,6 +69,21 @@ func (m *Matrix) Markdown() string {
 	}
 	if len(failures) > 0 {
 		b.WriteString("\n### Failures\n\n" + strings.Join(failures, "\n") + "\n")
+	}
+	// Findings about the guide: what its objects as written did not do,
+	// and the fix the check went on with.
+	var findings []string
+	for _, f := range m.Rows {
+		for _, c := range m.Columns {
+			if cell := m.Cell(f.Label, c); cell != nil {
+				for _, msg := range cell.Findings {
+					findings = append(findings, fmt.Sprintf("- %s **%s**, %s: %s", findingMark, mdEscape(m.Title(c)), f.Title, mdEscape(msg)))
+				}
+			}
+		}
+	}
+	if len(findings) > 0 {
+		b.WriteString("\n### Guide findings (the guide as written, not the CNI, fell short; the check went on with the fix)\n\n" + strings.Join(findings, "\n") + "\n")
 	}
 	// Skip reasons, once per cell: a skip without its reason reads like a pass.
 	var skips []string
@@ -88,6 +118,28 @@ func (m *Matrix) Markdown() string {
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
 
+// findingMark marks a cell that holds a finding about the guide.
+const findingMark = "🔎"
+
+// provenance is the report's first line: when and by which harness it was
+// made, the CNIs and versions checked, the Kubernetes versions they ran on
+// and the result files read.
+func (m *Matrix) provenance() string {
+	s := fmt.Sprintf("Made %s by hybridcni %s", Now().UTC().Format(time.RFC3339), buildinfo.Version)
+	if cnis := m.CNIVersions(); len(cnis) > 0 {
+		s += "; CNI " + strings.Join(cnis, "; ")
+	}
+	if kube := m.KubernetesVersions(); len(kube) > 0 {
+		s += "; Kubernetes " + strings.Join(kube, ", ")
+	} else {
+		s += "; Kubernetes version not recorded"
+	}
+	if len(Sources) > 0 {
+		s += "; from " + strings.Join(Sources, ", ")
+	}
+	return s + "."
+}
+
 //go:embed matrix.html.tmpl
 var htmlFS embed.FS
 
@@ -119,7 +171,18 @@ func (m *Matrix) HTML(title string) (string, error) {
 		titles = append(titles, m.Title(c))
 	}
 	var buf bytes.Buffer
+	var kube []string
+	if len(m.KubernetesVersions()) > 0 {
+		for _, c := range m.Columns {
+			v := m.Kubernetes(c)
+			if v == "" {
+				v = "not recorded"
+			}
+			kube = append(kube, v)
+		}
+	}
 	err := htmlTmpl.Execute(&buf, map[string]any{"Title": title, "Columns": titles, "Rows": rows, "Unlabelled": m.Unlabelled, "Setup": m.Setup,
+		"Kubernetes": kube, "CNIs": m.CNIVersions(), "KubernetesVersions": m.KubernetesVersions(),
 		"Timelines": m.timelineViews(),
 		// Provenance: when and by which harness the page was made, from which files.
 		"Made": Now().UTC().Format(time.RFC3339), "Harness": buildinfo.Version, "Sources": Sources})

@@ -18,6 +18,7 @@ type spec struct {
 	state      types.SpecState
 	message    string
 	disruption *Disruption
+	finding    string // a GuideFindingEntry report entry
 }
 
 // writeJUnit writes a real Ginkgo JUnit file through Ginkgo's own reporter.
@@ -41,6 +42,9 @@ func writeJUnit(t *testing.T, dir, name string, specs []spec) string {
 		}
 		if s.disruption != nil {
 			sr.ReportEntries = append(sr.ReportEntries, types.ReportEntry{Name: DisruptionEntry, Value: types.WrapEntryValue(*s.disruption)})
+		}
+		if s.finding != "" {
+			sr.ReportEntries = append(sr.ReportEntries, types.ReportEntry{Name: GuideFindingEntry, Value: types.WrapEntryValue(s.finding)})
 		}
 		r.SpecReports = append(r.SpecReports, sr)
 	}

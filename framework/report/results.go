@@ -28,6 +28,24 @@ const (
 	// LabelVersion is the version the cluster runs in the spec's phase.
 )
 
+// GuideFindingEntry is the report-entry name under which a spec records a
+// finding about the guide itself (its objects as written do not do what it
+// says; the spec goes on with the fix): the matrix shows it on the spec's
+// cell as a finding, not a failure.
+const GuideFindingEntry = "guide finding"
+
+// JUnit testsuite properties a run adds (suites.Run), one per run, named
+// "<property>:<run name>".
+const (
+	// KubernetesProperty is the server version the run's cluster reported
+	// ("v1.31.2").
+	KubernetesProperty = "kubernetes-version"
+	// KubernetesRequestedProperty is the version the run asked for
+	// (--kubernetes-version, kubernetes.version), written instead when the
+	// run reached no cluster.
+	KubernetesRequestedProperty = "kubernetes-version-requested"
+)
+
 // DisruptionEntry is the report-entry name under which upgrade specs attach
 // a Disruption; it lands in JUnit as a testcase property (JSON).
 const DisruptionEntry = "disruption"
@@ -95,7 +113,33 @@ type Result struct {
 	// Timelines are the disruption timelines the spec wrote (when their
 	// files are still beside the JUnit file).
 	Timelines []*Timeline
-	Source    string
+	// Findings are the spec's findings about the guide (GuideFindingEntry).
+	Findings []string
+	// Kubernetes is the Kubernetes version of the run's cluster as the
+	// JUnit file records it: the server's ("v1.31.2"), or the requested one
+	// marked as such when the run reached no cluster.
+	Kubernetes string
+	Source     string
+}
+
+// KubernetesRequested is how the report shows a version the run asked for
+// but never saw a cluster report.
+func KubernetesRequested(v string) string { return v + " (requested; no cluster reached)" }
+
+// kubernetesVersions reads a testsuite's Kubernetes properties: run name
+// to the version shown.
+func kubernetesVersions(props reporters.JUnitProperties) map[string]string {
+	out := map[string]string{}
+	for _, p := range props.Properties {
+		if run, ok := strings.CutPrefix(p.Name, KubernetesRequestedProperty+":"); ok && p.Value != "" {
+			if _, seen := out[run]; !seen {
+				out[run] = KubernetesRequested(p.Value)
+			}
+		} else if run, ok := strings.CutPrefix(p.Name, KubernetesProperty+":"); ok && p.Value != "" {
+			out[run] = p.Value // the server's version wins over the request
+		}
+	}
+	return out
 }
 
 var labelGroupRE = regexp.MustCompile(`\s*\[([^\[\]]*)\]\s*$`)
@@ -115,6 +159,7 @@ func ReadJUnit(path string) ([]Result, error) {
 		if s.Properties.WithName("DryRun") == "true" {
 			return nil, fmt.Errorf("%s is a dry run's listing: nothing ran, so it holds no result (run without --dry-run)", path)
 		}
+		kube := kubernetesVersions(s.Properties)
 		for _, tc := range s.TestCases {
 			r := Result{Source: path, Duration: time.Duration(tc.Time * float64(time.Second))}
 			setup := strings.HasPrefix(tc.Name, "[") && !strings.HasPrefix(tc.Name, "[It]")
@@ -144,6 +189,12 @@ func ReadJUnit(path string) ([]Result, error) {
 					r.Features = append(r.Features, v)
 				}
 			}
+			r.Kubernetes = kube[r.Run]
+			if r.Kubernetes == "" && len(kube) == 1 {
+				for _, v := range kube {
+					r.Kubernetes = v
+				}
+			}
 			if r.Version == "" {
 				// Before the CNI and after delete, the run's own version.
 				r.Version = r.From
@@ -159,6 +210,19 @@ func ReadJUnit(path string) ([]Result, error) {
 				r.State = Passed
 			}
 			if tc.Properties != nil {
+				for _, p := range tc.Properties.Properties {
+					if p.Name != GuideFindingEntry {
+						continue
+					}
+					// Ginkgo writes an entry's value as JSON (a quoted string).
+					var text string
+					if json.Unmarshal([]byte(p.Value), &text) != nil {
+						text = p.Value
+					}
+					if text != "" {
+						r.Findings = append(r.Findings, text)
+					}
+				}
 				if v := tc.Properties.WithName(DisruptionEntry); v != "" {
 					var d Disruption
 					if err := json.Unmarshal([]byte(v), &d); err == nil {
@@ -275,4 +339,42 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// SetSuiteProperties adds properties (name, value pairs, in order) to every
+// testsuite of the JUnit file at path, replacing any of the same name: what
+// a run learns outside any spec (the Kubernetes version its cluster
+// reports) goes into the file Ginkgo wrote.
+func SetSuiteProperties(path string, props ...reporters.JUnitProperty) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var suites reporters.JUnitTestSuites
+	if err := xml.Unmarshal(data, &suites); err != nil {
+		return fmt.Errorf("%s is not a JUnit report: %w", path, err)
+	}
+	for i := range suites.TestSuites {
+		ps := &suites.TestSuites[i].Properties
+		for _, p := range props {
+			replaced := false
+			for j := range ps.Properties {
+				if ps.Properties[j].Name == p.Name {
+					ps.Properties[j].Value, replaced = p.Value, true
+				}
+			}
+			if !replaced {
+				ps.Properties = append(ps.Properties, p)
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString(xml.Header)
+	enc := xml.NewEncoder(&b)
+	enc.Indent("  ", "    ") // as Ginkgo writes it
+	if err := enc.Encode(suites); err != nil {
+		return err
+	}
+	b.WriteString("\n")
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
