@@ -203,8 +203,8 @@ func steps(r config.Run, p checks.Phase, hopErr error) []specOf {
 		return out
 	case checks.AfterDelete:
 		return []specOf{
-			step("delete: helm uninstall", (*world).uninstall, FeatureDelete),
-			step("delete: the guide's cleanup (files, CRDs)", (*world).cleanup, FeatureDelete),
+			step("uninstall: helm uninstall", (*world).uninstall, FeatureDelete),
+			step("cleanup: the guide's cleanup (files, CRDs)", (*world).cleanup, FeatureDelete),
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/hybridcni/hybridcni/framework/cni"
+	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/report"
 )
 
@@ -179,8 +180,7 @@ func (w *world) guideServiceFix(ctx SpecContext, svcs []advertisedService) {
 		return
 	}
 	fixed, fix := fixer.ServiceAdvertisementFix(run)
-	finding := fmt.Sprintf("finding about the guide: on %s %s its BGP objects as written advertise no service address "+
-		"(%s: %v); the check goes on with the fix: %s", run.CNI.Name, run.CNI.Version, probe, err, fix)
+	finding := guideFinding(run, *probe, err, fix)
 	AddReportEntry(report.GuideFindingEntry, finding) // the matrix marks it on the cell, not as a failure
 	fmt.Fprintln(GinkgoWriter, finding)
 	_, err = w.cluster.Apply(ctx, fixed)
@@ -189,4 +189,12 @@ func (w *world) guideServiceFix(ctx SpecContext, svcs []advertisedService) {
 		_, err := w.cluster.Apply(ctx, w.driver.Profile().BGPResources(run))
 		Expect(err).NotTo(HaveOccurred(), "restore the guide's BGP objects as written")
 	})
+}
+
+// guideFinding is the text of a finding about the guide: on the run's
+// version its objects as written advertised no address of probe (err is
+// the router check's failure), and the fix the check goes on with.
+func guideFinding(run config.Run, probe advertisedService, err error, fix string) string {
+	return fmt.Sprintf("finding about the guide: on %s %s its BGP objects as written advertise no service address "+
+		"(%s: %v); the check goes on with the fix: %s", run.CNI.Name, run.CNI.Version, probe, err, fix)
 }

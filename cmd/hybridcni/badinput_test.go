@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"unicode"
+
+	"github.com/hybridcni/hybridcni/internal/texttest"
 )
 
 // TestBadInput runs the CLI on inputs it must refuse before provisioning
@@ -178,7 +179,7 @@ current-context: staging
 					t.Errorf("stderr lacks %q:\n%s", w, msg)
 				}
 			}
-			if w := doubledWord(msg); w != "" {
+			if w := texttest.DoubledWord(msg); w != "" {
 				t.Errorf("the message says %q twice in a row (an error wrapped twice with the same word):\n%s", w, msg)
 			}
 			if n := strings.Count(msg, "fix:"); n != 1 {
@@ -223,34 +224,5 @@ func TestPortInUseExits2(t *testing.T) {
 	code := execute([]string{"echo", "--listen-address", "127.0.0.1", "--http-port", port, "--udp-port", "-1"}, &out, &errOut)
 	if code != exitInvalid || !strings.Contains(errOut.String(), "fix:") {
 		t.Errorf("exit %d, want %d with a fix: %s", code, exitInvalid, errOut.String())
-	}
-}
-
-// doubledWord is the first word a message repeats back to back, across
-// punctuation ("failed: failed to", "error: error"); "" when none.
-func doubledWord(msg string) string {
-	// Flags (--faults), paths and $VARS stay whole words: "--faults: faults"
-	// is a flag and its meaning, not a doubled word.
-	var words []string
-	for _, f := range strings.Fields(strings.ToLower(msg)) {
-		words = append(words, strings.Trim(f, `.,:;()"'`))
-	}
-	for i := 1; i < len(words); i++ {
-		if len(words[i]) > 2 && strings.IndexFunc(words[i], unicode.IsLetter) >= 0 && words[i] == words[i-1] {
-			return words[i-1] + " " + words[i]
-		}
-	}
-	return ""
-}
-
-func TestDoubledWord(t *testing.T) {
-	for msg, want := range map[string]string{
-		"Error: run: failed: failed to load": "failed failed",
-		"error: error reading values.yaml":   "error error",
-		"cni.version: 1.2 is not a version":  "",
-	} {
-		if got := doubledWord(msg); got != want {
-			t.Errorf("doubledWord(%q) = %q, want %q", msg, got, want)
-		}
 	}
 }

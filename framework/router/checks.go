@@ -110,13 +110,7 @@ type CheckError struct {
 }
 
 func (e *CheckError) Error() string {
-	subject := e.Node.String()
-	if e.Node.Name == "" && e.Node.Address == "" {
-		subject = "router"
-	}
-	if e.Prefix != "" {
-		subject += " prefix " + e.Prefix
-	}
+	subject := subjectOf(e.Node, e.Prefix)
 	return fmt.Sprintf("bgp %s: %s: %s (waited %s); router has %s", e.Check, subject, e.Reason, e.Waited.Round(time.Millisecond), e.Router)
 }
 
@@ -178,6 +172,12 @@ func (k *Checker) waitOrFail(ctx context.Context, check string, n Node, prefix s
 // peer-established: node hybrid-1 (172.18.0.3)", "bgp withdrawn-by-all:
 // prefix 198.18.1.2/32".
 func awaited(check string, n Node, prefix string) string {
+	return "bgp " + check + ": " + subjectOf(n, prefix)
+}
+
+// subjectOf names what a check is about: the node and prefix, the prefix
+// alone, or the router when it names neither.
+func subjectOf(n Node, prefix string) string {
 	var subject []string
 	if n.Name != "" || n.Address != "" {
 		subject = append(subject, n.String())
@@ -186,9 +186,9 @@ func awaited(check string, n Node, prefix string) string {
 		subject = append(subject, "prefix "+prefix)
 	}
 	if len(subject) == 0 {
-		subject = append(subject, "the router")
+		return "the router"
 	}
-	return "bgp " + check + ": " + strings.Join(subject, " ")
+	return strings.Join(subject, " ")
 }
 
 // waitAs is waitOrFail with its progress lines saying what (awaited's
