@@ -27,6 +27,7 @@ const (
 	Router     = checks.Router
 	OnPremHost = checks.OnPremHost
 	NodeShell  = checks.NodeShell
+	CloudCNI   = checks.CloudCNI
 )
 
 // Node is a cluster node as the specs see it.

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/webhook"
@@ -29,16 +30,38 @@ const (
 // pod CIDRs; otherwise calls fail (failurePolicy Fail), as the guide warns.
 func (w *world) webhookOnHybridNode(ctx SpecContext) {
 	wl := w.dataplane(ctx)
-	kube := w.env.Kube
 	node := wl.order[0]
-	host := fmt.Sprintf("%s.%s.svc", webhookName, workloadNamespace)
+	cms, cm := w.serveWebhook(ctx, webhookName, node)
+	var err error
+	if w.podsRoutableFromControlPlane() {
+		_, err = cms.Create(ctx, cm(webhook.RejectName), metav1.CreateOptions{})
+		Expect(err).To(HaveOccurred(), "the webhook on %s was not consulted: the marker ConfigMap was admitted", node)
+		Expect(err.Error()).To(ContainSubstring(webhook.RejectMessage), "admission failed, but not by the webhook's answer")
+		_, err = cms.Create(ctx, cm("hybridcni-webhook-allow"), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "the webhook on hybrid node %s must admit an ordinary ConfigMap: pod CIDRs are routable", node)
+		_ = cms.Delete(ctx, "hybridcni-webhook-allow", metav1.DeleteOptions{})
+		return
+	}
+	_, err = cms.Create(ctx, cm("hybridcni-webhook-allow"), metav1.CreateOptions{})
+	Expect(err).To(HaveOccurred(), "a webhook on a hybrid node answered although pod CIDRs are not routable from the control plane")
+	Expect(strings.Contains(err.Error(), "failed calling webhook") && unreachable(err)).To(BeTrue(),
+		"admission failed for another reason than an unreachable webhook (want the call to time out or find no route): %v", err)
+}
+
+// serveWebhook serves a validating webhook named name from a pod on node
+// (secret, pod, Service, ValidatingWebhookConfiguration, removed after the
+// spec), waits until the pod is ready and the Service is programmed, and
+// returns the ConfigMaps client and a ConfigMap that goes through it.
+func (w *world) serveWebhook(ctx SpecContext, name, node string) (typedcorev1.ConfigMapInterface, func(string) *corev1.ConfigMap) {
+	kube := w.env.Kube
+	host := fmt.Sprintf("%s.%s.svc", name, workloadNamespace)
 	kp, err := webhook.SelfSigned(host)
 	Expect(err).NotTo(HaveOccurred())
 
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: webhookName, Namespace: workloadNamespace},
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: workloadNamespace},
 		Data: map[string][]byte{"tls.crt": kp.CertPEM, "tls.key": kp.KeyPEM}}
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: webhookName, Namespace: workloadNamespace, Labels: map[string]string{labelApp: webhookName}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: workloadNamespace, Labels: map[string]string{labelApp: name}},
 		Spec: corev1.PodSpec{
 			NodeSelector: map[string]string{"kubernetes.io/hostname": node},
 			Containers: []corev1.Container{{
@@ -48,12 +71,12 @@ func (w *world) webhookOnHybridNode(ctx SpecContext) {
 				ReadinessProbe: &corev1.Probe{PeriodSeconds: 1, ProbeHandler: corev1.ProbeHandler{
 					TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(webhookPort)}}},
 			}},
-			Volumes: []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: webhookName}}}},
+			Volumes: []corev1.Volume{{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: name}}}},
 		},
 	}
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: webhookName, Namespace: workloadNamespace},
-		Spec: corev1.ServiceSpec{Selector: map[string]string{labelApp: webhookName},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: workloadNamespace},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{labelApp: name},
 			Ports: []corev1.ServicePort{{Port: 443, TargetPort: intstr.FromInt32(webhookPort)}}},
 	}
 	_, err = kube.CoreV1().Secrets(workloadNamespace).Create(ctx, secret, metav1.CreateOptions{})
@@ -71,14 +94,14 @@ func (w *world) webhookOnHybridNode(ctx SpecContext) {
 	path := "/validate"
 	port := int32(443)
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: webhookName},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
 			Name: "configmaps.hybridcni.dev",
 			ClientConfig: admissionregistrationv1.WebhookClientConfig{CABundle: kp.CertPEM,
-				Service: &admissionregistrationv1.ServiceReference{Namespace: workloadNamespace, Name: webhookName, Path: &path, Port: &port}},
+				Service: &admissionregistrationv1.ServiceReference{Namespace: workloadNamespace, Name: name, Path: &path, Port: &port}},
 			Rules: []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}}}},
-			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{webhookTarget: "true"}},
+			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{webhookTarget: name}},
 			FailurePolicy:           &fail,
 			SideEffects:             &none,
 			TimeoutSeconds:          &timeout,
@@ -88,42 +111,30 @@ func (w *world) webhookOnHybridNode(ctx SpecContext) {
 	_, err = kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, vwc, metav1.CreateOptions{})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func(ctx SpecContext) {
-		_ = kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, webhookName, metav1.DeleteOptions{})
-		_ = kube.CoreV1().Services(workloadNamespace).Delete(ctx, webhookName, metav1.DeleteOptions{})
-		_ = kube.CoreV1().Pods(workloadNamespace).Delete(ctx, webhookName, metav1.DeleteOptions{})
-		_ = kube.CoreV1().Secrets(workloadNamespace).Delete(ctx, webhookName, metav1.DeleteOptions{})
+		_ = kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, name, metav1.DeleteOptions{})
+		_ = kube.CoreV1().Services(workloadNamespace).Delete(ctx, name, metav1.DeleteOptions{})
+		_ = kube.CoreV1().Pods(workloadNamespace).Delete(ctx, name, metav1.DeleteOptions{})
+		_ = kube.CoreV1().Secrets(workloadNamespace).Delete(ctx, name, metav1.DeleteOptions{})
 	})
 
 	// The webhook pod must run before admission can be judged.
 	err = wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
-		p, err := kube.CoreV1().Pods(workloadNamespace).Get(ctx, webhookName, metav1.GetOptions{})
+		p, err := kube.CoreV1().Pods(workloadNamespace).Get(ctx, name, metav1.GetOptions{})
 		return err == nil && cni.PodReady(p) && p.Status.PodIP != "", nil
 	})
-	Expect(err).NotTo(HaveOccurred(), "webhook pod on %s never became ready", node)
-	Expect(w.waitServiceReady(ctx, workloadNamespace, webhookName)).To(Succeed())
+	Expect(err).NotTo(HaveOccurred(), "webhook pod %s on %s never became ready", name, node)
+	Expect(w.waitServiceReady(ctx, workloadNamespace, name)).To(Succeed())
 
-	cm := func(name string) *corev1.ConfigMap {
-		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: workloadNamespace, Labels: map[string]string{webhookTarget: "true"}}}
+	cm := func(cmName string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: cmName, Namespace: workloadNamespace, Labels: map[string]string{webhookTarget: name}}}
 	}
 	cms := kube.CoreV1().ConfigMaps(workloadNamespace)
 	// A ready endpoint is not yet a programmed Service on the control plane:
 	// until kube-proxy has its rules, the API server's call is refused. Wait
 	// for that (bounded) with dry-run requests before the judged ones.
 	_ = wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := cms.Create(ctx, cm("hybridcni-webhook-warmup"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		_, err := cms.Create(ctx, cm(name+"-warmup"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		return err == nil || !strings.Contains(err.Error(), "connection refused"), nil
 	})
-	if w.podsRoutableFromControlPlane() {
-		_, err = cms.Create(ctx, cm(webhook.RejectName), metav1.CreateOptions{})
-		Expect(err).To(HaveOccurred(), "the webhook on %s was not consulted: the marker ConfigMap was admitted", node)
-		Expect(err.Error()).To(ContainSubstring(webhook.RejectMessage), "admission failed, but not by the webhook's answer")
-		_, err = cms.Create(ctx, cm("hybridcni-webhook-allow"), metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred(), "the webhook on hybrid node %s must admit an ordinary ConfigMap: pod CIDRs are routable", node)
-		_ = cms.Delete(ctx, "hybridcni-webhook-allow", metav1.DeleteOptions{})
-		return
-	}
-	_, err = cms.Create(ctx, cm("hybridcni-webhook-allow"), metav1.CreateOptions{})
-	Expect(err).To(HaveOccurred(), "a webhook on a hybrid node answered although pod CIDRs are not routable from the control plane")
-	Expect(strings.Contains(err.Error(), "failed calling webhook") && unreachable(err)).To(BeTrue(),
-		"admission failed for another reason than an unreachable webhook (want the call to time out or find no route): %v", err)
+	return cms, cm
 }

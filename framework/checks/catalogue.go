@@ -50,6 +50,13 @@ var (
 	}}
 	AdvertisesServices = Condition{"advertises services", func(s Subject) string { return s.Facts.NoServiceAdvertisement }}
 	HasBGPResources    = Condition{"has BGP resources", func(s Subject) string { return s.Facts.NoBGPResources }}
+	// CloudNode: the run has a cloud worker (where the cloud CNI runs pods).
+	CloudNode = Condition{"a cloud node", func(s Subject) string {
+		if s.Run.Nodes.Cloud < 1 {
+			return "needs a cloud worker, the run has none (nodes.cloud, --cloud-nodes)"
+		}
+		return ""
+	}}
 	// PodsAnswerable: the on-prem host can answer a pod, because the pod's
 	// address is masqueraded or advertised.
 	PodsAnswerable = Condition{"pods answerable on-prem", func(s Subject) string {
@@ -72,6 +79,9 @@ var catalogue = []*Check{
 		Doc("every configured hybrid node is Ready and the CNI's workloads are ready without restarts"),
 	New("placement").Features(Placement).
 		Titled(func(Subject) string { return "placement: an agent on every hybrid node and none on cloud nodes" }),
+	New("placement/cloud-cni").Features(Placement).Needs(CloudCNI).When(CloudNode).
+		Titled(func(Subject) string { return "placement: the cloud CNI on every cloud node and on no hybrid node" }).
+		Doc("the cloud CNI (the VPC CNI's part) carries the anti-affinity to hybrid nodes; the hybrid CNI's own placement is the placement check"),
 	New("ipam/blocks").Features(IPAM, IPv4).Needs(Dataplane).
 		Titled(func(s Subject) string {
 			return fmt.Sprintf("ipam: one /%d block per hybrid node inside %s, no overlap, disjoint from %s",
@@ -92,6 +102,14 @@ var catalogue = []*Check{
 			}
 			return "pod-to-pod/cross-node: every node pair, routed (no overlay)"
 		}),
+	New("pod-to-pod/cloud-to-hybrid").Features(Conformance).Needs(Dataplane, CloudCNI).When(CloudNode).
+		Titled(func(s Subject) string {
+			if s.Run.BGP.Enabled {
+				return "pod-to-pod/cloud-to-hybrid: a cloud pod reaches every hybrid node's pod (hybrid pod CIDRs routable: remote pod network)"
+			}
+			return "pod-to-pod/cloud-to-hybrid: a cloud pod reaches no hybrid node's pod when hybrid pod CIDRs are not routable (expected to fail)"
+		}).
+		Doc("works exactly when the cloud side routes the hybrid pod CIDRs through the on-prem router (EKS remote pod network), and must fail otherwise"),
 	New("vxlan/encapsulated").Features(VXLAN).Needs(Dataplane, NodeShell).When(Overlay, TwoHybridNodes).
 		Titled(func(Subject) string { return "vxlan: cross-node pod traffic leaves each node encapsulated" }).
 		Doc("the VXLAN devices' transmit counters move with cross-node probes"),
@@ -110,6 +128,11 @@ var catalogue = []*Check{
 		Titled(func(Subject) string { return "control-plane-to-pod: API proxy and port-forward" }),
 	New("control-plane-to-pod/webhook").Features(CPToPod).Needs(Dataplane).
 		Titled(func(Subject) string { return "control-plane-to-pod: a webhook served from a hybrid node" }),
+	New("control-plane-to-pod/webhook-cloud").Features(CPToPod).Needs(Dataplane, CloudCNI).When(CloudNode).
+		Titled(func(s Subject) string {
+			return "control-plane-to-pod: a webhook served from a cloud node (the guide's fallback when hybrid pods are not routable)"
+		}).
+		Doc("the control plane reaches cloud pods whatever the hybrid side does; with unroutable hybrid pods the hybrid node's webhook fails and this one works"),
 	New("masquerade").Features(Masquerade).Needs(Dataplane, OnPremHost).When(PodsAnswerable).
 		Titled(func(s Subject) string {
 			if s.Run.Network.Masquerade {

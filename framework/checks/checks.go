@@ -31,6 +31,9 @@ const (
 	OnPremHost Capability = "on-prem-host"
 	// NodeShell: commands run on nodes (interfaces, routes, files).
 	NodeShell Capability = "node-shell"
+	// CloudCNI: a CNI on the cloud nodes (the VPC CNI's part), which the
+	// harness knows how to find.
+	CloudCNI Capability = "cloud-cni"
 )
 
 // Stage is a kind of phase; a check runs in the stages it is declared for.

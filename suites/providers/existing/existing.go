@@ -76,6 +76,7 @@ var (
 	lackRouter    = "no on-prem router API was given: pass " + RouterFlag + " HOST:PORT (the router's GoBGP gRPC API)"
 	lackOnPrem    = "no on-prem host was given: pass " + OnPremFlag + " ADDR of a host running `hybridcni echo`"
 	lackNodeShell = "node commands are off: pass " + NodeShellFlag + " to run them through a privileged pod per node (hostPID, hostNetwork)"
+	lackCloudCNI  = "the cloud CNI of an existing cluster (the VPC CNI's aws-node) is not identified yet: the cloud-side checks run on kind"
 )
 
 func init() {
@@ -236,6 +237,7 @@ func Lacking(o Options) map[suites.Capability]string {
 	if !o.NodeShell {
 		out[suites.NodeShell] = lackNodeShell
 	}
+	out[suites.CloudCNI] = lackCloudCNI
 	return out
 }
 

@@ -13,11 +13,15 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
 	"github.com/hybridcni/hybridcni/framework/buildinfo"
+	"github.com/hybridcni/hybridcni/framework/cloudcni"
+	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/diagnostics"
 	"github.com/hybridcni/hybridcni/framework/docker"
@@ -197,6 +201,13 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 		}
 		return res.Stdout, nil
 	}
+	if run.Nodes.Cloud > 0 {
+		if err := cloudSide(ctx, kube, im.Echo); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		env.Lacking[suites.CloudCNI] = "the run has no cloud worker, so no cloud CNI is deployed (--cloud-nodes)"
+	}
 	rn := &running{topo: te}
 	if te.RouterAPI != "" {
 		if rn.router, err = router.Dial(te.RouterAPI); err != nil {
@@ -276,6 +287,24 @@ func (p *provider) loadImages(ctx context.Context, run config.Run, cluster strin
 		return fmt.Errorf("load %v into the kind nodes: %w", refs, err)
 	}
 	return nil
+}
+
+// cloudSide gives the cloud workers their CNI (framework/cloudcni, the VPC
+// CNI's part) and waits until they are Ready. CoreDNS is kept on hybrid
+// nodes first, where it ran before the cloud side had a CNI: cloud workers
+// are Ready before any hybrid node, and the DNS checks judge the hybrid
+// CNI's path to CoreDNS (this topology routes no cloud pod address from the
+// hybrid side).
+func cloudSide(ctx context.Context, kube kubernetes.Interface, image string) error {
+	patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":`+
+		`{"nodeSelectorTerms":[{"matchExpressions":[{"key":%q,"operator":"In","values":[%q]}]}]}}}}}}}`, cni.HybridLabel, cni.HybridValue)
+	if _, err := kube.AppsV1().Deployments("kube-system").Patch(ctx, "coredns", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("keep CoreDNS on hybrid nodes: %w", err)
+	}
+	if err := cloudcni.Deploy(ctx, kube, image); err != nil {
+		return err
+	}
+	return cloudcni.WaitReady(ctx, kube, 3*time.Minute)
 }
 
 // routerState writes the router's neighbors and RIB.

@@ -15,7 +15,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
+	"github.com/hybridcni/hybridcni/framework/cloudcni"
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/cni/standin"
 	"github.com/hybridcni/hybridcni/framework/config"
@@ -97,6 +99,22 @@ func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir str
 	}
 	for _, n := range te.Nodes() {
 		env.Nodes = append(env.Nodes, suites.Node{Name: n.Name, Address: n.InternalIP, Hybrid: n.Hybrid})
+	}
+	// The cloud CNI's DaemonSet, as on kind: kwok runs its pods, so its
+	// placement (and the fault that moves it) is judged on this tier.
+	if run.Nodes.Cloud > 0 {
+		err = cloudcni.Deploy(ctx, te.Kube(), "hybridcni/echo:simulated")
+		if err == nil {
+			err = cloudcni.WaitReady(ctx, te.Kube(), 2*time.Minute)
+		}
+		if err != nil {
+			_ = stop()
+			_ = te.Stop()
+			log.Close()
+			return nil, err
+		}
+	} else {
+		env.Lacking[suites.CloudCNI] = "the run has no cloud node, so no cloud CNI is deployed (nodes.cloud)"
 	}
 	p.mu.Lock()
 	p.envs[env] = running{te: te, log: log, standIn: stop}
