@@ -20,6 +20,7 @@ import (
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/faults"
+	"github.com/hybridcni/hybridcni/framework/router"
 )
 
 // The fault phases (Options.Faults): after the install phase's checks,
@@ -80,6 +81,12 @@ func faultSpecs(l *layout, run []string, checked, fp checks.Phase, subject check
 	matched := 0
 	for _, c := range cs {
 		ce := checks.Entry{Check: c, Phase: checked, Title: c.Title(subject), Skip: c.Applies(subject)}
+		if faults.JudgedSinceInstall(c, checked.Stage) {
+			// A check of the phases after install (ipam/unchanged) runs as
+			// this phase, against the install's snapshot, as after a hop
+			// that did what the fault does.
+			ce.Phase = checks.Phase{Name: fp.Name, Stage: checked.Stage, Version: checked.Version}
+		}
 		// No feature: labels: the matrix rows judge the CNI, these specs the checks.
 		labels := append(append([]string{}, base...), "check:"+c.Label())
 		if filter != nil && !filter(labels) {
@@ -336,6 +343,12 @@ func (t faultTarget) OnPremAddress() string {
 func (t faultTarget) PodsRoutable() bool { return t.w.env.PodsRoutable }
 func (t faultTarget) EchoImage() string  { return t.w.env.EchoImage }
 func (t faultTarget) BGP() config.BGP    { return t.w.run.BGP }
+func (t faultTarget) Network() config.Network {
+	return t.w.run.Network
+}
+func (t faultTarget) Router() *router.Client { return t.w.env.Router }
+func (t faultTarget) Profile() cni.Profile   { return t.w.driver.Profile() }
+func (t faultTarget) Cluster() *cni.Cluster  { return t.w.cluster }
 func (t faultTarget) BGPResources(ctx context.Context) ([]*unstructured.Unstructured, error) {
 	return t.w.driver.BGPResources(ctx)
 }

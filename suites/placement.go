@@ -74,6 +74,8 @@ func (w *world) agentPodOn(ctx context.Context, node string) (string, string, er
 
 // ipamBlocks: exactly one block of the configured size per hybrid node,
 // inside the pod CIDR, no overlap between nodes, disjoint from the node CIDR.
+// The hybrid nodes are the run's and any other the cluster labels hybrid (a
+// node that registered beside them holds a block by the same rules).
 func (w *world) ipamBlocks(ctx SpecContext) {
 	w.dataplane(ctx)
 	pod := netip.MustParsePrefix(w.run.Network.PodCIDR)
@@ -81,7 +83,9 @@ func (w *world) ipamBlocks(ctx SpecContext) {
 	Expect(pod.Overlaps(node)).To(BeFalse(), "pod CIDR %s overlaps node CIDR %s", pod, node)
 	ipam, err := w.readIPAM(ctx)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(blockProblems(ipam.Blocks, w.hybridNames(), pod, node, w.run.Network.BlockSize)).To(BeEmpty(), "pod blocks %v", ipam.Blocks)
+	hybrid, err := hybridNodesInCluster(ctx, w.env.Kube, w.hybridNames())
+	Expect(err).NotTo(HaveOccurred(), "list the nodes labelled hybrid")
+	Expect(blockProblems(ipam.Blocks, hybrid, pod, node, w.run.Network.BlockSize)).To(BeEmpty(), "pod blocks %v", ipam.Blocks)
 	AddReportEntry("pod blocks", fmt.Sprint(ipam.Blocks))
 }
 

@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"reflect"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/router"
 )
 
@@ -214,4 +217,135 @@ func firstNumber(v any, at []string) []string {
 		}
 	}
 	return nil
+}
+
+// filterName names the router policy and sets serviceRoutesFiltered adds.
+const filterName = "hybridcni-fault-services"
+
+// serviceRoutesFiltered: the on-prem router's import policy drops every
+// service host route (a /32 in the service CIDR, the checks' LoadBalancer
+// pool or external IP range) learned from one hybrid node, as a prefix
+// list on that neighbor would; its session and pod block stay.
+func serviceRoutesFiltered(ctx context.Context, t Target) (Heal, []string, error) {
+	rc := t.Router()
+	if rc == nil {
+		return nil, nil, NotApplicable("the environment gives no router API to filter on")
+	}
+	h := t.HybridNodes()
+	if len(h) == 0 {
+		return nil, nil, NotApplicable("no hybrid node")
+	}
+	n := h[len(h)-1]
+	var ps []router.PrefixMatch
+	for _, c := range []string{t.Network().ServiceCIDR, cni.LoadBalancerPoolCIDR, cni.ExternalIPCIDR} {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			continue
+		}
+		ps = append(ps, router.PrefixMatch{Prefix: p.Masked().String(), MinLen: 32, MaxLen: 32})
+	}
+	if len(ps) == 0 {
+		return nil, nil, NotApplicable("the run names no service CIDR (network.serviceCIDR)")
+	}
+	if err := rc.RejectImport(ctx, filterName, n.Address, ps); err != nil {
+		return nil, nil, err
+	}
+	heal := func(ctx context.Context) error { return rc.RemoveImportReject(ctx, filterName, n.Address) }
+	return heal, []string{n.Name, n.Address}, nil
+}
+
+// faultHoldTime is the hold time bgpHoldTimeChanged has the agents announce:
+// twice the guide's, below the topology's router (90 s), so the negotiated
+// one shows it.
+const faultHoldTime = 60 * time.Second
+
+// resetAfter is how long a node may keep negotiating its old hold time
+// before the router resets its session (Cilium applies new timers to the
+// sessions it opens next; an operator clears the session for them to take).
+const resetAfter = time.Minute
+
+// bgpHoldTimeChanged: the CNI's BGP configuration gives the agents another
+// hold time (kube-router --bgp-holdtime, Cilium's CiliumBGPPeerConfig), as
+// a hand edit or an upgrade with other values would; the sessions come back
+// with it.
+func bgpHoldTimeChanged(ctx context.Context, t Target) (Heal, []string, error) {
+	ed, ok := t.Profile().(cni.BGPHoldTimeEditor)
+	if !ok {
+		return nil, nil, NotApplicable(t.CNI() + " states no way to change its agents' BGP hold time (framework/cni BGPHoldTimeEditor)")
+	}
+	rc := t.Router()
+	if rc == nil {
+		return nil, nil, NotApplicable("the environment gives no router API to read the sessions from")
+	}
+	var nodes []router.Node
+	for _, n := range t.HybridNodes() {
+		nodes = append(nodes, router.Node{Name: n.Name, Address: n.Address})
+	}
+	if len(nodes) == 0 {
+		return nil, nil, NotApplicable("no hybrid node")
+	}
+	k := router.NewChecker(rc)
+	before := map[string]time.Duration{}
+	hold := faultHoldTime
+	for _, n := range nodes {
+		p, err := k.PeerParamsOf(ctx, n)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read the session of %s before the fault: %w", n, err)
+		}
+		before[n.Address] = p.HoldTime
+		if p.HoldTime == hold {
+			hold = faultHoldTime * 3 / 4
+		}
+	}
+	restore, what, err := ed.SetBGPHoldTime(ctx, t.Cluster(), hold)
+	if err != nil {
+		return nil, nil, err
+	}
+	heal := func(ctx context.Context) error {
+		if err := restore(ctx); err != nil {
+			return err
+		}
+		return holdTimesSettle(ctx, rc, nodes, "the hold time negotiated before the fault", func(n router.Node, got time.Duration) bool {
+			return got == before[n.Address]
+		})
+	}
+	if err := holdTimesSettle(ctx, rc, nodes, "another hold time than before ("+what+")", func(n router.Node, got time.Duration) bool {
+		return got != before[n.Address]
+	}); err != nil {
+		return nil, nil, healAfter(ctx, heal, fmt.Errorf("the fault did not take: %w", err))
+	}
+	return heal, append(names(t.HybridNodes()), what), nil
+}
+
+// holdTimesSettle waits until every node's session is established with a
+// hold time ok accepts, resetting (once) the session of a node that keeps
+// another for resetAfter.
+func holdTimesSettle(ctx context.Context, rc *router.Client, nodes []router.Node, want string, ok func(router.Node, time.Duration) bool) error {
+	k := router.NewChecker(rc)
+	start := time.Now()
+	reset := map[string]bool{}
+	return poll(ctx, settle, "every hybrid node's session with "+want, func(ctx context.Context) (bool, error) {
+		var wrong []string
+		for _, n := range nodes {
+			p, err := k.PeerParamsOf(ctx, n)
+			if err != nil {
+				wrong = append(wrong, err.Error())
+				continue
+			}
+			if ok(n, p.HoldTime) {
+				continue
+			}
+			wrong = append(wrong, fmt.Sprintf("%s: hold time %s", n, p.HoldTime))
+			if time.Since(start) > resetAfter && !reset[n.Address] {
+				reset[n.Address] = true
+				if err := rc.ResetSession(ctx, n.Address); err != nil {
+					return false, err
+				}
+			}
+		}
+		if len(wrong) > 0 {
+			return false, fmt.Errorf("%s", strings.Join(wrong, "; "))
+		}
+		return true, nil
+	})
 }

@@ -93,6 +93,12 @@ var catalogue = []*Fault{
 	New("pod-outside-block").Breaks("ipam/pod-addresses").Needs(checks.Dataplane, checks.NodeShell).
 		Doc("a stray CNI configuration read first on one hybrid node gives a new pod an address outside the node's block").
 		Injects(podOutsideBlock),
+	New("stray-node-block").Breaks("ipam/blocks").Needs(checks.Dataplane).
+		Doc("a hybrid node registers holding a pod block outside the pod CIDR (Node podCIDR or the CNI's own IPAM object), no kubelet behind it").
+		Injects(strayNodeBlock),
+	New("ipam-setting-changed").Breaks("ipam/unchanged").Needs(checks.Dataplane).
+		Doc("an IPAM setting (the block size) is changed in the CNI's configuration, as an upgrade with other values would; judged against the install's IPAM").
+		Injects(ipamSettingChanged),
 	New("foreign-peer-announces-block").Breaks("bgp/pod-blocks").Needs(checks.Router, checks.Dataplane).When(checks.BGPOn).
 		Doc("a second BGP speaker inside the router's neighbor range announces a node's pod block").
 		Injects(foreignPeerAnnouncesBlock),
@@ -100,10 +106,17 @@ var catalogue = []*Fault{
 		When(checks.BGPOn, checks.AdvertisesServices).
 		Doc("a finalizer nobody removes holds every new advertised Service, so a deleted one stays advertised").
 		Injects(serviceDeletionStuck),
+	New("service-routes-filtered").Breaks("bgp/services").Needs(checks.Router, checks.Dataplane).
+		When(checks.BGPOn, checks.AdvertisesServices).
+		Doc("the router's import policy drops the service host routes one hybrid node advertises (a prefix list on that neighbor); its session and pod block stay").
+		Injects(serviceRoutesFiltered),
 	New("bgp-no-new-session").Breaks("bgp/graceful-restart").Needs(checks.Router, checks.Dataplane, checks.NodeShell).
 		When(checks.BGPOn).
 		Doc("hybrid nodes keep their BGP sessions but reset new ones (TCP 179 SYN): a restarted agent comes back without re-advertising").
 		Injects(bgpNoNewSession),
+	New("bgp-hold-time-changed").Breaks("bgp/parameters").Needs(checks.Router).When(checks.BGPOn).
+		Doc("the CNI's BGP configuration gives the agents a 60 s hold time (kube-router --bgp-holdtime, Cilium's CiliumBGPPeerConfig); the sessions come back with it").
+		Injects(bgpHoldTimeChanged),
 	New("bgp-resource-edited").Breaks("bgp/resources").Needs(checks.NodeShell).When(checks.BGPOn, checks.HasBGPResources).
 		Doc("a number in a BGP resource's spec (a timer, an ASN) is edited away from the guide's").
 		Injects(bgpResourceEdited),

@@ -24,6 +24,7 @@ import (
 	"github.com/hybridcni/hybridcni/framework/checks"
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/router"
 )
 
 // Node is a cluster node as a fault sees it.
@@ -62,6 +63,15 @@ type Target interface {
 	BGP() config.BGP
 	// BGPResources are the CNI's BGP objects as the cluster holds them.
 	BGPResources(ctx context.Context) ([]*unstructured.Unstructured, error)
+	// Network is the run's network: node, pod and service CIDRs, block size.
+	Network() config.Network
+	// Router is the on-prem router's API (nil without one).
+	Router() *router.Client
+	// Profile is the CNI's profile and Cluster the clients it acts with:
+	// faults that change the CNI's own configuration dispatch on the
+	// profile's interfaces (framework/cni BGPHoldTimeEditor, ...).
+	Profile() cni.Profile
+	Cluster() *cni.Cluster
 }
 
 // Heal undoes a fault and waits until the cluster is whole again.
@@ -145,6 +155,15 @@ func (f *Fault) Applies(s checks.Subject) string {
 	return ""
 }
 
+// JudgedSinceInstall reports whether check c, which does not run in stage
+// itself, is judged in the fault phase after stage all the same: a check of
+// the phases that compare with what install left (checks.SinceInstall,
+// ipam/unchanged) is, in the phase after install, against the install's
+// snapshot, as it would be after an upgrade that did what the fault does.
+func JudgedSinceInstall(c *checks.Check, stage checks.Stage) bool {
+	return stage == checks.AfterInstall && c.Stages()&stage == 0 && c.Stages()&checks.SinceInstall != 0
+}
+
 // Checks are the catalogue checks the fault breaks (an unknown name is
 // an error: the catalogue test keeps them in step).
 func (f *Fault) Checks() ([]*checks.Check, error) {
@@ -212,12 +231,4 @@ func Covered() map[string][]string {
 
 // Gaps are the catalogue checks no fault breaks yet, each with why: the
 // catalogue test fails when a check is neither covered nor listed here.
-var Gaps = map[string]string{
-	"ipam/blocks": "blocks come from node.spec.podCIDR (kube-router, Calico) or the operator's pool, fixed when a node registers; " +
-		"another block size or a second block needs a reinstall with other values, a new cluster, not a fault on this one",
-	"ipam/unchanged": "runs only after an upgrade (phase since-install), and needs an upgrade whose values change the pod CIDR " +
-		"or block size: a fault of the upgrade, which the fault phase after install cannot inject",
-	"bgp/services": "needs one node to stop advertising a service while it keeps its session: kube-router has no per-node switch, " +
-		"and a router import filter needs a policy API in framework/router (not built)",
-	"bgp/parameters": "new check (issue #15, another change in progress): its fault, e.g. agent args with another hold time, comes with it",
-}
+var Gaps = map[string]string{}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/router"
 )
 
 // shellTarget records the commands a fault runs on nodes and keeps the
@@ -40,6 +41,12 @@ func (s *shellTarget) BGP() config.BGP                                   { retur
 func (s *shellTarget) BGPResources(context.Context) ([]*unstructured.Unstructured, error) {
 	return nil, nil
 }
+func (s *shellTarget) Network() config.Network {
+	return config.Network{PodCIDR: "10.85.0.0/16", NodeCIDR: "10.80.0.0/24", ServiceCIDR: "10.96.0.0/16", BlockSize: 24}
+}
+func (s *shellTarget) Router() *router.Client { return nil }
+func (s *shellTarget) Profile() cni.Profile   { return nil }
+func (s *shellTarget) Cluster() *cni.Cluster  { return nil }
 func (s *shellTarget) Exec(_ context.Context, node string, argv ...string) (string, error) {
 	line := strings.Join(argv, " ")
 	s.cmds = append(s.cmds, node+": "+line)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/hybridcni/hybridcni/framework/checks"
 )
 
 // Listing is one fault as `hybridcni faults` lists it.
@@ -55,7 +57,9 @@ func WriteList(w io.Writer, asJSON bool) error {
 		for _, c := range sortedKeys(Gaps) {
 			fmt.Fprintf(w, "  %s: %s\n", c, Gaps[c])
 		}
+		return nil
 	}
+	fmt.Fprintf(w, "\nchecks no fault breaks yet: none (each of the %d catalogue checks is broken by a fault)\n", len(checks.Catalogue()))
 	return nil
 }
 
