@@ -66,6 +66,8 @@ func TestFaultPhaseAPITier(t *testing.T) {
 		"agent-affinity-removed":  "placement",
 		"operator-scaled-to-zero": "readiness/nodes-ready",
 		"crd-recreated":           "cleanup/crds",
+		// The cloud CNI's DaemonSet runs on kwok too (one cloud node).
+		"cloud-cni-affinity-removed": "placement/cloud-cni",
 	} {
 		for _, s := range []string{"fault: " + fault + ": inject", "fault: " + fault + ": " + check + " fails", "fault: " + fault + ": heal"} {
 			if state[s] != report.Passed {
@@ -97,7 +99,8 @@ func TestFaultPhaseAPITier(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%s", md)
-	for _, row := range []string{"| agent-affinity-removed | placement | yes |", "| crd-recreated | cleanup/crds | yes |"} {
+	for _, row := range []string{"| agent-affinity-removed | placement | yes |", "| crd-recreated | cleanup/crds | yes |",
+		"| cloud-cni-affinity-removed | placement/cloud-cni | yes |"} {
 		if !strings.Contains(string(md), row) {
 			t.Errorf("faults.md lacks %q", row)
 		}
