@@ -88,3 +88,30 @@ func TestContainsAny(t *testing.T) {
 		t.Error("containsAny")
 	}
 }
+
+// The fault phase after install runs a since-install check (ipam/unchanged)
+// as the fault phase itself, so its failure reads "between install and
+// faults", against the install's snapshot; the other checks run as install.
+func TestFaultPhaseJudgesSinceInstallChecks(t *testing.T) {
+	l := planRun(upgradeRun(t), []string{"1.16.19"}, nil, nil)
+	planFaults(l, nil)
+	found := false
+	for _, s := range l.specs[FaultsPhase] {
+		if s.step {
+			continue
+		}
+		want := "install"
+		if s.entry.Check.Name() == "ipam/unchanged" {
+			found, want = true, FaultsPhase
+			if s.entry.Phase.Version != "1.16.18" || s.entry.Skip != "" {
+				t.Errorf("%q: phase %+v, skip %q", s.title, s.entry.Phase, s.entry.Skip)
+			}
+		}
+		if s.entry.Phase.Name != want {
+			t.Errorf("%q runs its check as phase %q, want %s", s.title, s.entry.Phase.Name, want)
+		}
+	}
+	if !found {
+		t.Error("no fault phase spec runs ipam/unchanged (fault ipam-setting-changed)")
+	}
+}

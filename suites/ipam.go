@@ -2,6 +2,8 @@ package suites
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,4 +30,27 @@ func hybridNodesInCluster(ctx context.Context, kube kubernetes.Interface, config
 	}
 	slices.Sort(more)
 	return append(out, more...), nil
+}
+
+// blockProblemsNow is what ipam/blocks finds wrong with the pod blocks the
+// CNI's IPAM holds now (blockProblems over hybridNodesInCluster), and the
+// blocks it read.
+func (w *world) blockProblemsNow(ctx context.Context) ([]string, map[string][]string, error) {
+	ipam, err := w.readIPAM(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	hybrid, err := hybridNodesInCluster(ctx, w.env.Kube, w.hybridNames())
+	if err != nil {
+		return nil, nil, fmt.Errorf("list the nodes labelled hybrid: %w", err)
+	}
+	pod, err := netip.ParsePrefix(w.run.Network.PodCIDR)
+	if err != nil {
+		return nil, nil, err
+	}
+	node, err := netip.ParsePrefix(w.run.Network.NodeCIDR)
+	if err != nil {
+		return nil, nil, err
+	}
+	return blockProblems(ipam.Blocks, hybrid, pod, node, w.run.Network.BlockSize), ipam.Blocks, nil
 }
