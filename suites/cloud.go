@@ -97,6 +97,26 @@ func (w *world) podToPodCloudToHybrid(ctx SpecContext) {
 	w.probe(ctx, exps...)
 }
 
+// podToPodHybridToCloud: a pod on every hybrid node reaches the cloud pod
+// (through the router, as on-prem reaches a VPC) exactly when the answer
+// can come back: to the hybrid node's address when the hybrid CNI
+// masquerades, to the pod's own only through the remote pod network; with
+// neither, every pair must fail, and the check says it expects that.
+func (w *world) podToPodHybridToCloud(ctx SpecContext) {
+	wl := w.dataplane(ctx)
+	dst := w.cloudEcho(ctx)
+	routable, masq := w.podsRoutableFromControlPlane(), w.run.Network.Masquerade
+	var srcs []probe.Source
+	for _, node := range wl.order {
+		srcs = append(srcs, w.source(wl.pods[node][0]))
+	}
+	if !routable && !masq {
+		AddReportEntry("expected failure", fmt.Sprintf("masquerading off and hybrid pod CIDR %s not routable from the cloud side: "+
+			"no cloud pod's answer can reach a hybrid pod, every probe must fail", w.run.Network.PodCIDR))
+	}
+	w.probe(ctx, cloudcni.HybridToCloud(srcs, target(dst), routable, masq)...)
+}
+
 // webhookOnCloudNode serves the webhook from a pod on a cloud node: the
 // control plane reaches cloud pods whatever the hybrid side routes, so
 // admission consults it in every run. With hybrid pods unroutable this is
@@ -131,5 +151,6 @@ func mustNode(ctx context.Context, w *world, name string) *corev1.Node {
 func init() {
 	bodies["placement/cloud-cni"] = (*world).placementCloudCNI
 	bodies["pod-to-pod/cloud-to-hybrid"] = (*world).podToPodCloudToHybrid
+	bodies["pod-to-pod/hybrid-to-cloud"] = (*world).podToPodHybridToCloud
 	bodies["control-plane-to-pod/webhook-cloud"] = (*world).webhookOnCloudNode
 }

@@ -110,6 +110,17 @@ var catalogue = []*Check{
 			return "pod-to-pod/cloud-to-hybrid: a cloud pod reaches no hybrid node's pod when hybrid pod CIDRs are not routable (expected to fail)"
 		}).
 		Doc("works exactly when the cloud side routes the hybrid pod CIDRs through the on-prem router (EKS remote pod network), and must fail otherwise"),
+	New("pod-to-pod/hybrid-to-cloud").Features(Conformance).Needs(Dataplane, CloudCNI, Router).When(CloudNode).
+		Titled(func(s Subject) string {
+			switch {
+			case s.Run.Network.Masquerade:
+				return "pod-to-pod/hybrid-to-cloud: every hybrid node's pod reaches a cloud pod (masqueraded to the node address)"
+			case s.Run.BGP.Enabled:
+				return "pod-to-pod/hybrid-to-cloud: every hybrid node's pod reaches a cloud pod, which sees the pod address (routed back: remote pod network)"
+			}
+			return "pod-to-pod/hybrid-to-cloud: no hybrid pod gets an answer from a cloud pod when pod addresses are neither masqueraded nor routable (expected to fail)"
+		}).
+		Doc("the on-prem side reaches cloud pods through the router; the answer returns to a masqueraded node address, or to the pod address only through the remote pod network"),
 	New("vxlan/encapsulated").Features(VXLAN).Needs(Dataplane, NodeShell).When(Overlay, TwoHybridNodes).
 		Titled(func(Subject) string { return "vxlan: cross-node pod traffic leaves each node encapsulated" }).
 		Doc("the VXLAN devices' transmit counters move with cross-node probes"),

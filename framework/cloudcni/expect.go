@@ -40,3 +40,41 @@ func MasqueradeRule(block netip.Prefix) []string {
 func DropToHybrid(hybridPodCIDR string) []string {
 	return []string{"FORWARD", "-s", PodCIDR.String(), "-d", hybridPodCIDR, "-j", "DROP"}
 }
+
+// ScenarioHybridToCloud is the probe scenario of pod-to-pod/hybrid-to-cloud.
+const ScenarioHybridToCloud = "pod-to-pod/hybrid-to-cloud"
+
+// HybridToCloud are the expectations of pod-to-pod/hybrid-to-cloud, from
+// each hybrid pod to the cloud pod dst. The on-prem side reaches cloud pods
+// through the router, as it reaches a VPC; the cloud pod's answer goes back
+// to the address it sees. With the hybrid CNI masquerading, that is the
+// hybrid node's, and each must answer; without, it is the hybrid pod's,
+// which the cloud side routes only when the hybrid pod CIDRs are routable
+// (each must answer and see the pod's own address), and each must fail
+// otherwise.
+func HybridToCloud(hybridPods []probe.Source, dst probe.Target, routable, masquerade bool) []probe.Expectation {
+	var out []probe.Expectation
+	for _, src := range hybridPods {
+		switch {
+		case masquerade:
+			out = append(out, probe.ExpectSuccess(ScenarioHybridToCloud, src, dst))
+		case routable:
+			out = append(out, probe.ExpectSuccess(ScenarioHybridToCloud, src, dst,
+				probe.WithSource(src.IP, "the hybrid pod's address: masquerading off, routed back through the remote pod network")))
+		default:
+			out = append(out, probe.ExpectFailure(ScenarioHybridToCloud, src, dst))
+		}
+	}
+	return out
+}
+
+// DropFromHybrid are the filter rules (chain first) by which a cloud node
+// drops what the hybrid side sends its pods, from hybrid pod addresses and
+// from the hybrid nodes' (masqueraded): the fault hybrid-to-cloud-pods-dropped.
+func DropFromHybrid(hybridPodCIDR string, hybridNodeIPs []string) [][]string {
+	var out [][]string
+	for _, src := range append([]string{hybridPodCIDR}, hybridNodeIPs...) {
+		out = append(out, []string{"FORWARD", "-s", src, "-d", PodCIDR.String(), "-j", "DROP"})
+	}
+	return out
+}

@@ -33,6 +33,9 @@ type cloudLab struct {
 	cloudNode, router, hybridNode *lab.NS
 	src                           probe.Source
 	dst                           probe.Target
+	// The other way: the hybrid pod as a source, the cloud pod's echo.
+	hybridSrc probe.Source
+	cloudDst  probe.Target
 }
 
 func newCloudLab(t *testing.T) *cloudLab {
@@ -74,15 +77,15 @@ func newCloudLab(t *testing.T) *cloudLab {
 	rule := cloudcni.MasqueradeRule(block)
 	run(t, c.cloudNode, "iptables", append([]string{"-w", rule[0], rule[1], "-A"}, rule[2:]...)...)
 
-	var s *echo.Server
-	must(t, hpod.Do(func() (err error) {
-		s, err = echo.Listen(echo.Config{HTTPPort: echoPort, UDPPort: -1, TCPPort: -1, Hostname: "echo-hybrid"})
-		return err
-	}))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	// The on-prem side reaches cloud pods through the router, as it
+	// reaches a VPC (topologies.Env.RouteCloudPods).
+	must(t, c.router.AddRoute(lab.Route{Dst: block.String(), Gw: cloudNodeIP}))
+	must(t, c.hybridNode.AddRoute(lab.Route{Dst: cloudcni.PodCIDR.String(), Gw: routerIP}))
+
+	serve(t, hpod, "echo-hybrid")
+	serve(t, cpod, "echo-cloud")
+	c.hybridSrc = probe.Source{Place: probe.InNetNS(hpod, []string{os.Args[0]}, cliEnv), Name: "echo-hybrid-1-a", IP: hybridPodIP}
+	c.cloudDst = probe.HTTPTarget("echo-cloud-1-cloud", cloudPodIP, echoPort, "/clientip")
 
 	c.src = probe.Source{Place: probe.InNetNS(cpod, []string{os.Args[0]}, cliEnv), Name: "echo-cloud-1-cloud", IP: cloudPodIP}
 	c.dst = probe.HTTPTarget("echo-hybrid-1-a", hybridPodIP, echoPort, "/clientip")
@@ -145,6 +148,74 @@ func TestCloudToHybridLab(t *testing.T) {
 	run(t, c.cloudNode, "iptables", drop...)
 	if err := c.check(t, true).Err(); err != nil {
 		t.Fatalf("after the fault's rule is gone: %v", err)
+	}
+}
+
+func serve(t *testing.T, ns *lab.NS, name string) {
+	var s *echo.Server
+	must(t, ns.Do(func() (err error) {
+		s, err = echo.Listen(echo.Config{HTTPPort: echoPort, UDPPort: -1, TCPPort: -1, Hostname: name})
+		return err
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func (c *cloudLab) checkHybridToCloud(t *testing.T, routable, masquerade bool) error {
+	t.Helper()
+	pc := probe.NewCheck(probe.WithLogf(t.Logf), probe.WithTimeout(2*time.Second))
+	must(t, pc.Expect(cloudcni.HybridToCloud([]probe.Source{c.hybridSrc}, c.cloudDst, routable, masquerade)...))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep := pc.Run(ctx)
+	t.Logf("\n%s", rep.Table())
+	return rep.Err()
+}
+
+// The check pod-to-pod/hybrid-to-cloud on real packets: with masquerading
+// off the cloud pod sees the hybrid pod's address and answers it only
+// through the remote pod network; unroutable, the expected failure holds
+// and a success expectation fails naming the pair; masquerading on the
+// hybrid node makes it work anyway; the fault hybrid-to-cloud-pods-dropped's
+// rules fail it naming the pair.
+func TestHybridToCloudLab(t *testing.T) {
+	c := newCloudLab(t)
+	pair := "pod-to-pod/hybrid-to-cloud: echo-hybrid-1-a (10.85.0.10) -> echo-cloud-1-cloud (100.74.2.5)"
+
+	c.remotePodNetwork(t, true)
+	if err := c.checkHybridToCloud(t, true, false); err != nil {
+		t.Fatalf("routable, masquerading off: %v", err)
+	}
+	c.remotePodNetwork(t, false)
+	if err := c.checkHybridToCloud(t, false, false); err != nil {
+		t.Fatalf("unroutable, masquerading off, the expected failure: %v", err)
+	}
+	if err := c.checkHybridToCloud(t, true, false); err == nil || !strings.Contains(err.Error(), pair) {
+		t.Fatalf("unroutable while the check wants success: %v; want a failure naming %q", err, pair)
+	}
+	masq := []string{"-w", "-t", "nat", "-A", "POSTROUTING", "-s", hybridPodCIDR, "!", "-d", hybridPodCIDR, "-o", "eth0", "-j", "MASQUERADE"}
+	run(t, c.hybridNode, "iptables", masq...)
+	if err := c.checkHybridToCloud(t, false, true); err != nil {
+		t.Fatalf("unroutable, masquerading on: %v", err)
+	}
+	masq[3] = "-D"
+	run(t, c.hybridNode, "iptables", masq...)
+
+	c.remotePodNetwork(t, true)
+	rules := cloudcni.DropFromHybrid(hybridPodCIDR, []string{hybridNodeIP})
+	for _, r := range rules {
+		run(t, c.cloudNode, "iptables", append([]string{"-w", "-t", "filter", "-I"}, r...)...)
+	}
+	if err := c.checkHybridToCloud(t, true, false); err == nil || !strings.Contains(err.Error(), pair) {
+		t.Fatalf("with the fault's rules: %v; want a failure naming %q", err, pair)
+	}
+	for _, r := range rules {
+		run(t, c.cloudNode, "iptables", append([]string{"-w", "-t", "filter", "-D"}, r...)...)
+	}
+	if err := c.checkHybridToCloud(t, true, false); err != nil {
+		t.Fatalf("after the fault's rules are gone: %v", err)
 	}
 }
 

@@ -22,6 +22,10 @@ var cloudFaults = []*Fault{
 		Needs(checks.Dataplane, checks.NodeShell, checks.CloudCNI).When(checks.CloudNode).
 		Doc("the cloud nodes drop what cloud pods send to the hybrid pod CIDR (iptables FORWARD), as a VPC without the remote pod network would, though it is routable").
 		Injects(cloudToHybridPodsDropped),
+	New("hybrid-to-cloud-pods-dropped").Breaks("pod-to-pod/hybrid-to-cloud").
+		Needs(checks.Dataplane, checks.NodeShell, checks.CloudCNI, checks.Router).When(checks.CloudNode, checks.PodsAnswerable).
+		Doc("the cloud nodes drop what the hybrid side (pod or masqueraded node addresses) sends their pods (iptables FORWARD)").
+		Injects(hybridToCloudPodsDropped),
 	New("control-plane-to-cloud-pods-dropped").Breaks("control-plane-to-pod/webhook-cloud").
 		Needs(checks.Dataplane, checks.NodeShell, checks.CloudCNI).When(checks.CloudNode).
 		Doc("the control-plane node drops what it sends to the cloud pods' range (a webhook on a cloud node is then unreachable)").
@@ -115,6 +119,28 @@ func cloudToHybridPodsDropped(ctx context.Context, t Target) (Heal, []string, er
 	}
 	heal, err := iptablesFault(ctx, t, rules)
 	return heal, cloud, err
+}
+
+// hybridToCloudPodsDropped: the cloud nodes drop what the hybrid side sends
+// cloud pods, whichever source address it carries (pod or masqueraded node).
+func hybridToCloudPodsDropped(ctx context.Context, t Target) (Heal, []string, error) {
+	cloud, hybrid := names(t.CloudNodes()), t.HybridNodes()
+	if len(cloud) == 0 || len(hybrid) == 0 {
+		return nil, nil, NotApplicable("needs a cloud node and a hybrid node")
+	}
+	var ips []string
+	for _, h := range hybrid {
+		ips = append(ips, h.Address)
+	}
+	var rules []rule
+	for _, n := range cloud {
+		for _, r := range cloudcni.DropFromHybrid(t.PodCIDR(), ips) {
+			rules = append(rules, rule{n, append([]string{"filter"}, r...)})
+		}
+	}
+	heal, err := iptablesFault(ctx, t, rules)
+	// The probes are named by their hybrid source pods (echo-<node>-a).
+	return heal, names(hybrid), err
 }
 
 // controlPlaneToCloudPodsDropped: the control plane drops what it sends to

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,7 +203,7 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 		return res.Stdout, nil
 	}
 	if run.Nodes.Cloud > 0 {
-		if err := cloudSide(ctx, kube, im.Echo); err != nil {
+		if err := cloudSide(ctx, kube, im.Echo, te); err != nil {
 			return nil, nil, err
 		}
 	} else {
@@ -290,12 +291,12 @@ func (p *provider) loadImages(ctx context.Context, run config.Run, cluster strin
 }
 
 // cloudSide gives the cloud workers their CNI (framework/cloudcni, the VPC
-// CNI's part) and waits until they are Ready. CoreDNS is kept on hybrid
-// nodes first, where it ran before the cloud side had a CNI: cloud workers
-// are Ready before any hybrid node, and the DNS checks judge the hybrid
-// CNI's path to CoreDNS (this topology routes no cloud pod address from the
-// hybrid side).
-func cloudSide(ctx context.Context, kube kubernetes.Interface, image string) error {
+// CNI's part), waits until they are Ready, and routes the cloud pods'
+// addresses from the on-prem side through the router, as a VPC's are.
+// CoreDNS is kept on hybrid nodes first, where it ran before the cloud side
+// had a CNI: cloud workers are Ready before any hybrid node, and the DNS
+// checks judge the hybrid CNI's path to CoreDNS.
+func cloudSide(ctx context.Context, kube kubernetes.Interface, image string, te *topologies.Env) error {
 	patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":`+
 		`{"nodeSelectorTerms":[{"matchExpressions":[{"key":%q,"operator":"In","values":[%q]}]}]}}}}}}}`, cni.HybridLabel, cni.HybridValue)
 	if _, err := kube.AppsV1().Deployments("kube-system").Patch(ctx, "coredns", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
@@ -304,7 +305,21 @@ func cloudSide(ctx context.Context, kube kubernetes.Interface, image string) err
 	if err := cloudcni.Deploy(ctx, kube, image); err != nil {
 		return err
 	}
-	return cloudcni.WaitReady(ctx, kube, 3*time.Minute)
+	if err := cloudcni.WaitReady(ctx, kube, 3*time.Minute); err != nil {
+		return err
+	}
+	blocks := map[netip.Prefix]netip.Addr{}
+	for _, n := range te.Nodes {
+		if n.Role != "cloud" {
+			continue
+		}
+		b, err := cloudcni.Block(n.IP)
+		if err != nil {
+			return err
+		}
+		blocks[b] = n.IP
+	}
+	return te.RouteCloudPods(ctx, cloudcni.PodCIDR, blocks)
 }
 
 // routerState writes the router's neighbors and RIB.
