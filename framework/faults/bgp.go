@@ -262,7 +262,8 @@ const faultHoldTime = 60 * time.Second
 // resetAfter is how long a node may keep negotiating its old hold time
 // before the router resets its session (Cilium applies new timers to the
 // sessions it opens next; an operator clears the session for them to take).
-const resetAfter = time.Minute
+// A variable so a test need not wait a minute.
+var resetAfter = time.Minute
 
 // bgpHoldTimeChanged: the CNI's BGP configuration gives the agents another
 // hold time (kube-router --bgp-holdtime, Cilium's CiliumBGPPeerConfig), as

@@ -84,9 +84,13 @@ func nodeSpeaker(t *testing.T, rc router.Config, addr string, hold time.Duration
 }
 
 func newSpeaker(rc router.Config, addr string, hold time.Duration) (*router.Router, error) {
+	return newSpeakerKeepalive(rc, addr, hold, hold/3)
+}
+
+func newSpeakerKeepalive(rc router.Config, addr string, hold, keepalive time.Duration) (*router.Router, error) {
 	s, err := router.New(router.Config{ASN: 65001, RouterID: addr, ListenPort: -1,
 		Neighbors: []router.Neighbor{{Address: "127.0.0.1", ASN: rc.ASN, Port: uint32(rc.ListenPort), LocalAddress: addr}},
-		HoldTime:  hold, Keepalive: hold / 3, ConnectRetry: time.Second, GracefulRestart: true, RestartTime: 120 * time.Second})
+		HoldTime:  hold, Keepalive: keepalive, ConnectRetry: time.Second, GracefulRestart: true, RestartTime: 120 * time.Second})
 	if err != nil {
 		return nil, err
 	}
