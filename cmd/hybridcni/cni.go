@@ -8,16 +8,17 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/hybridcni/hybridcni/framework/chart"
 	"github.com/hybridcni/hybridcni/framework/cni"
 	_ "github.com/hybridcni/hybridcni/framework/cni/all" // registers every CNI profile and driver
 	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/internal/table"
 )
 
 func init() { register(newCNICmd) }
@@ -71,6 +72,8 @@ type session struct {
 	cluster *cni.Cluster
 	driver  cni.Driver
 	out     io.Writer
+	// errOut takes verdicts and notes beside the lists on out.
+	errOut io.Writer
 }
 
 // open validates the input, then connects: bad input exits 2 before any
@@ -131,7 +134,7 @@ func (f *cniFlags) open(cmd *cobra.Command, needSource bool, checks func(config.
 	if err != nil {
 		return nil, err
 	}
-	return &session{run: run, cluster: c, driver: d, out: cmd.OutOrStdout()}, nil
+	return &session{run: run, cluster: c, driver: d, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr()}, nil
 }
 
 func newCNIInstallCmd() *cobra.Command {
@@ -304,16 +307,10 @@ func newCNIStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(s.out, "Release %s/%s (chart %s)\n", p.Namespace(), p.ReleaseName(), p.ChartName())
-			tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "REVISION\tCHART\tSTATUS\tUPDATED\tDESCRIPTION")
-			for _, r := range hist {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Revision, r.ChartVersion, r.Status, r.Updated.UTC().Format(time.RFC3339), r.Description)
-			}
-			tw.Flush()
+			writeHistory(s.out, p.Namespace()+"/"+p.ReleaseName(), p.ChartName(), hist)
 			fmt.Fprintln(s.out)
 			if err := s.printReadiness(ctx); err != nil {
-				defer fmt.Fprintln(s.out)
+				fmt.Fprintln(s.out)
 				s.printBGP(ctx)
 				return err
 			}
@@ -332,8 +329,27 @@ func (s *session) printReadiness(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tROLE\tREADY\tAGENTS")
+	writeReadiness(s.out, r)
+	if !r.OK() {
+		return fmt.Errorf("%s %w", s.run.CNI.Name, r.Err())
+	}
+	fmt.Fprintf(s.errOut, "%s ready on every hybrid node\n", s.run.CNI.Name)
+	return nil
+}
+
+// writeHistory lists a release's revisions.
+func writeHistory(w io.Writer, release, chartName string, hist []*chart.Release) {
+	t := table.New(w, "release", "chart", "revision", "version", "status", "updated", "description")
+	for _, r := range hist {
+		t.Row(release, chartName, r.Revision, r.ChartVersion, r.Status, r.Updated.UTC().Format(time.RFC3339), r.Description)
+	}
+	t.Flush()
+}
+
+// writeReadiness lists readiness per node, then per workload (and
+// tigerastatus), as two lists.
+func writeReadiness(w io.Writer, r *cni.Readiness) {
+	t := table.New(w, "node", "role", "ready", "agents")
 	for _, n := range r.Nodes {
 		role := "cloud"
 		if n.Hybrid {
@@ -344,15 +360,13 @@ func (s *session) printReadiness(ctx context.Context) error {
 			agents = append(agents, w+"="+p)
 		}
 		sort.Strings(agents)
-		a := strings.Join(agents, ",")
-		if a == "" {
-			a = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", n.Name, role, n.Ready, a)
+		t.Row(n.Name, role, n.Ready, strings.Join(agents, ","))
 	}
-	fmt.Fprintln(tw, "\nWORKLOAD\tREADY\tOK\t")
-	for _, w := range r.Workloads {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t\n", w.Workload, w.Ready, w.OK)
+	t.Flush()
+	fmt.Fprintln(w)
+	t = table.New(w, "workload", "ready", "ok")
+	for _, wl := range r.Workloads {
+		t.Row(wl.Workload, wl.Ready, wl.OK)
 	}
 	names := make([]string, 0, len(r.Tigera))
 	for n := range r.Tigera {
@@ -360,30 +374,31 @@ func (s *session) printReadiness(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(tw, "tigerastatus %s\t%s\t%v\t\n", n, r.Tigera[n], r.Tigera[n] == "Available")
+		t.Row("tigerastatus "+n, r.Tigera[n], r.Tigera[n] == "Available")
 	}
-	tw.Flush()
-	if !r.OK() {
-		return fmt.Errorf("%s %w", s.run.CNI.Name, r.Err())
-	}
-	fmt.Fprintf(s.out, "%s ready on every hybrid node\n", s.run.CNI.Name)
-	return nil
+	t.Flush()
 }
 
 func (s *session) printBGP(ctx context.Context) {
 	objs, err := s.driver.BGPResources(ctx)
 	if err != nil {
-		fmt.Fprintf(s.out, "BGP resources: %v\n", err)
+		fmt.Fprintf(s.errOut, "BGP resources: %v\n", err)
 		return
 	}
 	if len(objs) == 0 {
-		fmt.Fprintln(s.out, "BGP resources: none")
+		fmt.Fprintln(s.errOut, "BGP resources: none")
 		return
 	}
-	fmt.Fprintln(s.out, "BGP resources:")
+	writeBGPResources(s.out, objs)
+}
+
+// writeBGPResources lists the CNI's BGP objects in the cluster.
+func writeBGPResources(w io.Writer, objs []*unstructured.Unstructured) {
+	t := table.New(w, "bgp resource", "name", "api version")
 	for _, o := range objs {
-		fmt.Fprintf(s.out, "  %s %s (%s)\n", o.GetKind(), o.GetName(), o.GetAPIVersion())
+		t.Row(o.GetKind(), o.GetName(), o.GetAPIVersion())
 	}
+	t.Flush()
 }
 
 // kubeconfigError says what is wrong with the kubeconfig, lists the contexts

@@ -11,6 +11,7 @@ import (
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/cni/cnitest"
 	"github.com/hybridcni/hybridcni/framework/testenv"
+	"github.com/hybridcni/hybridcni/internal/table"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -101,7 +102,8 @@ func TestCNICommandLifecycle(t *testing.T) {
 		t.Fatalf("install: exit %d\n%s\n%s", code, out, stderr)
 	}
 	wantOutput(t, "install output", out, "installed cilium: release kube-system/cilium revision 1 (cilium 1.16.18, deployed)",
-		"cilium ready on every hybrid node", "cloud-node-1", "DaemonSet kube-system/cilium")
+		"cloud-node-1", "DaemonSet kube-system/cilium")
+	wantOutput(t, "install stderr", stderr, "cilium ready on every hybrid node")
 
 	code, _, stderr = cli("cni", "install", "--version", "1.16.18")
 	if code != exitFailure {
@@ -126,8 +128,11 @@ func TestCNICommandLifecycle(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s\n%s", code, out, stderr)
 	}
 	t.Logf("status:\n%s", out)
-	wantOutput(t, "status output", out, "Release kube-system/cilium (chart cilium)", "1.16.18", "superseded", "1.16.19", "deployed",
-		"hybrid-node-1", "cilium ready on every hybrid node", "BGP resources: none")
+	wantOutput(t, "status output", out, "kube-system/cilium  cilium", "1.16.18", "superseded", "1.16.19", "deployed", "hybrid-node-1")
+	wantOutput(t, "status stderr", stderr, "cilium ready on every hybrid node", "BGP resources: none")
+	if why := table.Check(out); why != "" {
+		t.Errorf("status does not print lists in the one style: %s\n%s", why, out)
+	}
 
 	code, out, stderr = cli("cni", "rollback", "--revision", "1")
 	if code != exitOK {

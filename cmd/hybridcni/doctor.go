@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hybridcni/hybridcni/internal/table"
 	"github.com/hybridcni/hybridcni/topologies"
 	"github.com/hybridcni/hybridcni/topologies/doctor"
 )
@@ -92,57 +93,23 @@ registries count as unreachable).`,
 // doctorWidth is the width doctor's table fits in.
 const doctorWidth = 100
 
-// writeDoctorTable prints one finding per block, fitting width columns:
+// writeDoctorTable prints one finding per row, fitting width columns:
 // STATUS and CHECK, then the finding and its fix wrapped beside them.
 func writeDoctorTable(w io.Writer, rep doctor.Report, width int) {
-	const statusW, checkW = 8, 22
-	indent := strings.Repeat(" ", statusW+checkW)
-	text := width - statusW - checkW
-	fmt.Fprintf(w, "%-*s%-*s%s\n", statusW, "STATUS", checkW, "CHECK", "FINDING / FIX")
+	const checkW = 20
+	t := table.New(w, "status", "check", "finding / fix").Fit(width)
 	for _, f := range rep.Findings {
 		check := f.Check
-		if len(check) > checkW-2 {
-			check = check[:checkW-3] + "~"
+		if len([]rune(check)) > checkW {
+			check = string([]rune(check)[:checkW-1]) + "~"
 		}
-		lines := wrapWords(f.Message, text)
+		text := f.Message
 		if f.Fix != "" {
-			lines = append(lines, wrapWords("fix: "+f.Fix, text)...)
+			text += "\nfix: " + f.Fix
 		}
-		for i, l := range lines {
-			if i == 0 {
-				fmt.Fprintf(w, "%-*s%-*s%s\n", statusW, strings.ToUpper(string(f.Severity)), checkW, check, l)
-				continue
-			}
-			fmt.Fprintf(w, "%s%s\n", indent, l)
-		}
+		t.Row(strings.ToUpper(string(f.Severity)), check, text)
 	}
-}
-
-// wrapWords breaks s into lines of at most width runes (a longer word gets a line of its own, cut).
-func wrapWords(s string, width int) []string {
-	var lines []string
-	line := ""
-	for _, word := range strings.Fields(s) {
-		for len([]rune(word)) > width {
-			if line != "" {
-				lines, line = append(lines, line), ""
-			}
-			r := []rune(word)
-			lines, word = append(lines, string(r[:width])), string(r[width:])
-		}
-		switch {
-		case line == "":
-			line = word
-		case len([]rune(line))+1+len([]rune(word)) <= width:
-			line += " " + word
-		default:
-			lines, line = append(lines, line), word
-		}
-	}
-	if line != "" || len(lines) == 0 {
-		lines = append(lines, line)
-	}
-	return lines
+	t.Flush()
 }
 
 // shortBlocked is doctor's error after its table: the blockers' checks by

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/hybridcni/hybridcni/framework/faults"
+	"github.com/hybridcni/hybridcni/internal/table"
 )
 
 func init() { register(newFaultsCmd) }
@@ -25,7 +31,10 @@ checks no fault breaks yet.`,
 			if output != "text" && output != "json" {
 				return invalidf("--output %q: use text or json", output)
 			}
-			return faults.WriteList(cmd.OutOrStdout(), output == "json")
+			if output == "json" {
+				return faults.WriteList(cmd.OutOrStdout(), true)
+			}
+			return writeFaults(cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
@@ -36,4 +45,31 @@ checks no fault breaks yet.`,
 func addFaultsFlag(cmd *cobra.Command, on *bool) {
 	cmd.Flags().BoolVar(on, "faults", false,
 		"after install's checks, inject each fault (see hybridcni faults) in turn: its checks must fail naming what broke, then pass after heal (writes faults.md)")
+}
+
+// writeFaults lists the fault catalogue, then the checks no fault breaks
+// (on errOut when there are none).
+func writeFaults(out, errOut io.Writer) error {
+	t := table.New(out, "fault", "breaks", "after", "needs", "when", "what it does")
+	for _, l := range faults.List() {
+		t.Row(l.Name, strings.Join(l.Breaks, ","), l.After, strings.Join(l.Needs, ","), strings.Join(l.Conditions, "; "), l.Doc)
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	if len(faults.Gaps) == 0 {
+		fmt.Fprintln(errOut, "every catalogue check is broken by a fault")
+		return nil
+	}
+	gaps := make([]string, 0, len(faults.Gaps))
+	for c := range faults.Gaps {
+		gaps = append(gaps, c)
+	}
+	sort.Strings(gaps)
+	fmt.Fprintln(out)
+	t = table.New(out, "check no fault breaks", "why")
+	for _, c := range gaps {
+		t.Row(c, faults.Gaps[c])
+	}
+	return t.Flush()
 }

@@ -2,13 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hybridcni/hybridcni/framework/buildinfo"
+	"github.com/hybridcni/hybridcni/internal/table"
 	"github.com/hybridcni/hybridcni/topologies"
 )
 
@@ -54,21 +55,8 @@ and removed once more.`,
 			o.StateDir = stateDir(state)
 			logger := log.New(cmd.ErrOrStderr(), "gc: ", log.Ltime)
 			removed, err := topologies.GC(ctx, dc, o, topologies.WithLogf(logger.Printf))
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			verb := "REMOVED"
-			if o.DryRun {
-				verb = "WOULD REMOVE"
-			}
-			fmt.Fprintf(w, "%s\tNAME\tCREATED\n", verb)
-			for _, e := range removed {
-				created := "-"
-				if !e.Created.IsZero() {
-					created = e.Created.Format(time.RFC3339)
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\n", e.Kind, e.Name, created)
-			}
-			w.Flush()
-			fmt.Fprintf(cmd.OutOrStdout(), "%d object(s)\n", len(removed))
+			writeRemoved(cmd.OutOrStdout(), removed, o.DryRun)
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d object(s)\n", len(removed))
 			return err
 		},
 	}
@@ -78,4 +66,21 @@ and removed once more.`,
 	f.BoolVar(&o.DryRun, "dry-run", false, "list, do not remove")
 	f.StringVar(&state, "state-dir", "", "state directory whose entries of removed runs go too")
 	return cmd
+}
+
+// writeRemoved lists what gc removed (or, dry, would remove).
+func writeRemoved(w io.Writer, removed []topologies.Entry, dry bool) {
+	verb := "removed"
+	if dry {
+		verb = "would remove"
+	}
+	t := table.New(w, verb, "name", "created")
+	for _, e := range removed {
+		created := ""
+		if !e.Created.IsZero() {
+			created = e.Created.Format(time.RFC3339)
+		}
+		t.Row(e.Kind, e.Name, created)
+	}
+	t.Flush()
 }

@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hybridcni/hybridcni/internal/table"
 	"github.com/hybridcni/hybridcni/topologies"
 )
 
@@ -123,14 +123,9 @@ are found by "hybridcni gc" instead.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "no live topologies (no ledger with objects in %s or %s)\n", dir, strings.Join(results, "/state, ")+"/state")
 				return nil
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tCREATED\tOBJECTS\tKUBECONFIG")
+			w := table.New(cmd.OutOrStdout(), "name", "created", "objects", "kubeconfig")
 			for _, t := range list {
-				kc := t.Kubeconfig
-				if kc == "" {
-					kc = "-"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", t.Name, t.Created.UTC().Format(time.RFC3339), t.Objects, kc)
+				w.Row(t.Name, t.Created.UTC().Format(time.RFC3339), t.Objects, t.Kubeconfig)
 			}
 			return w.Flush()
 		},

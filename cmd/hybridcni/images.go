@@ -6,10 +6,10 @@ import (
 	"log"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hybridcni/hybridcni/internal/table"
 	"github.com/hybridcni/hybridcni/topologies"
 )
 
@@ -72,14 +72,13 @@ func newImagesListCmd() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(rows)
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "IMAGE\tFOR\tLOCAL")
+			w := table.New(cmd.OutOrStdout(), "image", "for", "local")
 			for _, r := range rows {
 				local := "unknown (no engine)"
 				if r.Present != nil {
 					local = map[bool]string{true: "present", false: "absent"}[*r.Present]
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\n", r.Ref, r.For, local)
+				w.Row(r.Ref, r.For, local)
 			}
 			return w.Flush()
 		},

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hybridcni/hybridcni/framework/buildinfo"
 	"github.com/hybridcni/hybridcni/framework/image"
+	"github.com/hybridcni/hybridcni/internal/table"
 )
 
 // newImagesBuildCmd packages a static hybridcni binary (by default this
@@ -40,6 +40,8 @@ digest is unchanged is left alone. Build the binary with CGO_ENABLED=0.`,
 			}
 			defer dc.Close()
 			b := &image.Builder{Docker: dc, Binary: binary, Version: tag}
+			t := table.New(cmd.OutOrStdout(), "image", "state")
+			defer t.Flush()
 			for _, s := range image.All {
 				img, err := b.Build(cmd.Context(), s)
 				if err != nil {
@@ -49,7 +51,7 @@ digest is unchanged is left alone. Build the binary with CGO_ENABLED=0.`,
 				if img.Fresh {
 					state = "built"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", img.Ref, state)
+				t.Row(img.Ref, state)
 			}
 			return nil
 		},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/report"
+	"github.com/hybridcni/hybridcni/internal/table"
 	"github.com/hybridcni/hybridcni/suites"
 )
 
@@ -67,7 +68,7 @@ func newMatrixCmd() *cobra.Command {
 	cmd.Flags().StringVar(&only, "only", "", "run only these entries (comma-separated names)")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "entries (clusters) at once; each gets its own names and node CIDR")
 	cmd.Flags().BoolVar(&list, "list", false, "list the entries (after --only), run nothing")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "with --list: text (one name a line) or json (an array for a CI matrix: name, cni, version, upgradeTo, kubernetes, bgp, masquerade)")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "with --list: text (a table, one entry a row) or json (an array for a CI matrix); both give name, cni, version, upgradeTo, kubernetes, bgp, masquerade")
 	sf.add(cmd.Flags())
 	return cmd
 }
@@ -260,10 +261,11 @@ type listedRun struct {
 func listRuns(out io.Writer, runs []config.Run, format string) error {
 	switch format {
 	case "text", "":
+		t := table.New(out, "name", "cni", "version", "upgrade to", "kubernetes", "bgp", "masquerade")
 		for _, r := range runs {
-			fmt.Fprintln(out, r.Name)
+			t.Row(r.Name, r.CNI.Name, r.CNI.Version, r.CNI.UpgradeTo, r.Kubernetes.Version, r.BGP.Enabled, r.Network.Masquerade)
 		}
-		return nil
+		return t.Flush()
 	case "json":
 		list := make([]listedRun, len(runs))
 		for i, r := range runs {

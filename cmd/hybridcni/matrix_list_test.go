@@ -40,7 +40,9 @@ func TestMatrixListJSON(t *testing.T) {
 		}
 	}
 	out, code := cli(t, time.Minute, "matrix", "-f", "fixtures/matrix/offline.yaml", "--list", "--only", "cilium-1-18-0-bgp-nomasq")
-	if code != 0 || strings.TrimSpace(out) != "cilium-1-18-0-bgp-nomasq" {
+	// Text: the one list style, a header then one row per entry, its name first.
+	if rows := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(rows) != 2 || !strings.HasPrefix(rows[0], "NAME ") ||
+		strings.Fields(rows[1])[0] != "cilium-1-18-0-bgp-nomasq" {
 		t.Errorf("--list --only: exit %d, %q", code, out)
 	}
 	if out, code := cli(t, time.Minute, "matrix", "-f", "fixtures/matrix/offline.yaml", "--list", "-o", "yaml"); code != 2 || !strings.Contains(out, "text or json") {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -52,6 +53,7 @@ func newPlanCmd() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(pl)
 			}
+			fmt.Fprintln(cmd.ErrOrStderr(), pl.Summary())
 			return pl.WriteText(cmd.OutOrStdout())
 		},
 	}

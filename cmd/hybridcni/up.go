@@ -6,12 +6,12 @@ import (
 	"io"
 	"log"
 	"sort"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hybridcni/hybridcni/framework/buildinfo"
 	"github.com/hybridcni/hybridcni/framework/image"
+	"github.com/hybridcni/hybridcni/internal/table"
 	"github.com/hybridcni/hybridcni/topologies"
 	"github.com/hybridcni/hybridcni/topologies/doctor"
 )
@@ -120,14 +120,15 @@ func printEnv(w io.Writer, output string, e *topologies.EnvInfo) error {
 	}
 	fmt.Fprintf(w, "  pod CIDR %s reachable from the control plane: %s\n", e.PodCIDR, route)
 	if len(e.Nodes) > 0 {
-		fmt.Fprintln(w, "  nodes:")
+		fmt.Fprintln(w)
 		nodes := append([]topologies.Node(nil), e.Nodes...)
 		sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		t := table.New(w, "node", "role", "address")
 		for _, n := range nodes {
-			fmt.Fprintf(tw, "    %s\t%s\t%s\n", n.Name, n.Role, n.IP)
+			t.Row(n.Name, n.Role, n.IP)
 		}
-		tw.Flush()
+		t.Flush()
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "remove with: hybridcni down %s\n", e.Name)
 	return nil

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/hybridcni/hybridcni/framework/checks"
 	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/versions"
+	"github.com/hybridcni/hybridcni/internal/table"
 )
 
 // Phases of a run, in order.
@@ -266,21 +266,25 @@ func (b *builder) remove() {
 	}
 }
 
-// WriteText writes the plan for people: one numbered line per step, its details below.
-func (p *Plan) WriteText(w io.Writer) error {
+// Summary is the plan's heading: the run, its CNI and upgrade hops, the
+// chart's source and the Kubernetes version.
+func (p *Plan) Summary() string {
 	head := fmt.Sprintf("Run %s: %s %s", p.Run, p.CNI, p.Version)
 	if p.UpgradeTo != "" {
 		head += fmt.Sprintf(" -> %s (hops: %s)", p.UpgradeTo, strings.Join(p.UpgradePath, ", "))
 	}
-	if _, err := fmt.Fprintf(w, "%s\nChart %s from %s, Kubernetes %s\n\n", head, p.Chart, p.ChartSource, p.KubernetesVersion); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	return fmt.Sprintf("%s\nChart %s from %s, Kubernetes %s", head, p.Chart, p.ChartSource, p.KubernetesVersion)
+}
+
+// WriteText writes the plan for people as a list: one numbered row per
+// step, its details below it.
+func (p *Plan) WriteText(w io.Writer) error {
+	t := table.New(w, "#", "phase", "step")
 	for i, s := range p.Steps {
-		fmt.Fprintf(tw, "%2d.\t%s\t%s\n", i+1, s.Phase, s.Name)
+		t.Row(i+1, s.Phase, s.Name)
 		for _, d := range s.Details {
-			fmt.Fprintf(tw, "\t\t  - %s\n", d)
+			t.Continue("- " + d)
 		}
 	}
-	return tw.Flush()
+	return t.Flush()
 }

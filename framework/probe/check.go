@@ -10,8 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
+
+	"github.com/hybridcni/hybridcni/internal/table"
 )
 
 // Source is where a probe starts: a place plus the name and IP it goes by in
@@ -436,8 +437,7 @@ func (r *Report) Counts() (ok, failed, notRun int) {
 // Table renders the OK/ERROR table, one row per expectation.
 func (r *Report) Table() string {
 	var b bytes.Buffer
-	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "STATUS\tCHECK\tPROBE\tEXPECT\tSEEN\tTIME")
+	w := table.New(&b, "status", "check", "probe", "expect", "seen", "time")
 	for _, v := range r.Verdicts {
 		e := v.Expectation
 		seen := v.Result.SourceIP
@@ -451,17 +451,17 @@ func (r *Report) Table() string {
 		if e.Seen != "" {
 			exp += " from " + e.Seen
 		}
-		t := "-"
+		t := ""
 		if v.Status != StatusNotRun {
 			t = v.Duration.Round(time.Millisecond).String()
 			if v.Attempts > 1 {
 				t += fmt.Sprintf(" (%d attempts)", v.Attempts)
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Status, e.Name(), e.To.URL(), exp, seen, t)
+		w.Row(v.Status, e.Name(), e.To.URL(), exp, seen, t)
 	}
-	ok, failed, notRun := r.Counts()
-	fmt.Fprintf(w, "\n%d OK, %d ERROR, %d NOT RUN\n", ok, failed, notRun)
 	_ = w.Flush()
+	ok, failed, notRun := r.Counts()
+	fmt.Fprintf(&b, "\n%d OK, %d ERROR, %d NOT RUN\n", ok, failed, notRun)
 	return b.String()
 }

@@ -9,8 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
+
+	"github.com/hybridcni/hybridcni/internal/table"
 )
 
 // MeterPair is one client -> disruption endpoint the meter watches. To must
@@ -167,19 +168,15 @@ func (r *DisruptionReport) Check(b Budget) error {
 // Table renders sent, lost, loss %, longest gap and gap windows per pair.
 func (r *DisruptionReport) Table() string {
 	var b bytes.Buffer
-	w := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "PAIR\tSENT\tLOST\tLOSS\tLONGEST GAP\tGAPS")
+	t := table.New(&b, "pair", "sent", "lost", "loss", "longest gap", "gaps")
 	for _, p := range r.Pairs {
 		var gaps []string
 		for _, g := range p.Gaps {
 			gaps = append(gaps, fmt.Sprintf("%s-%s (%.0f ms)", g.Start.Format("15:04:05.000"), g.End.Format("15:04:05.000"), g.MS))
 		}
-		if len(gaps) == 0 {
-			gaps = []string{"-"}
-		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%.2f%%\t%.0f ms\t%s\n", p.Name, p.Sent, p.Lost, p.LossPct, p.LongestGapMS, strings.Join(gaps, ", "))
+		t.Row(p.Name, p.Sent, p.Lost, fmt.Sprintf("%.2f%%", p.LossPct), fmt.Sprintf("%.0f ms", p.LongestGapMS), strings.Join(gaps, ", "))
 	}
-	_ = w.Flush()
+	_ = t.Flush()
 	return b.String()
 }
 

@@ -16,13 +16,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/distribution/reference"
 	"golang.org/x/sys/unix"
 
 	"github.com/hybridcni/hybridcni/framework/docker"
+	"github.com/hybridcni/hybridcni/internal/table"
 )
 
 // OfflineEnv set to 1 skips the registry probe: no traffic leaves the
@@ -141,12 +141,11 @@ func (e *BlockedError) Error() string { return e.msg }
 
 // Write prints the report as a table: STATUS, CHECK, FINDING and FIX.
 func (r Report) Write(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tCHECK\tFINDING\tFIX")
+	t := table.New(w, "status", "check", "finding", "fix")
 	for _, f := range r.Findings {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", strings.ToUpper(string(f.Severity)), f.Check, f.Message, f.Fix)
+		t.Row(strings.ToUpper(string(f.Severity)), f.Check, f.Message, f.Fix)
 	}
-	tw.Flush()
+	t.Flush()
 }
 
 // Run performs every check.
