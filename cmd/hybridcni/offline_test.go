@@ -54,7 +54,9 @@ var kubeRouterOffline = offlineCNI{
 var kubeRouterUnroutable = offlineCNI{
 	images: kubeRouterOffline.images,
 	args:   kubeRouterOffline.args,
-	modes:  []string{"--bgp=false", "--masquerade=false", "--allow-unroutable-pods"},
+	// A cloud worker too: its pod must not reach hybrid pods, and its webhook
+	// must work where the hybrid node's cannot (the guide's fallback).
+	modes: []string{"--bgp=false", "--masquerade=false", "--allow-unroutable-pods", "--cloud-nodes", "1"},
 	// CoreDNS on the hybrid nodes cannot reach the API server without a route back.
 	mayskip: map[string]string{"pod-to-service/dns": "CoreDNS on hybrid nodes cannot reach the API server"},
 	columns: kubeRouterOffline.columns,
