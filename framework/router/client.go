@@ -212,8 +212,13 @@ func (c *Client) watchRaw(ctx context.Context, fn func(Event), started func()) e
 		}
 		switch e := r.Event.(type) {
 		case *api.WatchEventResponse_Peer:
-			if e.Peer.Peer != nil {
-				fn(Event{Type: EventPeer, Peer: peerFromAPI(e.Peer.Peer)})
+			if e.Peer.Peer == nil {
+				return
+			}
+			// GoBGP's start-up marker is a peer event with no neighbor
+			// address ("<nil>"): no session, so no event for anyone.
+			if p := peerFromAPI(e.Peer.Peer); p.Address != "" && p.Address != "<nil>" {
+				fn(Event{Type: EventPeer, Peer: p})
 			}
 		case *api.WatchEventResponse_Table:
 			for _, p := range e.Table.Paths {

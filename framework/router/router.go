@@ -248,9 +248,6 @@ func (r *Router) watch(ctx context.Context) error {
 func (r *Router) handle(ev Event) {
 	switch ev.Type {
 	case EventPeer:
-		if ev.Peer.Address == "" || ev.Peer.Address == "<nil>" {
-			return // GoBGP's own start-up marker, not a neighbor
-		}
 		r.logf("router: peer %s AS %d %s", ev.Peer.Address, ev.Peer.ASN, ev.Peer.State)
 	case EventRoute:
 		rt := ev.Route

@@ -88,6 +88,12 @@ func TestRouterWatcherRecordsASessionDropAndTheRouteComingBack(t *testing.T) {
 			break
 		}
 	}
+	for _, e := range ev {
+		// GoBGP's start-up marker (a peer event with no address) is no session.
+		if e.Subject == "" || strings.Contains(e.Text, "<nil>") {
+			t.Errorf("event about no peer: %+v", e)
+		}
+	}
 	var down, gone *report.Event
 	for i, e := range ev {
 		switch e.Kind {
