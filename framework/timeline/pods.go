@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -125,6 +126,33 @@ func workloadKey(p *corev1.Pod) (name string, perNode bool) {
 	return p.Name, true // a bare pod is its own workload
 }
 
+// workloadRemoved says whether the controller of a deleted pod is gone or
+// being deleted. A pod without a controller is its own workload.
+func (w *PodWatcher) workloadRemoved(p *corev1.Pod) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, o := range p.OwnerReferences {
+		if o.Controller == nil || !*o.Controller {
+			continue
+		}
+		var obj metav1.Object
+		var err error
+		switch o.Kind {
+		case "DaemonSet":
+			obj, err = w.kube.AppsV1().DaemonSets(p.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+		case "ReplicaSet":
+			obj, err = w.kube.AppsV1().ReplicaSets(p.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+		default:
+			return false
+		}
+		if apierrors.IsNotFound(err) {
+			return true
+		}
+		return err == nil && obj.GetDeletionTimestamp() != nil
+	}
+	return true
+}
+
 func podReady(p *corev1.Pod) bool {
 	if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
 		return false
@@ -184,6 +212,12 @@ func (w *PodWatcher) observe(p *corev1.Pod, deleted bool, at time.Time) {
 	}
 	if ready {
 		w.rec.Close(key, at, fmt.Sprintf(", until %s ready", p.Name))
+		return
+	}
+	if deleted && w.workloadRemoved(p) {
+		// Its workload was removed (a pre-flight check uninstalled):
+		// no pod will be ready again, so the span ends here.
+		w.rec.Close(key, at, ", until its workload was removed")
 		return
 	}
 	if deleted && known && !was {

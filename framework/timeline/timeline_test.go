@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -64,7 +65,7 @@ func TestPodWatcherSpansAnAgentRestartPerNode(t *testing.T) {
 	defer cancel()
 	old := agentPod("cilium-abc", "worker", true)
 	other := agentPod("cilium-xyz", "worker2", true)
-	kube := fake.NewClientset(old, other)
+	kube := fake.NewClientset(old, other, daemonSet("cilium"))
 	rec := NewRecorder()
 	if err := NewPodWatcher(kube, rec, "kube-system").Start(ctx); err != nil {
 		t.Fatal(err)
@@ -89,6 +90,39 @@ func TestPodWatcherSpansAnAgentRestartPerNode(t *testing.T) {
 	if e.Kind != report.EventPodDown || e.Node != "worker" || e.Text != "kube-system/cilium on worker down: cilium-abc deleted, until cilium-def ready" ||
 		e.End.Sub(e.Start) < 40*time.Millisecond {
 		t.Fatalf("span %+v (%v long)", e, e.End.Sub(e.Start))
+	}
+}
+
+func daemonSet(name string) *appsv1.DaemonSet {
+	return &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kube-system"}}
+}
+
+// A pre-flight check's DaemonSet is uninstalled while its pod on a node is
+// still starting: the span ends when the pod goes, not "not over when the
+// recording ended", which would be blamed for every later gap; the agent's
+// own pods, whose DaemonSet stays, are untouched.
+func TestPodWatcherEndsTheSpanOfARemovedWorkload(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	yes := true
+	check := agentPod("cilium-pre-flight-check-abc", "worker", false)
+	check.OwnerReferences = []metav1.OwnerReference{{Kind: "DaemonSet", Name: "cilium-pre-flight-check", Controller: &yes}}
+	agent := agentPod("cilium-abc", "worker", true)
+	kube := fake.NewClientset(check, agent, daemonSet("cilium"), daemonSet("cilium-pre-flight-check"))
+	rec := NewRecorder()
+	if err := NewPodWatcher(kube, rec, "kube-system").Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	must(t, kube.AppsV1().DaemonSets("kube-system").Delete(ctx, "cilium-pre-flight-check", metav1.DeleteOptions{}))
+	must(t, kube.CoreV1().Pods("kube-system").Delete(ctx, check.Name, metav1.DeleteOptions{}))
+	var ev []report.Event
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if ev = rec.Events(); len(ev) == 1 && !strings.Contains(ev[0].Text, "not over") {
+			break
+		}
+	}
+	if len(ev) != 1 || ev[0].Text != "kube-system/cilium-pre-flight-check on worker down: cilium-pre-flight-check-abc not ready, until its workload was removed" {
+		t.Fatalf("want the pre-flight span closed at its removal, got %+v", ev)
 	}
 }
 
