@@ -2,6 +2,7 @@ package suites
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -172,7 +173,7 @@ func TestPlanListingAndSuitesAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	var listing strings.Builder
-	if err := writeListing(&listing, layouts); err != nil {
+	if err := writeListing(&listing, &listing, layouts); err != nil {
 		t.Fatal(err)
 	}
 	for _, ph := range l.phases {
@@ -188,7 +189,7 @@ func TestPlanListingAndSuitesAgree(t *testing.T) {
 		for _, s := range l.specs[ph.Name] {
 			if !s.step {
 				defined = append(defined, s.title)
-				if !strings.Contains(listing.String(), "check "+s.title+" [") {
+				if !regexp.MustCompile(`(?m) check  +` + regexp.QuoteMeta(s.title) + `$`).MatchString(listing.String()) {
 					t.Errorf("the dry-run listing lacks %s: %q", ph.Name, s.title)
 				}
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/plan"
 	"github.com/hybridcni/hybridcni/framework/probe"
+	"github.com/hybridcni/hybridcni/internal/table"
 )
 
 // Options configure one execution of the suites.
@@ -126,7 +127,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if opts.DryRun {
 		// A dry run lists; it writes no report that could read as a pass.
-		return writeListing(os.Stdout, layouts)
+		return writeListing(os.Stdout, os.Stderr, layouts)
 	}
 	state.provider = p
 	if opts.ResultsDir == "" {
@@ -256,40 +257,38 @@ func PlanHops(ctx context.Context, r config.Run) ([]string, error) {
 	return pl.UpgradePath, nil
 }
 
-// writeListing prints what a run would do, phase by phase: the lifecycle
-// steps and the checks with their labels and, where one does not apply,
-// why. It is a listing, never a result.
-func writeListing(w io.Writer, layouts []*layout) error {
-	fmt.Fprintln(w, "DRY RUN: nothing was created and nothing ran; no report was written.")
+// writeListing prints what a run would do, phase by phase, as a list (the
+// one list style, internal/table): each lifecycle step and check with its
+// labels and, where one does not apply, why. It is a listing, never a
+// result; notes (that it is a dry run, hops that could not be planned) go
+// to note.
+func writeListing(w, note io.Writer, layouts []*layout) error {
+	fmt.Fprintln(note, "DRY RUN: nothing was created and nothing ran; no report was written.")
+	t := table.New(w, "run", "phase", "kind", "spec")
 	for _, l := range layouts {
-		fmt.Fprintf(w, "\n%s (run %s)\n", runTitle(l.run), l.run.Name)
 		if l.hopErr != nil {
-			fmt.Fprintf(w, "  upgrade hops could not be planned: %v\n", l.hopErr)
+			fmt.Fprintf(note, "%s (run %s): upgrade hops could not be planned: %v\n", runTitle(l.run), l.run.Name, l.hopErr)
 		}
 		for _, p := range l.phases {
-			specs := l.specs[p.Name]
-			if len(specs) == 0 {
-				continue
-			}
-			fmt.Fprintf(w, "  %s\n", phaseTitle(p))
-			for _, s := range specs {
+			for _, s := range l.specs[p.Name] {
 				kind := "check"
 				if s.step {
-					kind = "step "
+					kind = "step"
 				}
-				fmt.Fprintf(w, "    %s %s [%s]\n", kind, s.title, strings.Join(s.labels, ", "))
+				t.Row(l.run.Name, phaseTitle(p), kind, s.title)
+				t.Continue("labels: " + strings.Join(s.labels, ", "))
 				if !s.step && s.entry.Skip != "" {
-					fmt.Fprintf(w, "          skips: %s\n", s.entry.Skip)
+					t.Continue("skips: " + s.entry.Skip)
 				}
 				if !s.step {
 					if caps := s.entry.Check.Capabilities(); len(caps) > 0 {
-						fmt.Fprintf(w, "          needs: %v\n", caps)
+						t.Continue(fmt.Sprintf("needs: %v", caps))
 					}
 				}
 			}
 		}
 	}
-	return nil
+	return t.Flush()
 }
 
 func firstLine(s string) string {

@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,7 +26,7 @@ import (
 // TestListCommandsShareOneStyle walks the commands that print a list and
 // checks each prints it the one way (internal/table: an upper-case header
 // row, columns aligned two spaces apart, "-" for an empty cell): those that
-// run here through the CLI, those that need Docker or a cluster (gc, doctor,
+// run here through the CLI (run --dry-run included), those that need Docker or a cluster (gc, doctor,
 // cni status) through the function that prints their list.
 func TestListCommandsShareOneStyle(t *testing.T) {
 	charts, err := filepath.Abs(charttest.Dir(t))
@@ -58,6 +59,18 @@ func TestListCommandsShareOneStyle(t *testing.T) {
 		}
 		lists[strings.Join(args[:min(2, len(args))], " ")] = out.String()
 	}
+
+	// run --dry-run lists from the suites, on the process's own stdout.
+	dry := exec.Command(os.Args[0], "run", "--dry-run", "--cni", "cilium", "--version", "1.16.18", "--upgrade-to", "1.17.18",
+		"--chart-repo", charts, "--results", t.TempDir())
+	dry.Env = append(os.Environ(), asCLI+"=1", "NO_COLOR=1")
+	var dryErr bytes.Buffer
+	dry.Stderr = &dryErr
+	dryOut, err := dry.Output()
+	if err != nil || !strings.Contains(dryErr.String(), "DRY RUN") {
+		t.Fatalf("run --dry-run: %v\n%s", err, dryErr.String())
+	}
+	lists["run --dry-run"] = string(dryOut)
 
 	var b bytes.Buffer
 	writeRemoved(&b, []topologies.Entry{{Kind: "container", Name: "hcni-style-1-router", Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, {Kind: "network", Name: "hcni-style-1"}}, true)

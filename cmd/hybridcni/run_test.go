@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -64,10 +65,10 @@ func TestRunDryRunListsTheCatalogueAndWritesNothing(t *testing.T) {
 			}
 			for _, ph := range phases {
 				for _, e := range checks.For(subject, ph) {
-					labels := append([]string{"cni:" + c.cni, "run:" + c.run}, e.Labels()...)
-					line := "check " + e.Title + " [" + strings.Join(labels[:2], ", ")
-					if !strings.Contains(out, line) {
-						t.Errorf("the listing lacks %q", line)
+					// A row of the run's list: kind check, the check's title, its labels below.
+					row := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c.run) + ` .* check  +` + regexp.QuoteMeta(e.Title) + `\n +labels: cni:` + c.cni + `, run:` + c.run + `,`)
+					if !row.MatchString(out) {
+						t.Errorf("the listing lacks check %q of run %s with its labels", e.Title, c.run)
 					}
 					for _, l := range e.Labels() {
 						if !strings.Contains(out, l) {
