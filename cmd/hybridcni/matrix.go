@@ -186,6 +186,7 @@ func runMatrix(ctx context.Context, out io.Writer, runs []config.Run, sf suiteFl
 	}
 	if all, err := report.ReadAll(sf.results); err == nil {
 		m := report.Build(all)
+		report.Sources = []string{sf.results} // the header names where the results came from
 		_ = os.WriteFile(filepath.Join(sf.results, "matrix.md"), []byte(m.Markdown()), 0o644)
 		if page, err := m.HTML("CNI compatibility on EKS hybrid nodes"); err == nil {
 			_ = os.WriteFile(filepath.Join(sf.results, "matrix.html"), []byte(page), 0o644)
