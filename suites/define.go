@@ -3,6 +3,7 @@ package suites
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -78,8 +79,10 @@ type specOf struct {
 	title  string
 	labels []string
 	step   bool
-	entry  checks.Entry
-	run    func(w *world) func(SpecContext)
+	// timeout, when set, bounds the spec instead of the phase's default.
+	timeout time.Duration
+	entry   checks.Entry
+	run     func(w *world) func(SpecContext)
 }
 
 // layout is a run's specs, phase by phase.
@@ -154,6 +157,9 @@ func define(l *layout) {
 					if s.step && p.Stage == checks.AfterUpgrade {
 						timeout = SpecTimeout(w.upgradeTimeout())
 					}
+					if s.timeout > 0 {
+						timeout = SpecTimeout(s.timeout)
+					}
 					It(s.title, Label(s.labels...), s.run(w), timeout)
 				}
 			})
@@ -197,8 +203,11 @@ func steps(r config.Run, p checks.Phase, hopErr error) []specOf {
 	case checks.AfterRollback:
 		out := []specOf{step(fmt.Sprintf("rollback: to revision 1 (%s), then ready again", r.CNI.Version), (*world).rollback, FeatureUpgrade)}
 		if r.CNI.RepeatHops > 0 {
-			out = append(out, step(fmt.Sprintf("upgrade: the first hop and its rollback, %d times, judged on the %s", r.CNI.RepeatHops, r.CNI.RepeatBudgetOn),
-				(*world).repeatFirstHop, FeatureUpgrade))
+			repeat := step(fmt.Sprintf("upgrade: the first hop and its rollback, %d times, judged on the %s", r.CNI.RepeatHops, r.CNI.RepeatBudgetOn),
+				(*world).repeatFirstHop, FeatureUpgrade)
+			// Each repeat is a hop and a rollback, each bounded as one hop is.
+			repeat.timeout = time.Duration(2*r.CNI.RepeatHops) * hopTimeout
+			out = append(out, repeat)
 		}
 		return out
 	case checks.AfterDelete:

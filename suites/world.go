@@ -53,7 +53,10 @@ type world struct {
 }
 
 func (w *world) provisionTimeout() time.Duration { return 30 * time.Minute }
-func (w *world) upgradeTimeout() time.Duration   { return 45 * time.Minute }
+func (w *world) upgradeTimeout() time.Duration   { return hopTimeout }
+
+// hopTimeout bounds one upgrade hop or rollback, with its meter.
+const hopTimeout = 45 * time.Minute
 
 func (w *world) resultsDir() string { return state.opts.ResultsDir }
 
