@@ -182,12 +182,3 @@ func childCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
-
-// BenchmarkHopSpreadKind is the spread of hop loss over 5 repeated
-// upgrades against the spread of the baseline: it needs a real CNI upgrade
-// (the kind tier's Cilium 1.16.19 -> 1.17.0), which this package cannot
-// drive.
-func BenchmarkHopSpreadKind(b *testing.B) {
-	b.Skip("needs the kind tier: run `hybridcni run --provider kind --cni cilium --version 1.16.19 --upgrade-to 1.17.0 --repeat-hops 5` " +
-		"(once the upgrade phase calls repeatHops) and read the disruption-repeats report entry (median/worst per pair, baseline beside it)")
-}
