@@ -32,7 +32,7 @@ checks no fault breaks yet.`,
 				return invalidf("--output %q: use text or json", output)
 			}
 			if output == "json" {
-				return faults.WriteList(cmd.OutOrStdout(), true)
+				return faults.WriteJSON(cmd.OutOrStdout())
 			}
 			return writeFaults(cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},

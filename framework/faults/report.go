@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/hybridcni/hybridcni/framework/checks"
 )
 
 // Listing is one fault as `hybridcni faults` lists it.
@@ -32,48 +30,15 @@ func List() []Listing {
 	return out
 }
 
-// WriteList writes the listing as text, or JSON when asJSON; then the
-// checks no fault breaks yet.
-func WriteList(w io.Writer, asJSON bool) error {
-	if asJSON {
-		e := json.NewEncoder(w)
-		e.SetIndent("", "  ")
-		return e.Encode(struct {
-			Faults []Listing         `json:"faults"`
-			Gaps   map[string]string `json:"uncovered"`
-		}{List(), Gaps})
-	}
-	for _, l := range List() {
-		fmt.Fprintf(w, "%s\n  %s\n  breaks: %s\n  after:  %s\n", l.Name, l.Doc, strings.Join(l.Breaks, ", "), l.After)
-		if len(l.Needs) > 0 {
-			fmt.Fprintf(w, "  needs:  %s\n", strings.Join(l.Needs, ", "))
-		}
-		if len(l.Conditions) > 0 {
-			fmt.Fprintf(w, "  when:   %s\n", strings.Join(l.Conditions, ", "))
-		}
-	}
-	if len(Gaps) > 0 {
-		fmt.Fprintf(w, "\nchecks no fault breaks yet (%d):\n", len(Gaps))
-		for _, c := range sortedKeys(Gaps) {
-			fmt.Fprintf(w, "  %s: %s\n", c, Gaps[c])
-		}
-		return nil
-	}
-	fmt.Fprintf(w, "\nchecks no fault breaks yet: none (each of the %d catalogue checks is broken by a fault)\n", len(checks.Catalogue()))
-	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
+// WriteJSON writes the fault catalogue and the checks no fault breaks as
+// JSON (hybridcni faults -o json; the text list is printed by the CLI).
+func WriteJSON(w io.Writer) error {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(struct {
+		Faults []Listing         `json:"faults"`
+		Gaps   map[string]string `json:"uncovered"`
+	}{List(), Gaps})
 }
 
 // Outcome is one row of the fault matrix: a fault, a check it must break,
