@@ -71,7 +71,7 @@ func checksRun(b *testing.B, results string) int {
 // the same run with checks after install only, as the run was before the
 // catalogue; target: at most +60 % wall time.
 func BenchmarkOfflineCiliumPhases(b *testing.B) {
-	testlock.Exclusive(b, "kind")
+	testlock.Exclusive(b, "kind-tier")
 	for i := 0; i < b.N; i++ {
 		one, r1 := benchRun(b, "--label-filter", "phase:install")
 		all, r3 := benchRun(b)
@@ -89,7 +89,7 @@ func BenchmarkOfflineCiliumPhases(b *testing.B) {
 // rollbacks on one cluster, beside the spread of their baselines (the same
 // pairs, nothing changing) and the meter's own probe rate.
 func BenchmarkOfflineCiliumHopSpread(b *testing.B) {
-	testlock.Exclusive(b, "kind")
+	testlock.Exclusive(b, "kind-tier")
 	const repeats = 5
 	for i := 0; i < b.N; i++ {
 		_, results := benchRun(b, "--label-filter", "phase:install", "--repeat-hops", fmt.Sprint(repeats))
