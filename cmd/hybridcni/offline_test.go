@@ -109,7 +109,10 @@ var ciliumOfflineMasquerade = offlineCNI{
 	args: func(t testing.TB) []string {
 		return []string{"--cni", "cilium", "--version", cilium.OfflineVersion, "--chart-repo", charttest.Dir(t), "--values", offlineValues(t)}
 	},
-	modes:   []string{"--masquerade=true"},
+	// The guide's fallback for unroutable pods, on Cilium's defaults: a
+	// cloud worker with the cloud CNI, whose webhook works where a hybrid
+	// node's cannot.
+	modes:   []string{"--masquerade=true", "--cloud-nodes", "1"},
 	columns: []string{"| Feature | cilium " + cilium.OfflineVersion + " |"},
 }
 
