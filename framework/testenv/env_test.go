@@ -176,7 +176,9 @@ func TestDaemonSetRunsOnHybridNodesOnly(t *testing.T) {
 			}
 		}
 	}
-	assertNodesReady(t, e, e.HybridNodes(), true)
+	// The network gate follows the agent pods through its own informers:
+	// a DaemonSet counted ready can be a moment ahead of its nodes.
+	waitNodesReady(t, e, e.HybridNodes(), true)
 
 	everywhere := agentDaemonSet("any-node-agent", "not-a-cni", false)
 	if err := e.Client().Resources().Create(ctx, everywhere); err != nil {
