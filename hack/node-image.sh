@@ -19,6 +19,14 @@
 #
 # Usage: hack/node-image.sh            build (or reuse) and print the tag
 #        hack/node-image.sh --tag      print the tag only
+# The images kubeadm pulls follow the Kubernetes version: the pause, etcd and
+# CoreDNS tags are read from that version's kubeadm (cmd/kubeadm/app/constants:
+# PauseVersion, DefaultEtcdVersion, CoreDNSVersion in the module tools/k8s/<version>
+# pins), and etcd and CoreDNS are built from tools/etcd/<version> and
+# tools/coredns/<version>; a version whose kubeadm asks for one not pinned there
+# stops with the folder to add. Built so far: v1.37.2 (pause 3.10.2, etcd 3.7.0,
+# CoreDNS v1.14.6) and v1.33.13 (pause 3.10, etcd 3.5.24, CoreDNS v1.12.0).
+#
 # Environment:
 #   KUBERNETES_VERSION  the Kubernetes to build (default: the newest tools/k8s/<version>;
 #                       etcd is the one its kubeadm asks for, tools/k8s/<version>/etcd-version)
@@ -29,7 +37,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-tools="$repo/tools/nodeimage"
+tools="$repo/tools"
 files="$repo/hack/nodeimage/files"
 
 log() { printf 'node-image: %s\n' "$*" >&2; }
@@ -42,12 +50,6 @@ source "$repo/hack/nodeimage/bincache.sh"
 k8s_version=${KUBERNETES_VERSION:-$(cd "$repo/tools/k8s" && ls -d v* | sort -V | tail -1)}
 k8s_version=v${k8s_version#v}
 k8s_mod=$(k8s_module "$k8s_version")
-etcd_version=$(k8s_etcd_version "$k8s_version")
-coredns_version=$(modversion "$tools/coredns/go.mod" github.com/coredns/coredns)
-crictl_version=$(modversion "$tools/crictl/go.mod" sigs.k8s.io/cri-tools)
-# Image names and tags kubeadm $k8s_version asks for (cmd/kubeadm/app/constants).
-pause_tag=3.10.2
-etcd_tag="${etcd_version#v}-0"
 
 tag=${NODE_IMAGE_TAG:-hybridcni/node:$k8s_version}
 LABEL_INPUTS=dev.hybridcni.node-image.inputs # framework/nodeimage.LabelInputs
@@ -56,12 +58,35 @@ if [[ "${1:-}" == --tag ]]; then
 	exit 0
 fi
 
+etcd_version=$(k8s_etcd_version "$k8s_version")
+crictl_version=$(modversion "$tools/nodeimage/crictl/go.mod" sigs.k8s.io/cri-tools)
+# Image tags kubeadm $k8s_version asks for, from its own constants.
+kubeadm_constants=$(cd "$k8s_mod" && GOFLAGS=-mod=mod go mod download k8s.io/kubernetes &&
+	go list -m -f '{{.Dir}}' k8s.io/kubernetes)/cmd/kubeadm/app/constants/constants.go
+kubeadm_const() { # NAME prints the string constant NAME of kubeadm's constants
+	local v
+	v=$(sed -n "s/^[[:space:]]*$1 = \"\([^\"]*\)\"$/\1/p" "$kubeadm_constants" | head -1)
+	[[ -n "$v" ]] || die "no constant $1 in $kubeadm_constants"
+	printf '%s' "$v"
+}
+pause_tag=$(kubeadm_const PauseVersion)
+etcd_tag=$(kubeadm_const DefaultEtcdVersion)
+[[ "$etcd_tag" == "${etcd_version#v}-0" ]] ||
+	die "kubeadm $k8s_version asks for etcd $etcd_tag, tools/k8s/$k8s_version/etcd-version says $etcd_version: make them agree"
+coredns_version=$(kubeadm_const CoreDNSVersion)
+coredns_mod="$tools/coredns/$coredns_version"
+[[ -f "$coredns_mod/go.mod" ]] ||
+	die "kubeadm $k8s_version asks for CoreDNS $coredns_version: add tools/coredns/$coredns_version (copy another, then go mod tidy there)"
+[[ "$(modversion "$coredns_mod/go.mod" github.com/coredns/coredns)" == "$coredns_version" ]] ||
+	die "tools/coredns/$coredns_version does not require github.com/coredns/coredns $coredns_version"
+log "kubeadm $k8s_version: pause $pause_tag, etcd $etcd_tag, CoreDNS $coredns_version"
+
 build_host containerd ctr
 cache="$cache_root/node-image"
 
 inputs_hash=$( {
-	printf '%s\n' "$k8s_version" "$etcd_version" "$coredns_version" "$crictl_version" "$suite" "${node_packages[@]}" "${netbase_packages[@]}"
-	cat "${BASH_SOURCE[0]}" "$tools"/*/go.sum "$k8s_mod/go.sum" "$repo/tools/etcd/$etcd_version/go.sum"
+	printf '%s\n' "$k8s_version" "$etcd_version" "$coredns_version" "$crictl_version" "$pause_tag" "$suite" "${node_packages[@]}" "${netbase_packages[@]}"
+	cat "${BASH_SOURCE[0]}" "$tools"/nodeimage/*/go.sum "$coredns_mod/go.sum" "$k8s_mod/go.sum" "$repo/tools/etcd/$etcd_version/go.sum"
 	find "$repo/hack/nodeimage" "$repo/cmd/runc-capfix" -type f ! -name '*.md' ! -name '*_test.go' -print0 | sort -z | xargs -0 cat
 } | sha256sum | cut -c1-16)
 
@@ -90,8 +115,8 @@ build_binaries() {
 	# The shared binary cache: what the API tier built is not built again.
 	build_k8s "$k8s_version" control-plane node
 	build_etcd "$etcd_version"
-	gobuild "coredns-$coredns_version" "$tools/coredns" "-s -w" github.com/coredns/coredns
-	gobuild "crictl-$crictl_version" "$tools/crictl" "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" sigs.k8s.io/cri-tools/cmd/crictl
+	gobuild "coredns-$coredns_version" "$coredns_mod" "-s -w" github.com/coredns/coredns
+	gobuild "crictl-$crictl_version" "$tools/nodeimage/crictl" "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" sigs.k8s.io/cri-tools/cmd/crictl
 	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/pause" ./hack/nodeimage/pause)
 	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/runc-capfix" ./cmd/runc-capfix)
 	(cd "$repo" && go build -o "$work/imagetool" ./hack/nodeimage/imagetool)

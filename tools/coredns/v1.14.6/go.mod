@@ -1,4 +1,4 @@
-module github.com/hybridcni/hybridcni/tools/nodeimage/coredns
+module github.com/hybridcni/hybridcni/tools/coredns/v1.14.6
 
 go 1.26.0
 

@@ -1,6 +1,0 @@
-//go:build tools
-
-// Package coredns pins the CoreDNS kubeadm v1.37 deploys (constants.CoreDNSVersion v1.14.6), built by hack/node-image.sh.
-package coredns
-
-import _ "github.com/coredns/coredns"
