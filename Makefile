@@ -146,13 +146,18 @@ cilium-images:
 	@set -e; for v in $(CILIUM_VERSIONS); do CILIUM_VERSION=$$v hack/cilium-image.sh >/dev/null; done
 
 ## e2e-offline-matrix: fixtures/matrix/offline.yaml (five Cilium minors fresh, their masquerading
-## defaults, the chain 1.16.19 -> 1.20.2) on kind with no registry, building only the node image
-## and the Cilium versions its entries (ONLY=entry,...) need; merged report in
-## results-offline-matrix/matrix.md and .html (OFFLINE_MATRIX_RESULTS); OFFLINE_MATRIX_PARALLEL clusters at once.
+## defaults, the chain 1.16.19 -> 1.20.2, each on Kubernetes 1.37.2 and 1.33.13) on kind with no
+## registry, building only the node images and the Cilium versions its entries (ONLY=entry,...)
+## need; merged report in results-offline-matrix/matrix.md and .html (OFFLINE_MATRIX_RESULTS);
+## OFFLINE_MATRIX_PARALLEL clusters at once.
+OFFLINE_MATRIX_NODE_IMAGE ?= hybridcni/node:v{kubernetes}
 e2e-offline-matrix: setup-e2e images
 	hack/docker-up.sh
 	hack/docker-runtime.sh
-	hack/node-image.sh >/dev/null
+	@k8s=$$($(BIN) matrix -f $(OFFLINE_MATRIX) $(if $(ONLY),--only $(ONLY)) --list -o json | \
+	  grep -o '"kubernetes":"[^"]*"' | cut -d'"' -f4 | sort -u) || exit 1; \
+	  for v in $$k8s; do echo "e2e-offline-matrix: node image for Kubernetes $$v"; \
+	    KUBERNETES_VERSION=$$v hack/node-image.sh >/dev/null || exit 1; done
 	@versions=$$($(BIN) matrix -f $(OFFLINE_MATRIX) $(if $(ONLY),--only $(ONLY)) --list -o json | \
 	  $(GO) run ./hack/cilium/needs $(OFFLINE_CILIUM_VERSIONS)) || exit 1; \
 	  echo "e2e-offline-matrix: Cilium $$versions"; \
@@ -160,7 +165,7 @@ e2e-offline-matrix: setup-e2e images
 	mkdir -p $(OFFLINE_MATRIX_RESULTS)
 	sed 's#OFFLINE_CILIUM_CHARTS#$(OFFLINE_CILIUM_CHARTS)#' $(OFFLINE_MATRIX) >$(OFFLINE_MATRIX_RESULTS)/offline.yaml
 	$(BIN) matrix -f $(OFFLINE_MATRIX_RESULTS)/offline.yaml $(if $(ONLY),--only $(ONLY)) \
-	  --parallel $(OFFLINE_MATRIX_PARALLEL) --node-image $(OFFLINE_NODE_IMAGE) --results $(OFFLINE_MATRIX_RESULTS)
+	  --parallel $(OFFLINE_MATRIX_PARALLEL) --node-image '$(OFFLINE_MATRIX_NODE_IMAGE)' --results $(OFFLINE_MATRIX_RESULTS)
 
 clean:
 	rm -rf bin results

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/config"
 	"github.com/hybridcni/hybridcni/framework/report"
 	"github.com/hybridcni/hybridcni/internal/table"
@@ -50,6 +51,13 @@ func newMatrixCmd() *cobra.Command {
 			if runs, err = selectRuns(runs, only); err != nil {
 				return err
 			}
+			runs, dropped := supportedPairs(runs)
+			for _, d := range dropped {
+				fmt.Fprintf(cmd.ErrOrStderr(), "matrix: not run: %s\n", d)
+			}
+			if len(runs) == 0 {
+				return invalidf("no entry left to run: each pairs its CNI with a Kubernetes version the CNI declares unsupported")
+			}
 			if list {
 				return listRuns(cmd.OutOrStdout(), runs, output)
 			}
@@ -70,7 +78,51 @@ func newMatrixCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&list, "list", false, "list the entries (after --only), run nothing")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "with --list: text (a table, one entry a row) or json (an array for a CI matrix); both give name, cni, version, upgradeTo, kubernetes, bgp, masquerade")
 	sf.add(cmd.Flags())
+	cmd.Flags().Lookup("node-image").Usage = "kind provider: node image of every entry, {kubernetes} replaced by the entry's Kubernetes version (hybridcni/node:v{kubernetes} for the offline ones; default: the one pinned for that version)"
 	return cmd
+}
+
+// kubernetesSupporter is implemented by CNI profiles that declare which
+// Kubernetes versions a CNI version runs on (Cilium: its tested range).
+type kubernetesSupporter interface {
+	RunsOnKubernetes(cniVersion, kubernetesVersion string) (bool, string)
+}
+
+// supportedPairs drops the entries whose CNI declares their Kubernetes
+// version unsupported (at the version installed or the one upgraded to),
+// returning one line per entry dropped: its name and why.
+func supportedPairs(runs []config.Run) (keep []config.Run, dropped []string) {
+	for _, r := range runs {
+		p, err := cni.Lookup(r.CNI.Name)
+		s, ok := p.(kubernetesSupporter)
+		if err != nil || !ok {
+			keep = append(keep, r)
+			continue
+		}
+		why := ""
+		for _, v := range []string{r.CNI.Version, r.CNI.UpgradeTo} {
+			if v == "" {
+				continue
+			}
+			if runs, reason := s.RunsOnKubernetes(v, r.Kubernetes.Version); !runs {
+				why = reason
+				break
+			}
+		}
+		if why != "" {
+			dropped = append(dropped, fmt.Sprintf("%s (%s %s on Kubernetes %s): %s", r.Name, r.CNI.Name, r.CNI.Version, r.Kubernetes.Version, why))
+			continue
+		}
+		keep = append(keep, r)
+	}
+	return keep, dropped
+}
+
+// entryNodeImage is the node image of one matrix entry: image with
+// {kubernetes} replaced by the entry's Kubernetes version (the offline node
+// images are hybridcni/node:v{kubernetes}).
+func entryNodeImage(image string, r config.Run) string {
+	return strings.ReplaceAll(image, "{kubernetes}", strings.TrimPrefix(r.Kubernetes.Version, "v"))
 }
 
 func selectRuns(runs []config.Run, only string) ([]config.Run, error) {
@@ -217,7 +269,7 @@ func runEntry(ctx context.Context, self string, r config.Run, sf suiteFlags) ent
 		"--timeout", sf.timeout.String(), "--wait-timeout", sf.waitTimeout.String(), "--disruption-max-gap", sf.maxGap.String(),
 		"--disruption-max-loss", fmt.Sprint(sf.maxLoss)}
 	if sf.nodeImage != "" {
-		args = append(args, "--node-image", sf.nodeImage)
+		args = append(args, "--node-image", entryNodeImage(sf.nodeImage, r))
 	}
 	if sf.labelFilter != "" {
 		args = append(args, "--label-filter", sf.labelFilter)

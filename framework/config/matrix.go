@@ -9,12 +9,62 @@ import (
 
 // Matrix expands into runs: each entry is merged over base (maps merge
 // key by key, anything else replaces).
+//
+// Kubernetes is the matrix's Kubernetes axis: every entry that does not set
+// kubernetes.version itself runs once on each of these versions. The first
+// keeps the entry's name; the others add "-k<major><minor>" to a derived
+// name (cilium-1-18-0-bgp-nomasq-k133 is the same entry on Kubernetes
+// 1.33). Which CNI version x Kubernetes pairs then run is the CNI's own
+// declaration, not the file's (hybridcni matrix drops the pairs a CNI
+// declares unsupported, saying why).
 type Matrix struct {
 	APIVersion string           `json:"apiVersion,omitempty"`
 	Kind       string           `json:"kind,omitempty"`
 	Name       string           `json:"name,omitempty"`
 	Base       map[string]any   `json:"base,omitempty"`
+	Kubernetes []string         `json:"kubernetes,omitempty"`
 	Entries    []map[string]any `json:"entries"`
+}
+
+// axisEntries are the entries with the Kubernetes axis expanded, each with
+// the index of the entry it came from.
+func (m Matrix) axisEntries() (entries []map[string]any, from []int) {
+	for i, e := range m.Entries {
+		if len(m.Kubernetes) == 0 || entrySetsKubernetes(e) {
+			entries, from = append(entries, e), append(from, i)
+			continue
+		}
+		for j, v := range m.Kubernetes {
+			c := mergeMaps(e, map[string]any{"kubernetes": map[string]any{"version": v}})
+			if j > 0 {
+				c[axisSuffixKey] = kubernetesSuffix(v)
+			}
+			entries, from = append(entries, c), append(from, i)
+		}
+	}
+	return entries, from
+}
+
+// axisSuffixKey carries an axis copy's name suffix from the expansion to
+// ParseMatrix (removed before the entry is decoded).
+const axisSuffixKey = "\x00kubernetes-suffix"
+
+func entrySetsKubernetes(e map[string]any) bool {
+	k, ok := e["kubernetes"].(map[string]any)
+	if !ok {
+		return false
+	}
+	_, ok = k["version"]
+	return ok
+}
+
+// kubernetesSuffix is "-k133" for 1.33.13 (or v1.33).
+func kubernetesSuffix(v string) string {
+	parts := strings.SplitN(strings.TrimPrefix(strings.TrimSpace(v), "v"), ".", 3)
+	if len(parts) < 2 {
+		return "-k" + sanitizeName(v)
+	}
+	return "-k" + parts[0] + parts[1]
 }
 
 // ParseMatrix reads a matrix file and expands it into completed runs. Every
@@ -38,10 +88,23 @@ func ParseMatrix(data []byte) ([]Run, error) {
 		return nil, &Error{Problems: ps}
 	}
 
-	runs := make([]Run, 0, len(m.Entries))
+	for i, v := range m.Kubernetes {
+		if strings.TrimSpace(v) == "" {
+			ps = append(ps, Problem{Field: fmt.Sprintf("kubernetes[%d]", i), Message: "is empty", Fix: "list Kubernetes versions, e.g. kubernetes: [1.37.2, 1.33.13]"})
+		}
+	}
+	if len(ps) > 0 {
+		return nil, &Error{Problems: ps}
+	}
+
+	entries, from := m.axisEntries()
+	runs := make([]Run, 0, len(entries))
 	seen := map[string]int{}
-	for i, entry := range m.Entries {
+	for n, entry := range entries {
+		i := from[n]
 		field := fmt.Sprintf("entries[%d]", i)
+		suffix, _ := entry[axisSuffixKey].(string)
+		delete(entry, axisSuffixKey)
 		merged := mergeMaps(m.Base, entry)
 		doc, err := json.Marshal(merged)
 		if err != nil {
@@ -49,6 +112,16 @@ func ParseMatrix(data []byte) ([]Run, error) {
 			continue
 		}
 		r, err := Parse(doc)
+		if err == nil && suffix != "" {
+			if _, named := entry["name"]; named {
+				r.Name += suffix
+			} else {
+				r.Name = r.DefaultName() + suffix
+			}
+			if len(r.Name) > 40 {
+				r.Name = strings.TrimRight(r.Name[:40-len(suffix)], "-") + suffix
+			}
+		}
 		if err == nil {
 			err = r.Validate()
 		}

@@ -68,3 +68,12 @@ func KubernetesSupport(ciliumVersion, kubernetesVersion string) (Support, string
 	}
 	return Tested, fmt.Sprintf("Cilium %s is tested on Kubernetes %s to %s", minor, r.Oldest, r.Newest)
 }
+
+// RunsOnKubernetes says whether a matrix runs Cilium ciliumVersion on
+// Kubernetes kubernetesVersion, and why, in one line: Tested and Newer pairs
+// run, an Unsupported one does not, and a minor with no declared range runs
+// with the reason saying so (KubernetesTested is the declaration).
+func (*Profile) RunsOnKubernetes(ciliumVersion, kubernetesVersion string) (bool, string) {
+	s, why := KubernetesSupport(ciliumVersion, kubernetesVersion)
+	return s != Unsupported, why
+}
