@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,45 +18,142 @@ import (
 	"github.com/hybridcni/hybridcni/framework/router"
 )
 
-// established counts a node's established BGP sessions.
-func established(ctx context.Context, t Target, node string) (int, error) {
-	out, err := t.Exec(ctx, node, "sh", "-c", "ss -Htn state established '( dport = :179 or sport = :179 )' | wc -l")
+// ssBGP lists a node's established BGP connections (TCP 179 either way):
+// Recv-Q, Send-Q, local address:port, peer address:port.
+const ssBGP = "ss -Htn state established '( dport = :179 or sport = :179 )'"
+
+// bgpPeersOn is the addresses a node has an established BGP session with,
+// as its kernel sees them: the router's and, with a node-to-node mesh
+// (kube-router), the other nodes'.
+func bgpPeersOn(ctx context.Context, t Target, node string) ([]string, error) {
+	out, err := t.Exec(ctx, node, "sh", "-c", ssBGP)
 	if err != nil {
-		return 0, err
+		return nil, fmt.Errorf("node %s: %s: %w: %s", node, ssBGP, err, out)
 	}
-	var n int
-	_, err = fmt.Sscan(strings.TrimSpace(out), &n)
-	return n, err
+	return parseSSPeers(out), nil
 }
 
-// everyNodePeers waits until every hybrid node has a BGP session again.
-func everyNodePeers(ctx context.Context, t Target) error {
-	for _, n := range t.HybridNodes() {
-		if err := poll(ctx, settle, "node "+n.Name+" with an established BGP session", func(ctx context.Context) (bool, error) {
-			c, err := established(ctx, t, n.Name)
-			return c > 0, err
-		}); err != nil {
-			return err
+// parseSSPeers takes the peer address of each line of ss output (the last
+// address:port field), IPv4-mapped addresses unmapped, each address once.
+func parseSSPeers(out string) []string {
+	var peers []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		var peer string
+		for _, x := range f {
+			if strings.Contains(x, ":") {
+				peer = x
+			}
+		}
+		i := strings.LastIndex(peer, ":")
+		if i <= 0 {
+			continue
+		}
+		host := strings.Trim(peer[:i], "[]")
+		if z := strings.IndexByte(host, '%'); z >= 0 {
+			host = host[:z]
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil {
+			continue
+		}
+		if s := a.Unmap().String(); !slices.Contains(peers, s) {
+			peers = append(peers, s)
 		}
 	}
-	return nil
+	slices.Sort(peers)
+	return peers
+}
+
+// bgpSessions is each hybrid node's established BGP peers.
+type bgpSessions map[string][]string
+
+// sessionsNow reads every hybrid node's established BGP peers.
+func sessionsNow(ctx context.Context, t Target) (bgpSessions, error) {
+	s := bgpSessions{}
+	for _, n := range t.HybridNodes() {
+		p, err := bgpPeersOn(ctx, t, n.Name)
+		if err != nil {
+			return nil, err
+		}
+		s[n.Name] = p
+	}
+	return s, nil
+}
+
+// sessionsBack waits until every hybrid node has again each BGP session it
+// had before the fault (before), and at least one. A heal that stops at the
+// first session back (the router's) leaves a node-to-node mesh down: with
+// kube-router the other nodes drop this node's block when their graceful
+// restart timer runs out, and every cross-node path to it (pod to pod, pod
+// to node, a Service's remote backend) fails until the mesh session is
+// retried, which is what the next fault's checks then saw.
+func sessionsBack(ctx context.Context, t Target, before bgpSessions) error {
+	return poll(ctx, settle, "every hybrid node's BGP sessions of before the fault established again", func(ctx context.Context) (bool, error) {
+		var missing []string
+		for _, n := range t.HybridNodes() {
+			now, err := bgpPeersOn(ctx, t, n.Name)
+			if err != nil {
+				return false, err
+			}
+			if len(now) == 0 {
+				missing = append(missing, fmt.Sprintf("node %s has no BGP session", n.Name))
+				continue
+			}
+			for _, p := range before[n.Name] {
+				if !slices.Contains(now, p) {
+					missing = append(missing, fmt.Sprintf("node %s has no session with %s (it had one before the fault)", n.Name, p))
+				}
+			}
+		}
+		if len(missing) > 0 {
+			return false, fmt.Errorf("%s", strings.Join(missing, "; "))
+		}
+		return true, nil
+	})
+}
+
+// resetRules are iptables rules on a node that reset TCP 179 connections
+// with peer (every BGP connection when peer is empty), both directions;
+// extra (e.g. a conntrack state match) goes before the target.
+func resetRules(node, peer string, extra ...string) []rule {
+	var rules []rule
+	for _, chain := range []string{"INPUT", "OUTPUT"} {
+		for _, port := range []string{"--dport", "--sport"} {
+			args := []string{"filter", chain, "-p", "tcp"}
+			if peer != "" {
+				dir := "-d"
+				if chain == "INPUT" {
+					dir = "-s"
+				}
+				args = append(args, dir, peer)
+			}
+			args = append(args, port, "179")
+			args = append(args, extra...)
+			rules = append(rules, rule{node, append(args, "-j", "REJECT", "--reject-with", "tcp-reset")})
+		}
+	}
+	return rules
 }
 
 // bgpNoNewSession: every hybrid node keeps the BGP session it has but
 // refuses to open a new one (TCP 179 SYNs reset): an agent that restarts
 // comes back without its session, so without re-advertising.
 func bgpNoNewSession(ctx context.Context, t Target) (Heal, []string, error) {
+	// Only sessions with the router: a node-to-node mesh (kube-router)
+	// re-forms after the check's agent restart, as it is no part of what
+	// bgp/graceful-restart judges and would otherwise stay down past heal.
+	peer := t.BGP().RouterAddress
 	var rules []rule
 	for _, n := range t.HybridNodes() {
-		for _, chain := range []string{"INPUT", "OUTPUT"} {
-			for _, port := range []string{"--dport", "--sport"} {
-				rules = append(rules, rule{n.Name, []string{"filter", chain, "-p", "tcp", port, "179",
-					"-m", "conntrack", "--ctstate", "NEW", "-j", "REJECT", "--reject-with", "tcp-reset"}})
-			}
-		}
+		rules = append(rules, resetRules(n.Name, peer, "-m", "conntrack", "--ctstate", "NEW")...)
 	}
 	if len(rules) == 0 {
 		return nil, nil, NotApplicable("no hybrid node")
+	}
+	before, err := sessionsNow(ctx, t)
+	if err != nil {
+		return nil, nil, err
 	}
 	heal, err := iptablesFault(ctx, t, rules)
 	if err != nil {
@@ -65,7 +163,7 @@ func bgpNoNewSession(ctx context.Context, t Target) (Heal, []string, error) {
 		if err := heal(ctx); err != nil {
 			return err
 		}
-		return everyNodePeers(ctx, t)
+		return sessionsBack(ctx, t, before)
 	}
 	return healed, names(t.HybridNodes()), nil
 }
@@ -173,6 +271,10 @@ func bgpResourceEdited(ctx context.Context, t Target) (Heal, []string, error) {
 			return reflect.DeepEqual(cur.Object["spec"], spec), nil
 		})
 	}
+	before, err := sessionsNow(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
 	edited := o.DeepCopy()
 	v, _, _ := unstructured.NestedFieldNoCopy(edited.Object, path...)
 	switch n := v.(type) {
@@ -188,8 +290,9 @@ func bgpResourceEdited(ctx context.Context, t Target) (Heal, []string, error) {
 		if err := set(ctx, saved.Object["spec"]); err != nil {
 			return err
 		}
-		// An edited ASN or timer resets sessions: healed is peering again.
-		return everyNodePeers(ctx, t)
+		// An edited ASN or timer resets sessions: healed is every session
+		// of before the fault back.
+		return sessionsBack(ctx, t, before)
 	}
 	return heal, []string{o.GetName()}, nil
 }
@@ -298,6 +401,10 @@ func bgpHoldTimeChanged(ctx context.Context, t Target) (Heal, []string, error) {
 			hold = faultHoldTime * 3 / 4
 		}
 	}
+	// New flags restart the agents (kube-router), and with them any
+	// node-to-node mesh: with a node shell, healed is every session back
+	// (without one, the API tier's stand-ins, the router's view alone).
+	sessions, serr := sessionsNow(ctx, t)
 	restore, what, err := ed.SetBGPHoldTime(ctx, t.Cluster(), hold)
 	if err != nil {
 		return nil, nil, err
@@ -306,9 +413,15 @@ func bgpHoldTimeChanged(ctx context.Context, t Target) (Heal, []string, error) {
 		if err := restore(ctx); err != nil {
 			return err
 		}
-		return holdTimesSettle(ctx, rc, nodes, "the hold time negotiated before the fault", func(n router.Node, got time.Duration) bool {
+		if err := holdTimesSettle(ctx, rc, nodes, "the hold time negotiated before the fault", func(n router.Node, got time.Duration) bool {
 			return got == before[n.Address]
-		})
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return nil
+		}
+		return sessionsBack(ctx, t, sessions)
 	}
 	if err := holdTimesSettle(ctx, rc, nodes, "another hold time than before ("+what+")", func(n router.Node, got time.Duration) bool {
 		return got != before[n.Address]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ var catalogue = []*Fault{
 		Doc("every hybrid node masquerades pod traffic to the on-prem host, though masquerading is off").
 		Injects(straySNAT),
 	New("bgp-session-reset").Breaks("bgp/sessions").Needs(checks.Router, checks.NodeShell).When(checks.BGPOn).
-		Doc("one hybrid node resets every TCP 179 connection (iptables REJECT with tcp-reset)").
+		Doc("one hybrid node resets its BGP connections with the router (iptables REJECT with tcp-reset on TCP 179 to and from the router); a node-to-node mesh stays").
 		Injects(bgpSessionReset),
 	New("same-node-pods-dropped").Breaks("pod-to-pod/same-node").Needs(checks.Dataplane, checks.NodeShell).
 		Doc("the echo pods on one hybrid node drop what the others on that node send them (iptables in the pods' namespaces)").
@@ -112,7 +113,7 @@ var catalogue = []*Fault{
 		Injects(serviceRoutesFiltered),
 	New("bgp-no-new-session").Breaks("bgp/graceful-restart").Needs(checks.Router, checks.Dataplane, checks.NodeShell).
 		When(checks.BGPOn).
-		Doc("hybrid nodes keep their BGP sessions but reset new ones (TCP 179 SYN): a restarted agent comes back without re-advertising").
+		Doc("hybrid nodes keep their BGP sessions with the router but reset new ones (TCP 179 SYN): a restarted agent comes back without re-advertising").
 		Injects(bgpNoNewSession),
 	New("bgp-hold-time-changed").Breaks("bgp/parameters").Needs(checks.Router).When(checks.BGPOn).
 		Doc("the CNI's BGP configuration gives the agents a 60 s hold time (kube-router --bgp-holdtime, Cilium's CiliumBGPPeerConfig); the sessions come back with it").
@@ -508,45 +509,44 @@ func straySNAT(ctx context.Context, t Target) (Heal, []string, error) {
 	return heal, names(t.HybridNodes()), err
 }
 
+// bgpSessionReset: one hybrid node resets its BGP connections with the
+// router (not the other nodes': a node-to-node mesh is no part of
+// bgp/sessions, and kube-router's would stay down past heal, its routes to
+// the node's block with it).
 func bgpSessionReset(ctx context.Context, t Target) (Heal, []string, error) {
 	h := t.HybridNodes()
 	if len(h) == 0 {
 		return nil, nil, NotApplicable("no hybrid node")
 	}
 	n := h[0]
-	var rules []rule
-	for _, chain := range []string{"INPUT", "OUTPUT"} {
-		for _, port := range []string{"--dport", "--sport"} {
-			rules = append(rules, rule{n.Name, []string{"filter", chain, "-p", "tcp", port, "179", "-j", "REJECT", "--reject-with", "tcp-reset"}})
-		}
+	rtr := t.BGP().RouterAddress
+	if rtr == "" {
+		return nil, nil, NotApplicable("the run names no router address (bgp.routerAddress)")
 	}
-	heal, err := iptablesFault(ctx, t, rules)
+	before, err := sessionsNow(ctx, t)
 	if err != nil {
 		return nil, nil, err
 	}
-	// The session drops at the next keepalive: wait until the node has none.
-	err = poll(ctx, injectTakes, "node "+n.Name+" without an established BGP session", func(ctx context.Context) (bool, error) {
-		out, err := t.Exec(ctx, n.Name, "sh", "-c", "ss -Htn state established '( dport = :179 or sport = :179 )' | wc -l")
-		if err != nil {
-			return false, err
-		}
-		return strings.TrimSpace(out) == "0", nil
+	heal, err := iptablesFault(ctx, t, resetRules(n.Name, rtr))
+	if err != nil {
+		return nil, nil, err
+	}
+	// The session drops at the next keepalive: wait until the node has none
+	// with the router.
+	err = poll(ctx, injectTakes, "node "+n.Name+" without an established BGP session with the router "+rtr, func(ctx context.Context) (bool, error) {
+		peers, err := bgpPeersOn(ctx, t, n.Name)
+		return !slices.Contains(peers, rtr), err
 	})
 	if err != nil {
 		return nil, nil, healAfter(ctx, heal, err)
 	}
-	// Healed means the node peers again, not only that the rules are gone.
+	// Healed means the node has every session of before the fault again,
+	// not only that the rules are gone.
 	healed := func(ctx context.Context) error {
 		if err := heal(ctx); err != nil {
 			return err
 		}
-		return poll(ctx, settle, "node "+n.Name+" with an established BGP session again", func(ctx context.Context) (bool, error) {
-			out, err := t.Exec(ctx, n.Name, "sh", "-c", "ss -Htn state established '( dport = :179 or sport = :179 )' | wc -l")
-			if err != nil {
-				return false, err
-			}
-			return strings.TrimSpace(out) != "0", nil
-		})
+		return sessionsBack(ctx, t, before)
 	}
 	return healed, []string{n.Name, n.Address}, nil
 }

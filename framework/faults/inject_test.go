@@ -21,7 +21,13 @@ type shellTarget struct {
 	facts cni.Facts
 	cmds  []string
 	rules map[string]int // node + " " + rule -> copies
+	// ss answers a node's listing of established BGP connections (ss
+	// output); nil: one session, with the router.
+	ss func(node string) string
 }
+
+// shellRouter is shellTarget's router address.
+const shellRouter = "10.80.0.1"
 
 func (s *shellTarget) CNI() string                { return "test" }
 func (s *shellTarget) Kube() kubernetes.Interface { return nil }
@@ -37,7 +43,7 @@ func (s *shellTarget) PodCIDR() string                                   { retur
 func (s *shellTarget) OnPremAddress() string                             { return "10.90.0.5" }
 func (s *shellTarget) PodsRoutable() bool                                { return true }
 func (s *shellTarget) EchoImage() string                                 { return "echo:test" }
-func (s *shellTarget) BGP() config.BGP                                   { return config.BGP{} }
+func (s *shellTarget) BGP() config.BGP                                   { return config.BGP{RouterAddress: shellRouter} }
 func (s *shellTarget) BGPResources(context.Context) ([]*unstructured.Unstructured, error) {
 	return nil, nil
 }
@@ -51,7 +57,10 @@ func (s *shellTarget) Exec(_ context.Context, node string, argv ...string) (stri
 	line := strings.Join(argv, " ")
 	s.cmds = append(s.cmds, node+": "+line)
 	if argv[0] == "sh" && strings.Contains(line, "ss -Htn state established") {
-		return "1\n", nil // one BGP session
+		if s.ss != nil {
+			return s.ss(node), nil
+		}
+		return "0 0 10.80.0.2:40001 " + shellRouter + ":179\n", nil // one BGP session, with the router
 	}
 	if argv[0] != "iptables" {
 		return "", nil

@@ -482,6 +482,12 @@ func agentCrashLoop(ctx context.Context, t Target) (Heal, []string, error) {
 	if pod == "" {
 		return nil, nil, fmt.Errorf("no pod of DaemonSet %s/%s on node %s", ds.Namespace, ds.Name, node)
 	}
+	var before bgpSessions
+	if t.BGP().Enabled {
+		if before, err = sessionsNow(ctx, t); err != nil {
+			return nil, nil, err
+		}
+	}
 	stop := fmt.Sprintf(`ids=$(crictl ps -q --state running --name '^%s$' --label io.kubernetes.pod.name=%s); [ -z "$ids" ] || crictl stop -t 0 $ids`, container, pod)
 	if out, err := t.Exec(ctx, node, "sh", "-c", stop); err != nil {
 		return nil, nil, fmt.Errorf("node %s: stop container %s of pod %s: %w: %s", node, container, pod, err, out)
@@ -528,7 +534,9 @@ func agentCrashLoop(ctx context.Context, t Target) (Heal, []string, error) {
 			return err
 		}
 		if t.BGP().Enabled {
-			return everyNodePeers(ctx, t)
+			// A restarted agent re-forms its sessions (the router's, a
+			// node-to-node mesh's): healed is every one of them back.
+			return sessionsBack(ctx, t, before)
 		}
 		return nil
 	}

@@ -1,0 +1,137 @@
+package faults
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestParseSSPeers(t *testing.T) {
+	out := `0      0        10.93.1.4:44321     10.93.1.254:179
+0      0   [::ffff:10.93.1.4]:179   [::ffff:10.93.1.5]:51234
+0      0        10.93.1.4%eth0:179  10.93.1.5:51999
+
+`
+	got := parseSSPeers(out)
+	if want := []string{"10.93.1.254", "10.93.1.5"}; !slices.Equal(got, want) {
+		t.Errorf("peers %v, want %v (IPv4-mapped unmapped, each once)", got, want)
+	}
+	if got := parseSSPeers(""); len(got) != 0 {
+		t.Errorf("no connection: %v", got)
+	}
+}
+
+// meshNode is a node's BGP connections as ss lists them, changed by the
+// fault's rules: a router session and a node-to-node mesh session (as
+// kube-router has), the mesh slower to come back after heal than the
+// router's, as seen on kind.
+type meshNode struct {
+	mu sync.Mutex
+	// meshLag: listings after heal that still lack the mesh session.
+	meshLag int
+	s       *shellTarget
+}
+
+func (m *meshNode) ss(node string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	resetting := false
+	for k, n := range m.s.rules {
+		if n > 0 && strings.HasPrefix(k, node+" ") && strings.Contains(k, "179") {
+			resetting = true
+		}
+	}
+	self, other := "10.80.0.2", "10.80.0.3"
+	if node == "hybrid-b" {
+		self, other = other, self
+	}
+	router := "0 0 " + self + ":40001 " + shellRouter + ":179\n"
+	mesh := "0 0 " + self + ":179 " + other + ":40002\n"
+	if resetting {
+		// The rules hold (the test checks they name only the router).
+		return mesh
+	}
+	if node == "hybrid-a" && m.meshLag > 0 && m.s.healedOnce() {
+		m.meshLag--
+		return router
+	}
+	return router + mesh
+}
+
+// healedOnce: a rule was deleted (the heal ran).
+func (s *shellTarget) healedOnce() bool {
+	for _, c := range s.cmds {
+		if strings.Contains(c, "iptables -w -t filter -D") {
+			return true
+		}
+	}
+	return false
+}
+
+// bgp-session-reset resets only the router's connections on one node (the
+// mesh stays), waits until the router's session is gone, and its heal
+// returns only when every session of before the fault is back, the mesh's
+// too: the kind run's heal stopped at the router's, and the next faults'
+// cross-node checks (pod-to-node, pod-to-service) failed on the mesh still
+// down.
+func TestBGPSessionResetHealWaitsForEverySession(t *testing.T) {
+	s := &shellTarget{rules: map[string]int{}}
+	m := &meshNode{meshLag: 2, s: s}
+	s.ss = m.ss
+	f, _ := Lookup("bgp-session-reset")
+	heal, names, err := f.Inject(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(names, ",") != "hybrid-a,10.80.0.2" {
+		t.Errorf("names %v", names)
+	}
+	if len(s.rules) != 4 {
+		t.Errorf("%d rules, want INPUT/OUTPUT x dport/sport: %v", len(s.rules), s.rules)
+	}
+	for k := range s.rules {
+		if !strings.HasPrefix(k, "hybrid-a ") || !(strings.Contains(k, "-s "+shellRouter+" ") || strings.Contains(k, "-d "+shellRouter+" ")) {
+			t.Errorf("rule not limited to the router's connections on hybrid-a: %s", k)
+		}
+	}
+	if err := heal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for k, n := range s.rules {
+		if n != 0 {
+			t.Errorf("after heal: %s still there", k)
+		}
+	}
+	if m.meshLag != 0 {
+		t.Errorf("heal returned while hybrid-a's mesh session was still down (%d listings left without it)", m.meshLag)
+	}
+	if got := parseSSPeers(m.ss("hybrid-a")); !slices.Equal(got, []string{shellRouter, "10.80.0.3"}) {
+		t.Errorf("after heal hybrid-a has sessions %v", got)
+	}
+}
+
+// The same for bgp-no-new-session: rules on every node, new connections
+// with the router only, heal waits for every session.
+func TestBGPNoNewSessionHealWaitsForEverySession(t *testing.T) {
+	s := &shellTarget{rules: map[string]int{}}
+	m := &meshNode{meshLag: 1, s: s}
+	s.ss = m.ss
+	f, _ := Lookup("bgp-no-new-session")
+	heal, _, err := f.Inject(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range s.rules {
+		if !strings.Contains(k, shellRouter) {
+			t.Errorf("rule not limited to the router: %s", k)
+		}
+	}
+	if err := heal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if m.meshLag != 0 {
+		t.Errorf("heal returned while hybrid-a's mesh session was still down")
+	}
+}
