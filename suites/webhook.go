@@ -10,9 +10,11 @@ import (
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/hybridcni/hybridcni/framework/cni"
@@ -111,10 +113,7 @@ func (w *world) serveWebhook(ctx SpecContext, name, node string) (typedcorev1.Co
 	_, err = kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, vwc, metav1.CreateOptions{})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func(ctx SpecContext) {
-		_ = kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, name, metav1.DeleteOptions{})
-		_ = kube.CoreV1().Services(workloadNamespace).Delete(ctx, name, metav1.DeleteOptions{})
-		_ = kube.CoreV1().Pods(workloadNamespace).Delete(ctx, name, metav1.DeleteOptions{})
-		_ = kube.CoreV1().Secrets(workloadNamespace).Delete(ctx, name, metav1.DeleteOptions{})
+		Expect(removeWebhook(ctx, kube, name, webhookGoneWithin)).To(Succeed())
 	})
 
 	// The webhook pod must run before admission can be judged.
@@ -137,4 +136,38 @@ func (w *world) serveWebhook(ctx SpecContext, name, node string) (typedcorev1.Co
 		return err == nil || !strings.Contains(err.Error(), "connection refused"), nil
 	})
 	return cms, cm
+}
+
+// webhookGoneWithin bounds the wait for a webhook pod to be gone after
+// its check (the kubelet stops it and confirms in a few seconds).
+const webhookGoneWithin = 2 * time.Minute
+
+// removeWebhook deletes what serveWebhook made and waits until its pod is
+// gone. The fault phase runs a check again right after heal, with the same
+// names: a pod still terminating (deleted, not yet confirmed by its
+// kubelet) failed that run's create at once with AlreadyExists, as the kind
+// fault matrix saw for control-plane-to-pod/webhook after
+// control-plane-to-pod-dropped healed.
+func removeWebhook(ctx context.Context, kube kubernetes.Interface, name string, within time.Duration) error {
+	_ = kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Delete(ctx, name, metav1.DeleteOptions{})
+	_ = kube.CoreV1().Services(workloadNamespace).Delete(ctx, name, metav1.DeleteOptions{})
+	_ = kube.CoreV1().Pods(workloadNamespace).Delete(ctx, name, metav1.DeleteOptions{})
+	_ = kube.CoreV1().Secrets(workloadNamespace).Delete(ctx, name, metav1.DeleteOptions{})
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, within, true, func(ctx context.Context) (bool, error) {
+		p, err := kube.CoreV1().Pods(workloadNamespace).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return true, nil
+		case err != nil:
+			last = err.Error()
+		default:
+			last = fmt.Sprintf("phase %s, deletion requested %v", p.Status.Phase, p.DeletionTimestamp != nil)
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("webhook pod %s/%s still there %s after the check (%s): the next check serving it would collide", workloadNamespace, name, within, last)
+	}
+	return nil
 }
