@@ -33,22 +33,26 @@ func bgpPeersOn(ctx context.Context, t Target, node string) ([]string, error) {
 	return parseSSPeers(out), nil
 }
 
-// parseSSPeers takes the peer address of each line of ss output (the last
-// address:port field), IPv4-mapped addresses unmapped, each address once.
-func parseSSPeers(out string) []string {
-	var peers []string
+// ssConn is one TCP connection of ss's listing: its two ends as listed,
+// and the peer's address.
+type ssConn struct{ local, peer, addr string }
+
+// parseSSConns reads ss output: per line, the last two address:port fields
+// are the local and the peer end; IPv4-mapped addresses are unmapped.
+func parseSSConns(out string) []ssConn {
+	var conns []ssConn
 	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		var peer string
-		for _, x := range f {
+		var ends []string
+		for _, x := range strings.Fields(line) {
 			if strings.Contains(x, ":") {
-				peer = x
+				ends = append(ends, x)
 			}
 		}
-		i := strings.LastIndex(peer, ":")
-		if i <= 0 {
+		if len(ends) < 2 {
 			continue
 		}
+		local, peer := ends[len(ends)-2], ends[len(ends)-1]
+		i := strings.LastIndex(peer, ":")
 		host := strings.Trim(peer[:i], "[]")
 		if z := strings.IndexByte(host, '%'); z >= 0 {
 			host = host[:z]
@@ -57,8 +61,17 @@ func parseSSPeers(out string) []string {
 		if err != nil {
 			continue
 		}
-		if s := a.Unmap().String(); !slices.Contains(peers, s) {
-			peers = append(peers, s)
+		conns = append(conns, ssConn{local: local, peer: peer, addr: a.Unmap().String()})
+	}
+	return conns
+}
+
+// parseSSPeers is the peer addresses of ss output, each once, sorted.
+func parseSSPeers(out string) []string {
+	var peers []string
+	for _, c := range parseSSConns(out) {
+		if !slices.Contains(peers, c.addr) {
+			peers = append(peers, c.addr)
 		}
 	}
 	slices.Sort(peers)
@@ -88,21 +101,34 @@ func sessionsNow(ctx context.Context, t Target) (bgpSessions, error) {
 // restart timer runs out, and every cross-node path to it (pod to pod, pod
 // to node, a Service's remote backend) fails until the mesh session is
 // retried, which is what the next fault's checks then saw.
+//
+// ss sees TCP, not BGP: a connection that a collision or a refused OPEN
+// closes is established for a moment. A session counts once the same
+// connection (both ends) is there on two polls in a row, pollEvery apart.
 func sessionsBack(ctx context.Context, t Target, before bgpSessions) error {
+	seen := map[string][]ssConn{}
 	return poll(ctx, settle, "every hybrid node's BGP sessions of before the fault established again", func(ctx context.Context) (bool, error) {
 		var missing []string
 		for _, n := range t.HybridNodes() {
-			now, err := bgpPeersOn(ctx, t, n.Name)
+			out, err := t.Exec(ctx, n.Name, "sh", "-c", ssBGP)
 			if err != nil {
-				return false, err
+				return false, fmt.Errorf("node %s: %s: %w: %s", n.Name, ssBGP, err, out)
 			}
-			if len(now) == 0 {
-				missing = append(missing, fmt.Sprintf("node %s has no BGP session", n.Name))
+			now := parseSSConns(out)
+			var lasting []string
+			for _, c := range now {
+				if slices.Contains(seen[n.Name], c) && !slices.Contains(lasting, c.addr) {
+					lasting = append(lasting, c.addr)
+				}
+			}
+			seen[n.Name] = now
+			if len(lasting) == 0 {
+				missing = append(missing, fmt.Sprintf("node %s has no lasting BGP session", n.Name))
 				continue
 			}
 			for _, p := range before[n.Name] {
-				if !slices.Contains(now, p) {
-					missing = append(missing, fmt.Sprintf("node %s has no session with %s (it had one before the fault)", n.Name, p))
+				if !slices.Contains(lasting, p) {
+					missing = append(missing, fmt.Sprintf("node %s has no lasting session with %s (it had one before the fault)", n.Name, p))
 				}
 			}
 		}
@@ -206,7 +232,39 @@ func foreignPeerAnnouncesBlock(ctx context.Context, t Target) (Heal, []string, e
 	if err := r.Start(ctx); err != nil {
 		return nil, nil, fmt.Errorf("start the stranger's BGP speaker at %s: %w", local, err)
 	}
-	heal := func(ctx context.Context) error { return r.Stop() }
+	heal := func(ctx context.Context) error {
+		if err := r.Stop(); err != nil {
+			return err
+		}
+		rc := t.Router()
+		if rc == nil {
+			return nil
+		}
+		// Healed is the router without the stranger: bgp/pod-blocks fails
+		// at once on a stranger's live route over a node's block, so the
+		// check after heal must not meet the session still closing.
+		return poll(ctx, settle, "the router without a session or route from "+local, func(ctx context.Context) (bool, error) {
+			ps, err := rc.Peers(ctx)
+			if err != nil {
+				return false, err
+			}
+			for _, p := range ps {
+				if p.Address == local && p.Established() {
+					return false, nil
+				}
+			}
+			rs, err := rc.Routes(ctx)
+			if err != nil {
+				return false, err
+			}
+			for _, rt := range rs {
+				if rt.Peer == local {
+					return false, nil
+				}
+			}
+			return true, nil
+		})
+	}
 	if err := poll(ctx, injectTakes, "a session from "+local+" to the router "+b.RouterAddress, func(ctx context.Context) (bool, error) {
 		ps, err := r.Client().Peers(ctx)
 		if err != nil {
