@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // AdvertisedBy passes once every node in nodes advertises prefix to the
@@ -43,8 +44,30 @@ func (k *Checker) advertisedBy(ctx context.Context, check, prefix string, nodes 
 		names[i] = n.String()
 	}
 	what := "bgp " + check + ": prefix " + prefix + " from " + strings.Join(names, ", ")
-	return k.waitAs(ctx, what, check, subject, prefix, func(s snapshot) (bool, bool, string) {
+	skew := k.AdvertiseSkew
+	if skew == 0 {
+		skew = DefaultAdvertiseSkew
+	}
+	// first: when the first of the nodes was seen advertising the prefix,
+	// and by whom.
+	var first time.Time
+	var firstBy Node
+	every := skew / 4
+	if skew < 0 {
+		every = 0
+	}
+	return k.waitEvery(ctx, what, check, subject, prefix, every, func(s snapshot) (bool, bool, string) {
 		var why []string
+		now := time.Now()
+		if first.IsZero() {
+			for _, n := range nodes {
+				if advertisedFrom(s, n, prefix) != nil {
+					first, firstBy = now, n
+					break
+				}
+			}
+		}
+		lagging := false
 		for _, n := range nodes {
 			if r := advertisedFrom(s, n, prefix); r == nil {
 				reason := "not advertised"
@@ -52,6 +75,13 @@ func (k *Checker) advertisedBy(ctx context.Context, check, prefix string, nodes 
 					reason += " (no session from " + n.Address + ")"
 				} else if !p.Established() {
 					reason += " (session " + p.State + ")"
+				} else if since := laterOf(first, p.Up); skew > 0 && !first.IsZero() && now.Sub(since) > skew {
+					// Its session was up all along while another node's
+					// agent advertised the prefix: every agent watches the
+					// same Services, so this one is not late, it does not
+					// (or the router does not take it).
+					lagging = true
+					reason += fmt.Sprintf(" (session established; %s advertised it %s ago)", firstBy, now.Sub(first).Round(time.Second))
 				}
 				why = append(why, n.String()+": "+reason)
 			} else if nh := wantNextHop(n, nextHop); r.NextHop != nh {
@@ -73,10 +103,26 @@ func (k *Checker) advertisedBy(ctx context.Context, check, prefix string, nodes 
 			}
 		}
 		if len(why) > 0 {
-			return false, false, strings.Join(why, "; ")
+			return false, lagging, strings.Join(why, "; ")
 		}
 		return true, false, ""
 	})
+}
+
+// DefaultAdvertiseSkew is how long, once one of the nodes advertises a
+// prefix, another node with an established session may take to advertise
+// it too before the check fails for good. Agents react to the same Service
+// event within seconds of each other (kube-router, Cilium), so a minute is
+// a wide margin on a loaded 2-core machine; without a node advertising it
+// the check waits its whole timeout.
+const DefaultAdvertiseSkew = time.Minute
+
+// laterOf is the later of two times (a zero one counts as earliest).
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // WithdrawnByAll passes once no peer advertises prefix any more (stale

@@ -40,6 +40,10 @@ type Checker struct {
 	// holds it up.
 	Progress      io.Writer
 	ProgressEvery time.Duration
+	// AdvertiseSkew: once one node advertises a prefix, how long another
+	// with an established session may lag before AdvertisedBy(Only) fails
+	// for good (0: DefaultAdvertiseSkew; negative: wait the whole Timeout).
+	AdvertiseSkew time.Duration
 }
 
 // NewChecker returns a Checker with the default timeout.
@@ -194,6 +198,13 @@ func subjectOf(n Node, prefix string) string {
 // waitAs is waitOrFail with its progress lines saying what (awaited's
 // text when a check names more than one node).
 func (k *Checker) waitAs(ctx context.Context, what, check string, n Node, prefix string, eval func(snapshot) (ok, failed bool, why string)) error {
+	return k.waitEvery(ctx, what, check, n, prefix, 0, eval)
+}
+
+// waitEvery is waitAs re-evaluating also every interval (when > 0), for a
+// check whose verdict can change with time alone (a grace running out)
+// while the router sends no event.
+func (k *Checker) waitEvery(ctx context.Context, what, check string, n Node, prefix string, every time.Duration, eval func(snapshot) (ok, failed bool, why string)) error {
 	timeout := k.Timeout
 	if timeout <= 0 {
 		timeout = DefaultCheckTimeout
@@ -220,6 +231,12 @@ func (k *Checker) waitAs(ctx context.Context, what, check string, n Node, prefix
 			return err
 		}
 	}
+	var recheck <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		recheck = t.C
+	}
 	var last snapshot
 	reason := "not evaluated"
 	for {
@@ -243,6 +260,7 @@ func (k *Checker) waitAs(ctx context.Context, what, check string, n Node, prefix
 		case <-ctx.Done():
 			return &CheckError{Check: check, Node: n, Prefix: prefix, Reason: reason, Waited: time.Since(start), Router: last.String()}
 		case <-tick:
+		case <-recheck:
 		case _, open := <-events:
 			if !open && ctx.Err() == nil {
 				return &CheckError{Check: check, Node: n, Prefix: prefix, Reason: "event watch ended: " + reason, Waited: time.Since(start), Router: last.String()}
@@ -494,8 +512,13 @@ func (k *Checker) ExactBlocks(ctx context.Context, want NodeBlocks, within ...st
 	if len(nodes) == 1 {
 		subject = nodes[0]
 	}
-	return k.wait(ctx, "exact-blocks", subject, "", func(s snapshot) (bool, string) {
+	return k.waitOrFail(ctx, "exact-blocks", subject, "", func(s snapshot) (bool, bool, string) {
 		var problems []string
+		// hijack: a stranger's live session announces (fresh, not a stale
+		// route kept for a restarting peer) a prefix overlapping a node's
+		// block. No wait makes that right, and none is needed for the
+		// nodes' own routes to settle: it fails at once.
+		hijack := false
 		type owned struct {
 			node Node
 			net  *net.IPNet
@@ -517,6 +540,9 @@ func (k *Checker) ExactBlocks(ctx context.Context, want NodeBlocks, within ...st
 				for _, b := range want[n] {
 					if overlaps(b, r.Prefix) {
 						msg += fmt.Sprintf(", which overlaps %s's block %s", n.Name, b)
+						if p, ok := s.peer(r.Peer); ok && p.Established() && !r.Stale {
+							hijack = true
+						}
 					}
 				}
 			}
@@ -567,9 +593,9 @@ func (k *Checker) ExactBlocks(ctx context.Context, want NodeBlocks, within ...st
 			}
 		}
 		if len(problems) > 0 {
-			return false, strings.Join(problems, "; ")
+			return false, hijack, strings.Join(problems, "; ")
 		}
-		return true, ""
+		return true, false, ""
 	})
 }
 
