@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hybridcni/hybridcni/framework/echo"
 	"github.com/hybridcni/hybridcni/framework/lab"
 	"github.com/hybridcni/hybridcni/framework/probe"
 )
@@ -103,6 +104,7 @@ func newMeshLab(t *testing.T) *meshLab {
 		}
 		ip := strings.Split(podAddr, "/")[0]
 		m.pods[name] = probe.Source{Place: probe.InNetNS(pod, []string{os.Args[0]}, cliEnv), Name: "echo-" + name + "-a", IP: ip}
+		serveEcho(t, pod, "echo-"+name+"-a")
 	}
 	bird := func(n *lab.NS, name, conf string) {
 		path := filepath.Join(dir, name+".conf")
@@ -191,17 +193,57 @@ func (m *meshLab) podToNode(t *testing.T) error {
 	return rep.Err()
 }
 
+// serveEcho runs the echo server (HTTP 8080) in a pod's namespace.
+func serveEcho(t *testing.T, ns *lab.NS, name string) {
+	var s *echo.Server
+	if err := ns.Do(func() (err error) {
+		s, err = echo.Listen(echo.Config{HTTPPort: 8080, UDPPort: -1, TCPPort: -1, Hostname: name})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// crossNode is pod-to-pod/cross-node: each node's pod reaches the other's
+// and is seen with its own address; the path of a Service's remote backend
+// (pod-to-service/remote-backend) past the Service's DNAT.
+func (m *meshLab) crossNode(t *testing.T) error {
+	t.Helper()
+	c := probe.NewCheck(probe.WithLogf(t.Logf), probe.WithTimeout(2*time.Second))
+	for name, other := range map[string]string{"node-a": "node-b", "node-b": "node-a"} {
+		dst := m.pods[other]
+		if err := c.Expect(probe.ExpectSuccess("pod-to-pod/cross-node", m.pods[name], probe.HTTPTarget(dst.Name, dst.IP, 8080, "/clientip"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep := c.Run(ctx)
+	t.Logf("\n%s", rep.Table())
+	return rep.Err()
+}
+
 // On real BGP sessions and packets, the order the kind fault matrix ran:
 // bgp-session-reset on one node, healed; then pod-to-node must pass (it
 // failed after heal on kind: the fault reset the node-to-node mesh too, and
 // the heal returned at the first session back, the router's, with the mesh's
 // routes still gone); then pod-to-node-dropped makes pod-to-node fail naming
-// the node, and after its heal it passes again.
+// the node, and after its heal it passes again. Cross-node pod traffic (the
+// path of pod-to-service's remote backends, which failed after
+// service-target-port-broken healed on kind for the same reason) passes
+// after the heal too.
 func TestBGPSessionResetThenPodToNodeLab(t *testing.T) {
 	m := newMeshLab(t)
 	m.ready(t)
 	if err := m.podToNode(t); err != nil {
 		t.Fatalf("pod-to-node before any fault: %v", err)
+	}
+	if err := m.crossNode(t); err != nil {
+		t.Fatalf("cross-node pod traffic before any fault: %v", err)
 	}
 	target := &meshTarget{shellTarget: shellTarget{rules: map[string]int{}}, l: m}
 	ctx := context.Background()
@@ -233,6 +275,9 @@ func TestBGPSessionResetThenPodToNodeLab(t *testing.T) {
 	}
 	if err := m.podToNode(t); err != nil {
 		t.Fatalf("pod-to-node after bgp-session-reset healed: %v", err)
+	}
+	if err := m.crossNode(t); err != nil {
+		t.Fatalf("cross-node pod traffic after bgp-session-reset healed: %v", err)
 	}
 
 	f, _ = Lookup("pod-to-node-dropped")

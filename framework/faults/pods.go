@@ -164,19 +164,25 @@ func serviceTargetPortBroken(ctx context.Context, t Target) (Heal, []string, err
 			_, err = sc.Update(ctx, cur, metav1.UpdateOptions{})
 			return err
 		}, func(ctx context.Context) (bool, error) {
-			// Done when the endpoints follow: their port is the new one.
+			// Done when the endpoints follow: every slice's port is the new
+			// one (a slice left at the old port still sends there).
 			sl, err := t.Kube().DiscoveryV1().EndpointSlices(t.Namespace()).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
 			if err != nil {
 				return false, err
 			}
+			seen := false
 			for _, s := range sl.Items {
 				for _, p := range s.Ports {
-					if p.Port != nil && *p.Port == to.IntVal {
-						return true, nil
+					if p.Port == nil {
+						return false, fmt.Errorf("EndpointSlice %s has a port without a number, want %d", s.Name, to.IntVal)
 					}
+					if *p.Port != to.IntVal {
+						return false, fmt.Errorf("EndpointSlice %s has port %d, want %d", s.Name, *p.Port, to.IntVal)
+					}
+					seen = true
 				}
 			}
-			return false, nil
+			return seen, nil
 		})
 	}
 	if err := setPort(ctx, intstr.FromInt32(1)); err != nil {
