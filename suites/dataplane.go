@@ -2,13 +2,16 @@ package suites
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -249,9 +252,24 @@ func (w *world) nodeToPod(ctx SpecContext) {
 // waitServiceReady waits (bounded) until a Service has a ready endpoint: a
 // precondition of the probes that use it, not what they measure.
 func (w *world) waitServiceReady(ctx context.Context, namespace, name string) error {
+	return waitServiceReady(ctx, w.env.Kube, namespace, name, 3*time.Minute, noBackendFor)
+}
+
+// noBackendFor is how long a Service may select no pod at all before
+// waitServiceReady gives up: a controller that scales up, or a rollout,
+// makes its pods within seconds, Pending ones count.
+const noBackendFor = 30 * time.Second
+
+// waitServiceReady waits (within) until the Service has a ready endpoint,
+// and stops sooner when no pod, in any phase but deleted, has matched its
+// selector for noBackend: nothing will serve it then (coredns scaled to 0
+// waited the whole 3 minutes).
+func waitServiceReady(ctx context.Context, kube kubernetes.Interface, namespace, name string, within, noBackend time.Duration) error {
 	var last string
-	err := wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
-		slices, err := w.env.Kube.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
+	var emptySince time.Time
+	errNoBackend := errors.New("no pod selected")
+	err := wait.PollUntilContextTimeout(ctx, time.Second, within, true, func(ctx context.Context) (bool, error) {
+		slices, err := kube.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
 		if err != nil {
 			last = err.Error()
 			return false, nil
@@ -264,10 +282,36 @@ func (w *world) waitServiceReady(ctx context.Context, namespace, name string) er
 			}
 		}
 		last = "no ready endpoint"
+		svc, err := kube.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil || len(svc.Spec.Selector) == 0 {
+			return false, nil
+		}
+		sel := labels.SelectorFromSet(svc.Spec.Selector).String()
+		pods, err := kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return false, nil
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil {
+				emptySince = time.Time{}
+				return false, nil
+			}
+		}
+		if emptySince.IsZero() {
+			emptySince = time.Now()
+		}
+		last = "no pod matches its selector " + sel
+		if time.Since(emptySince) >= noBackend {
+			last += fmt.Sprintf(" (for %s): nothing will serve it", noBackend)
+			return false, errNoBackend
+		}
 		return false, nil
 	})
+	if errors.Is(err, errNoBackend) {
+		return fmt.Errorf("service %s/%s not ready: %s", namespace, name, last)
+	}
 	if err != nil {
-		return fmt.Errorf("service %s/%s not ready within 3 minutes (%s): %w", namespace, name, last, err)
+		return fmt.Errorf("service %s/%s not ready within %s (%s): %w", namespace, name, within, last, err)
 	}
 	return nil
 }

@@ -160,7 +160,9 @@ func removeWebhook(ctx context.Context, kube kubernetes.Interface, name string, 
 		case apierrors.IsNotFound(err):
 			return true, nil
 		case err != nil:
-			last = err.Error()
+			if last == "" || ctx.Err() == nil {
+				last = err.Error()
+			}
 		default:
 			last = fmt.Sprintf("phase %s, deletion requested %v", p.Status.Phase, p.DeletionTimestamp != nil)
 		}
