@@ -94,34 +94,36 @@ func BenchmarkOfflineCiliumHopSpread(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		_, results := benchRun(b, "--label-filter", "phase:install", "--repeat-hops", fmt.Sprint(repeats))
 		paths, _ := filepath.Glob(filepath.Join(results, "disruption", "*.json"))
-		var hopLoss, baseLoss, hopGap, baseGap []float64
-		for _, p := range paths {
-			tl, err := report.ReadTimeline(p)
-			if err != nil {
-				b.Fatal(err)
+		for _, kind := range []string{"upgrade", "rollback"} {
+			var hopLoss, baseLoss, hopGap, baseGap []float64
+			for _, p := range paths {
+				tl, err := report.ReadTimeline(p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !strings.HasPrefix(tl.Hop, kind+" ") || !strings.Contains(tl.Hop, " of ") {
+					continue
+				}
+				d := tl.Summary()
+				hopLoss = append(hopLoss, d.LossPercent)
+				hopGap = append(hopGap, d.LongestGapMs)
+				if d.Baseline != nil {
+					baseLoss = append(baseLoss, d.Baseline.LossPercent)
+					baseGap = append(baseGap, d.Baseline.LongestGapMs)
+				}
 			}
-			if !strings.Contains(tl.Hop, "upgrade") || !strings.Contains(tl.Hop, "of") {
-				continue
+			if len(hopLoss) != repeats {
+				b.Fatalf("%d repeated %s timelines in %s, want %d", len(hopLoss), kind, results, repeats)
 			}
-			d := tl.Summary()
-			hopLoss = append(hopLoss, d.LossPercent)
-			hopGap = append(hopGap, d.LongestGapMs)
-			if d.Baseline != nil {
-				baseLoss = append(baseLoss, d.Baseline.LossPercent)
-				baseGap = append(baseGap, d.Baseline.LongestGapMs)
-			}
+			lo, med, hi := spread(hopLoss)
+			blo, bmed, bhi := spread(baseLoss)
+			glo, gmed, ghi := spread(hopGap)
+			bglo, bgmed, bghi := spread(baseGap)
+			b.ReportMetric(hi-lo, kind+"-loss-spread-%")
+			b.ReportMetric(bhi-blo, kind+"-baseline-loss-spread-%")
+			fmt.Printf("%d %ss between 1.16.19 and 1.17.0: loss %% min/median/max %.2f/%.2f/%.2f, baseline %.2f/%.2f/%.2f; longest gap ms %.0f/%.0f/%.0f, baseline %.0f/%.0f/%.0f\n",
+				repeats, kind, lo, med, hi, blo, bmed, bhi, glo, gmed, ghi, bglo, bgmed, bghi)
 		}
-		if len(hopLoss) != repeats {
-			b.Fatalf("%d repeated upgrade timelines in %s, want %d", len(hopLoss), results, repeats)
-		}
-		lo, med, hi := spread(hopLoss)
-		blo, bmed, bhi := spread(baseLoss)
-		glo, gmed, ghi := spread(hopGap)
-		bglo, bgmed, bghi := spread(baseGap)
-		b.ReportMetric(hi-lo, "loss-spread-%")
-		b.ReportMetric(bhi-blo, "baseline-loss-spread-%")
-		fmt.Printf("%d upgrades 1.16.19 -> 1.17.0: loss %% min/median/max %.2f/%.2f/%.2f, baseline %.2f/%.2f/%.2f; longest gap ms %.0f/%.0f/%.0f, baseline %.0f/%.0f/%.0f\n",
-			repeats, lo, med, hi, blo, bmed, bhi, glo, gmed, ghi, bglo, bgmed, bghi)
 	}
 }
 
