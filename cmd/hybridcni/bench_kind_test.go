@@ -20,7 +20,7 @@ import (
 // returns its wall time and results folder; a failed run fails b.
 func benchRun(b *testing.B, extra ...string) (time.Duration, string) {
 	b.Helper()
-	results := b.TempDir()
+	results := keptResults(b)
 	args, _ := offlineRun(b, ciliumOffline, results)
 	args = append(args, extra...)
 	start := time.Now()
@@ -33,6 +33,7 @@ func benchRun(b *testing.B, extra ...string) (time.Duration, string) {
 		// A run that failed a check still measured what it ran: the
 		// figures are printed with the failures named, not dropped.
 		fmt.Printf("run %s failed (exit %d): %s\n", strings.Join(extra, " "), code, strings.Join(failedSpecs(b, results), "; "))
+		keepFailedRun(b, results)
 	}
 	return took, results
 }
