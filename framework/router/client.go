@@ -72,9 +72,11 @@ type EventType int
 const (
 	EventPeer EventType = iota + 1
 	EventRoute
+	EventEndOfRIB // a peer's End-of-RIB marker (Route.Peer names the peer)
 )
 
-// Event is a peer state change or a best-path change.
+// Event is a peer state change, a best-path change, or (from
+// watchReceived) an UPDATE or End-of-RIB as a peer sent it.
 type Event struct {
 	Type  EventType
 	Peer  Peer  // EventPeer
@@ -226,6 +228,38 @@ func (c *Client) watchRaw(ctx context.Context, fn func(Event), started func()) e
 				if err != nil {
 					continue
 				}
+				fn(Event{Type: EventRoute, Route: rt})
+			}
+		}
+	})
+}
+
+// watchReceived calls fn for every prefix a peer announces or withdraws,
+// as received (before policy, sent again or not), and for every End-of-RIB.
+// watchRaw shows best-path changes only, so a route a restarted node sends
+// again unchanged, or its End-of-RIB, never shows there.
+func (c *Client) watchReceived(ctx context.Context, fn func(Event), started func()) error {
+	req := &api.WatchEventRequest{
+		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
+			{Type: api.WatchEventRequest_Table_Filter_ADJIN},
+			{Type: api.WatchEventRequest_Table_Filter_EOR},
+		}},
+	}
+	return c.b.watch(ctx, req, func(r *api.WatchEventResponse) {
+		if r == nil {
+			started()
+			return
+		}
+		t, ok := r.Event.(*api.WatchEventResponse_Table)
+		if !ok {
+			return
+		}
+		for _, p := range t.Table.Paths {
+			if p.Nlri == nil { // an End-of-RIB: a family, no prefix
+				fn(Event{Type: EventEndOfRIB, Route: Route{Peer: p.NeighborIp}})
+				continue
+			}
+			if rt, err := routeFromAPI(p); err == nil {
 				fn(Event{Type: EventRoute, Route: rt})
 			}
 		}

@@ -242,7 +242,34 @@ func (r *Router) watch(ctx context.Context) error {
 		}
 	}()
 	<-ready
+	// What each peer sends, as sent: a graceful restart that leaves routes
+	// stale reads in this log as "no update and no End-of-RIB from the node".
+	received := make(chan struct{})
+	var rOnce sync.Once
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		err := r.client.watchReceived(ctx, r.logReceived, func() { rOnce.Do(func() { close(received) }) })
+		rOnce.Do(func() { close(received) })
+		if err != nil && ctx.Err() == nil {
+			r.logf("router: received-update watch ended: %v", err)
+		}
+	}()
+	<-received
 	return nil
+}
+
+// logReceived logs one UPDATE prefix or End-of-RIB as a peer sent it.
+func (r *Router) logReceived(ev Event) {
+	rt := ev.Route
+	switch {
+	case ev.Type == EventEndOfRIB:
+		r.logf("router: received end-of-rib from %s", rt.Peer)
+	case rt.Withdrawn:
+		r.logf("router: received withdraw %s from %s", rt.Prefix, rt.Peer)
+	default:
+		r.logf("router: received %s via %s from %s", rt.Prefix, rt.NextHop, rt.Peer)
+	}
 }
 
 func (r *Router) handle(ev Event) {
