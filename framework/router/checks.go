@@ -685,7 +685,11 @@ func reAdvertised(s snapshot, n Node, since time.Time, prefixes []string) (bool,
 		}
 	}
 	if len(why) > 0 {
-		return false, "session back, but not re-advertised: " + strings.Join(why, "; ")
+		eor := "the node has sent no End-of-RIB on this session yet"
+		if p.EndOfRIB {
+			eor = "the node sent its End-of-RIB on this session"
+		}
+		return false, "session back, but not re-advertised: " + strings.Join(why, "; ") + " (" + eor + ")"
 	}
 	return true, ""
 }

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,4 +85,28 @@ func TestChecksPassAndFail(t *testing.T) {
 	k.Timeout = 1500 * time.Millisecond
 	mustContain(t, k.PeerEstablished(ctx, n1), "peer-established", "node1", "127.0.0.11")
 	mustContain(t, k.PrefixLearned(ctx, n1, "10.85.1.0/24"), "node1", "10.85.1.0/24", "not learned")
+}
+
+// A route left stale after the session is back is told apart by whether
+// the node sent its End-of-RIB: without one it has not finished sending;
+// with one the router kept a route the node ended.
+func TestReAdvertisedNamesEndOfRIB(t *testing.T) {
+	n := Node{"node1", "10.80.0.11"}
+	restart := time.Now().Add(-time.Minute)
+	up := Peer{Address: n.Address, State: "established", Up: time.Now()}
+	stale := Route{Prefix: "10.85.1.0/24", NextHop: n.Address, Peer: n.Address, Stale: true}
+	for _, c := range []struct {
+		eor  bool
+		want string
+	}{
+		{false, "10.85.1.0/24 still stale (kept by graceful restart, not sent again) (the node has sent no End-of-RIB on this session yet)"},
+		{true, "10.85.1.0/24 still stale (kept by graceful restart, not sent again) (the node sent its End-of-RIB on this session)"},
+	} {
+		p := up
+		p.EndOfRIB = c.eor
+		ok, why := reAdvertised(snapshot{peers: []Peer{p}, routes: []Route{stale}}, n, restart, []string{stale.Prefix})
+		if ok || !strings.Contains(why, c.want) {
+			t.Errorf("End-of-RIB %v: ok=%v %q, want a failure with %q", c.eor, ok, why, c.want)
+		}
+	}
 }

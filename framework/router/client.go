@@ -29,6 +29,9 @@ type Peer struct {
 	Received uint64 `json:"received"`
 	// Up is when the current session was established (zero when not).
 	Up time.Time `json:"up,omitzero"`
+	// EndOfRIB is true once the peer sent its End-of-RIB on the current
+	// session (graceful restart negotiated): it has sent all it will.
+	EndOfRIB bool `json:"endOfRIB,omitempty"`
 }
 
 // Established reports whether the session is up.
@@ -362,6 +365,9 @@ func peerFromAPI(p *api.Peer) Peer {
 	for _, a := range p.AfiSafis {
 		if a.State != nil {
 			out.Received += a.State.Received
+		}
+		if a.GetMpGracefulRestart().GetState().GetEndOfRibReceived() {
+			out.EndOfRIB = true
 		}
 	}
 	return out

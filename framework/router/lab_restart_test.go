@@ -92,7 +92,8 @@ func TestLabGracefulRestartReAdvertised(t *testing.T) {
 			t.Fatal(err)
 		}
 		k.Timeout = 5 * time.Second
-		mustContain(t, k.ReAdvertised(ctx, n.Node, at, n.block), "re-advertised", "node1", "10.85.1.0/24", "session back, but not re-advertised")
+		mustContain(t, k.ReAdvertised(ctx, n.Node, at, n.block), "re-advertised", "node1", "10.85.1.0/24", "session back, but not re-advertised",
+			"the node sent its End-of-RIB on this session")
 		err := <-done
 		mustContain(t, err, "graceful-restart", "node1", "10.85.1.0/24", "not re-advertised")
 	})
