@@ -53,6 +53,11 @@ type ReadinessSpec struct {
 	// container that restarted within Settle is "restarting" in any check.
 	// 0 means DefaultSettle; negative turns the settle window off.
 	Settle time.Duration
+	// CrashLoop is how many times one container may restart during
+	// WaitReadiness before the wait ends at once, not ready: a crash loop
+	// is not waited out to the timeout. 0 means DefaultCrashLoop; negative
+	// waits out the timeout whatever restarts.
+	CrashLoop int
 	// Progress, when set, gets a line every few seconds of WaitReadiness
 	// saying what is still awaited (the run's log).
 	Progress io.Writer
@@ -65,6 +70,18 @@ type ReadinessSpec struct {
 // crashes within 10 s of turning Ready is caught by its restart count, and
 // any restart within the window by the kubelet's timestamps.
 var DefaultSettle = 10 * time.Second
+
+// DefaultCrashLoop: a container that restarts this many times while
+// readiness is awaited is crash-looping (the kubelet's back-off puts the
+// third restart about a minute after the first).
+const DefaultCrashLoop = 3
+
+func (s ReadinessSpec) crashLoop() int {
+	if s.CrashLoop == 0 {
+		return DefaultCrashLoop
+	}
+	return s.CrashLoop
+}
 
 // SettleWindow is the spec's settle window (Settle, else DefaultSettle;
 // 0 when turned off).
@@ -189,6 +206,9 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 	var stableSince time.Time
 	var prev map[string]podSeen
 	var unstable []string
+	restarts := map[string]int32{} // "namespace/pod container" -> restarts seen during the wait
+	var crashLoop string
+	start := time.Now()
 	name := spec.Name
 	if name == "" {
 		name = "CNI readiness"
@@ -207,6 +227,11 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 		}
 		pw.Update(awaited(r, stableSince, settle))
 		now := time.Now()
+		if loop := restartsDuring(prev, r.seen, restarts, spec.crashLoop()); loop != "" {
+			crashLoop = loop
+			last, lastErr = r, nil
+			return false, errCrashLoop
+		}
 		if changes := settleBreaks(prev, r.seen); len(changes) > 0 {
 			unstable = append(unstable, changes...)
 			if len(unstable) > 20 {
@@ -234,6 +259,14 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 	}
 	if ctx.Err() != nil {
 		return last, ctx.Err()
+	}
+	if crashLoop != "" {
+		seen := ""
+		if len(unstable) > 0 {
+			seen = "\n  seen during the wait: " + strings.Join(unstable, "; ")
+		}
+		return last, fmt.Errorf("%w after %s: not stable: %s (a crash loop is not waited out to the %s timeout)%s",
+			ErrNotReady, time.Since(start).Round(time.Second), crashLoop, timeout, seen)
 	}
 	// The last full look says what is wrong; an API error (often the
 	// deadline cutting the final look short) only when there was none.
@@ -306,6 +339,44 @@ func settleBreaks(prev, cur map[string]podSeen) []string {
 		}
 	}
 	return out
+}
+
+var errCrashLoop = errors.New("crash loop")
+
+// restartsDuring adds the restarts between two looks to counts (the same
+// pod only: a replaced pod starts from its own count) and names the first
+// container that has restarted limit times during the wait, if any
+// (limit < 0: none).
+func restartsDuring(prev, cur map[string]podSeen, counts map[string]int32, limit int) string {
+	if prev == nil || limit < 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(cur))
+	for k := range cur {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		c := cur[k]
+		p, ok := prev[k]
+		if !ok || p.uid != c.uid {
+			continue
+		}
+		names := make([]string, 0, len(c.restarts))
+		for n := range c.restarts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if d := c.restarts[n] - p.restarts[n]; d > 0 {
+				counts[k+" "+n] += d
+			}
+			if got := counts[k+" "+n]; got >= int32(limit) {
+				return fmt.Sprintf("pod %s on node %s: container %s restarted %d times during the wait (restart count %d)", k, c.node, n, got, c.restarts[n])
+			}
+		}
+	}
+	return ""
 }
 
 // recentRestart names a container of p that restarted within window of

@@ -177,3 +177,63 @@ func TestWaitReadinessNeedsAStableSettleWindow(t *testing.T) {
 		t.Fatalf("breaks = %q", breaks)
 	}
 }
+
+// A container restarting again and again ends the wait once it has
+// restarted CrashLoop times during it, naming pod, node and container,
+// long before the timeout; CrashLoop < 0 waits the timeout out.
+func TestWaitReadinessEndsOnACrashLoop(t *testing.T) {
+	agent := agentSet("agent", 1)
+	kube := fake.NewClientset(readyNode("h-1", true), agent, agentPod(agent, "agent-a", "h-1"))
+	c := &Cluster{Kube: kube}
+	ctx := context.Background()
+	crash := func(stop chan struct{}) *sync.WaitGroup {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(300 * time.Millisecond):
+				}
+				p, err := kube.CoreV1().Pods("kube-system").Get(ctx, "agent-a", metav1.GetOptions{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				p.Status.ContainerStatuses[0].RestartCount++
+				if _, err := kube.CoreV1().Pods("kube-system").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		return &wg
+	}
+	spec := ReadinessSpec{Workloads: []Workload{{Kind: KindDaemonSet, Namespace: "kube-system", Name: "agent", Agent: true}}, Settle: time.Second}
+
+	stop := make(chan struct{})
+	wg := crash(stop)
+	_, err := WaitReadiness(ctx, c, spec, time.Minute)
+	close(stop)
+	wg.Wait()
+	if err == nil {
+		t.Fatal("a crash-looping agent passed")
+	}
+	for _, want := range []string{"not stable", "pod kube-system/agent-a on node h-1: container agent restarted 3 times during the wait", "not waited out to the 1m0s timeout"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q missing from %v", want, err)
+		}
+	}
+
+	spec.CrashLoop = -1
+	stop = make(chan struct{})
+	wg = crash(stop)
+	_, err = WaitReadiness(ctx, c, spec, 2*time.Second)
+	close(stop)
+	wg.Wait()
+	if err == nil || strings.Contains(err.Error(), "not waited out") || !strings.Contains(err.Error(), "after 2s") {
+		t.Fatalf("CrashLoop -1: %v, want the timeout's error", err)
+	}
+}
