@@ -268,15 +268,8 @@ func podOutsideBlock(ctx context.Context, t Target) (Heal, []string, error) {
 		return nil, nil, err
 	}
 	pc := t.Kube().CoreV1().Pods(t.Namespace())
-	spec := like[0].Spec.DeepCopy()
-	spec.NodeName = node
-	spec.Hostname, spec.Subdomain = "", ""
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: strayPod, Namespace: t.Namespace(),
-		Labels: map[string]string{"app.kubernetes.io/name": strayPod}}, Spec: corev1.PodSpec{
-		NodeName: node, Containers: spec.Containers, Tolerations: spec.Tolerations, TerminationGracePeriodSeconds: ptr(int64(0))}}
-	for i := range p.Spec.Containers {
-		p.Spec.Containers[i].ReadinessProbe, p.Spec.Containers[i].LivenessProbe = nil, nil
-	}
+		Labels: map[string]string{"app.kubernetes.io/name": strayPod}}, Spec: strayPodSpec(like[0].Spec, node)}
 	heal := func(ctx context.Context) error {
 		// The pod first, while the runtime can still undo its network with
 		// the configuration that made it; then the configuration.
@@ -323,6 +316,36 @@ func podOutsideBlock(ctx context.Context, t Target) (Heal, []string, error) {
 		return nil, nil, healAfter(ctx, heal, err)
 	}
 	return heal, []string{strayPod, ip}, nil
+}
+
+// strayPodSpec is an echo pod's spec for a pod pinned to node: its
+// containers without probes, and its volumes but the service account
+// token's, which admission adds anew (a copied mount of it names a volume
+// the new pod lacks, or mounts the path twice).
+func strayPodSpec(like corev1.PodSpec, node string) corev1.PodSpec {
+	src := like.DeepCopy()
+	token := map[string]bool{}
+	var vols []corev1.Volume
+	for _, v := range src.Volumes {
+		if strings.HasPrefix(v.Name, "kube-api-access-") {
+			token[v.Name] = true
+			continue
+		}
+		vols = append(vols, v)
+	}
+	for i := range src.Containers {
+		c := &src.Containers[i]
+		c.ReadinessProbe, c.LivenessProbe = nil, nil
+		var mounts []corev1.VolumeMount
+		for _, m := range c.VolumeMounts {
+			if !token[m.Name] && !strings.HasPrefix(m.Name, "kube-api-access-") {
+				mounts = append(mounts, m)
+			}
+		}
+		c.VolumeMounts = mounts
+	}
+	return corev1.PodSpec{NodeName: node, Containers: src.Containers, Volumes: vols, Tolerations: src.Tolerations,
+		TerminationGracePeriodSeconds: ptr(int64(0))}
 }
 
 func ptr[T any](v T) *T { return &v }
