@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -312,12 +314,7 @@ func awaited(r *Readiness, stableSince time.Time, settle time.Duration) string {
 // or a pod gone.
 func settleBreaks(prev, cur map[string]podSeen) []string {
 	var out []string
-	keys := make([]string, 0, len(prev))
-	for k := range prev {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(prev)) {
 		p := prev[k]
 		c, ok := cur[k]
 		switch {
@@ -326,12 +323,7 @@ func settleBreaks(prev, cur map[string]podSeen) []string {
 		case c.uid != p.uid:
 			out = append(out, fmt.Sprintf("pod %s on node %s was replaced", k, p.node))
 		default:
-			names := make([]string, 0, len(c.restarts))
-			for n := range c.restarts {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			for _, n := range names {
+			for _, n := range slices.Sorted(maps.Keys(c.restarts)) {
 				if c.restarts[n] > p.restarts[n] {
 					out = append(out, fmt.Sprintf("pod %s on node %s: container %s restarted (restart count %d -> %d)", k, c.node, n, p.restarts[n], c.restarts[n]))
 				}
@@ -351,23 +343,13 @@ func restartsDuring(prev, cur map[string]podSeen, counts map[string]int32, limit
 	if prev == nil || limit < 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(cur))
-	for k := range cur {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(cur)) {
 		c := cur[k]
 		p, ok := prev[k]
 		if !ok || p.uid != c.uid {
 			continue
 		}
-		names := make([]string, 0, len(c.restarts))
-		for n := range c.restarts {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(c.restarts)) {
 			if d := c.restarts[n] - p.restarts[n]; d > 0 {
 				counts[k+" "+n] += d
 			}

@@ -117,32 +117,9 @@ func TestWaitReadinessNeedsAStableSettleWindow(t *testing.T) {
 	spec := ReadinessSpec{Workloads: []Workload{{Kind: KindDaemonSet, Namespace: "kube-system", Name: "agent", Agent: true}}, Settle: time.Second}
 	ctx := context.Background()
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the kubelet restarting the container every 400 ms
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(400 * time.Millisecond):
-			}
-			p, err := kube.CoreV1().Pods("kube-system").Get(ctx, "agent-a", metav1.GetOptions{})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			p.Status.ContainerStatuses[0].RestartCount++
-			if _, err := kube.CoreV1().Pods("kube-system").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
+	stop := crashEvery(t, kube, "agent-a", 400*time.Millisecond) // Ready at every poll, restarting between
 	_, err := WaitReadiness(ctx, c, spec, 3*time.Second)
-	close(stop)
-	wg.Wait()
+	stop()
 	if err == nil {
 		t.Fatal("a crash-looping agent passed WaitReadiness")
 	}
@@ -186,38 +163,11 @@ func TestWaitReadinessEndsOnACrashLoop(t *testing.T) {
 	kube := fake.NewClientset(readyNode("h-1", true), agent, agentPod(agent, "agent-a", "h-1"))
 	c := &Cluster{Kube: kube}
 	ctx := context.Background()
-	crash := func(stop chan struct{}) *sync.WaitGroup {
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(300 * time.Millisecond):
-				}
-				p, err := kube.CoreV1().Pods("kube-system").Get(ctx, "agent-a", metav1.GetOptions{})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				p.Status.ContainerStatuses[0].RestartCount++
-				if _, err := kube.CoreV1().Pods("kube-system").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-		return &wg
-	}
 	spec := ReadinessSpec{Workloads: []Workload{{Kind: KindDaemonSet, Namespace: "kube-system", Name: "agent", Agent: true}}, Settle: time.Second}
 
-	stop := make(chan struct{})
-	wg := crash(stop)
+	stop := crashEvery(t, kube, "agent-a", 300*time.Millisecond)
 	_, err := WaitReadiness(ctx, c, spec, time.Minute)
-	close(stop)
-	wg.Wait()
+	stop()
 	if err == nil {
 		t.Fatal("a crash-looping agent passed")
 	}
@@ -228,12 +178,40 @@ func TestWaitReadinessEndsOnACrashLoop(t *testing.T) {
 	}
 
 	spec.CrashLoop = -1
-	stop = make(chan struct{})
-	wg = crash(stop)
+	stop = crashEvery(t, kube, "agent-a", 300*time.Millisecond)
 	_, err = WaitReadiness(ctx, c, spec, 2*time.Second)
-	close(stop)
-	wg.Wait()
+	stop()
 	if err == nil || strings.Contains(err.Error(), "not waited out") || !strings.Contains(err.Error(), "after 2s") {
 		t.Fatalf("CrashLoop -1: %v, want the timeout's error", err)
 	}
+}
+
+// crashEvery plays a kubelet restarting the pod's first container every
+// interval (its restart count climbing) until stop is called.
+func crashEvery(t *testing.T, kube *fake.Clientset, pod string, interval time.Duration) (stop func()) {
+	ctx := context.Background()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(interval):
+			}
+			p, err := kube.CoreV1().Pods("kube-system").Get(ctx, pod, metav1.GetOptions{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			p.Status.ContainerStatuses[0].RestartCount++
+			if _, err := kube.CoreV1().Pods("kube-system").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
