@@ -22,6 +22,10 @@ func cli(t testing.TB, timeout time.Duration, args ...string) (string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	// At the timeout the run is interrupted as a user would (Ctrl-C), so it
+	// tears down what it made; killed only if the teardown hangs.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 5 * time.Minute
 	cmd.Env = append(os.Environ(), asCLI+"=1", "NO_COLOR=1")
 	out, err := cmd.CombinedOutput()
 	code := 0
