@@ -241,7 +241,8 @@ func strayCNIConfig(ctx context.Context, t Target, node string) (Heal, error) {
 		return nil, fmt.Errorf("node %s: write %s: %w: %s", node, strayConf, err, out)
 	}
 	return func(ctx context.Context) error {
-		if out, err := t.Exec(ctx, node, "rm", "-rf", strayConf, "/run/hybridcni-fault-ipam"); err != nil {
+		// With what a CNI made of it (Cilium renames it to *.cilium_bak).
+		if out, err := t.Exec(ctx, node, "sh", "-c", "rm -rf "+strayConf+"* /run/hybridcni-fault-ipam"); err != nil {
 			return fmt.Errorf("node %s: remove %s: %w: %s", node, strayConf, err, out)
 		}
 		return nil
@@ -291,8 +292,16 @@ func podOutsideBlock(ctx context.Context, t Target) (Heal, []string, error) {
 	// made before that gets the CNI's address: bounded retries until one
 	// gets the stray range.
 	_, stray, _ := net.ParseCIDR(strayRange)
-	var ip string
+	var ip, removed string
 	err = poll(ctx, injectTakes, "pod "+strayPod+" on "+node+" with an address in "+strayRange, func(ctx context.Context) (bool, error) {
+		// A CNI that keeps /etc/cni/net.d to itself (Cilium's cni.exclusive)
+		// moves the stray file away: no pod can get a stray address there.
+		if out, err := t.Exec(ctx, node, "sh", "-c", "test -e "+strayConf+" || ls /etc/cni/net.d"); err != nil {
+			return false, err
+		} else if out = strings.TrimSpace(out); out != "" {
+			removed = strings.Join(strings.Fields(out), ", ")
+			return true, nil
+		}
 		cur, err := pc.Get(ctx, strayPod, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			_, err = pc.Create(ctx, p, metav1.CreateOptions{})
@@ -312,6 +321,10 @@ func podOutsideBlock(ctx context.Context, t Target) (Heal, []string, error) {
 		ip = cur.Status.PodIP
 		return true, nil
 	})
+	if err == nil && removed != "" {
+		err = NotApplicable(fmt.Sprintf("the CNI on %s removed the stray configuration %s (left in /etc/cni/net.d: %s): it keeps the runtime's CNI configuration to itself",
+			node, strayConf, removed))
+	}
 	if err != nil {
 		return nil, nil, healAfter(ctx, heal, err)
 	}

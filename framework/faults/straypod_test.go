@@ -1,9 +1,14 @@
 package faults
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 // The stray pod copies an echo pod as the API server returns it, with the
@@ -39,5 +44,45 @@ func TestStrayPodSpecDropsTheTokenVolume(t *testing.T) {
 	}
 	if len(like.Containers[0].VolumeMounts) != 2 || like.Containers[0].ReadinessProbe == nil {
 		t.Error("the echo pod's own spec was changed")
+	}
+}
+
+// exclusiveTarget is a node whose CNI moves any other CNI configuration
+// out of the way, as Cilium's cni.exclusive renames it to *.cilium_bak.
+type exclusiveTarget struct {
+	shellTarget
+	kube *fake.Clientset
+}
+
+func (e *exclusiveTarget) Kube() kubernetes.Interface { return e.kube }
+func (e *exclusiveTarget) Exec(ctx context.Context, node string, argv ...string) (string, error) {
+	line := strings.Join(argv, " ")
+	e.cmds = append(e.cmds, node+": "+line)
+	if strings.Contains(line, "test -e "+strayConf) {
+		return "05-cilium.conflist\n00-hybridcni-fault.conflist.cilium_bak\n", nil
+	}
+	return "", nil
+}
+
+// pod-outside-block on a CNI that removes the stray configuration does not
+// apply, saying what the node's configuration folder holds, and its heal
+// removes the renamed file too.
+func TestPodOutsideBlockOnAnExclusiveCNI(t *testing.T) {
+	echo := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "echo-a", Namespace: "probes", Labels: map[string]string{"app.kubernetes.io/name": "hybridcni-echo"}},
+		Spec:   corev1.PodSpec{NodeName: "hybrid-a", Containers: []corev1.Container{{Name: "echo"}}},
+		Status: corev1.PodStatus{PodIP: "10.85.0.5", ContainerStatuses: []corev1.ContainerStatus{{Name: "echo"}}}}
+	e := &exclusiveTarget{shellTarget: shellTarget{rules: map[string]int{}}, kube: fake.NewClientset(echo)}
+	f, _ := Lookup("pod-outside-block")
+	_, _, err := f.Inject(context.Background(), e)
+	if !IsNotApplicable(err) {
+		t.Fatalf("inject: %v, want does not apply", err)
+	}
+	for _, want := range []string{"hybrid-a removed the stray configuration", "00-hybridcni-fault.conflist.cilium_bak"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q missing from %v", want, err)
+		}
+	}
+	if !strings.Contains(strings.Join(e.cmds, "\n"), "rm -rf "+strayConf+"* ") {
+		t.Errorf("the heal did not remove the renamed file:\n%s", strings.Join(e.cmds, "\n"))
 	}
 }
