@@ -352,6 +352,9 @@ func (t faultTarget) Cluster() *cni.Cluster  { return t.w.cluster }
 func (t faultTarget) BGPResources(ctx context.Context) ([]*unstructured.Unstructured, error) {
 	return t.w.driver.BGPResources(ctx)
 }
+func (t faultTarget) GuideBGPResources() []*unstructured.Unstructured {
+	return t.w.driver.Profile().BGPResources(t.w.run)
+}
 func (t faultTarget) Workloads(ctx context.Context) ([]cni.Workload, error) {
 	r, err := t.w.driver.Readiness(ctx)
 	if err != nil {

@@ -293,16 +293,9 @@ func bgpResourceEdited(ctx context.Context, t Target) (Heal, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var o *unstructured.Unstructured
-	var path []string
-	for _, cand := range objs {
-		if p := firstNumber(cand.Object["spec"], []string{"spec"}); p != nil {
-			o, path = cand, p
-			break
-		}
-	}
+	o, path := guideNumber(objs, t.GuideBGPResources())
 	if o == nil {
-		return nil, nil, NotApplicable(fmt.Sprintf("none of %s's %d BGP resources has a number in its spec to edit", t.CNI(), len(objs)))
+		return nil, nil, NotApplicable(fmt.Sprintf("none of %s's %d BGP resources has a number the guide sets in its spec to edit", t.CNI(), len(objs)))
 	}
 	gv, err := schema.ParseGroupVersion(o.GetAPIVersion())
 	if err != nil {
@@ -355,8 +348,31 @@ func bgpResourceEdited(ctx context.Context, t Target) (Heal, []string, error) {
 	return heal, []string{o.GetName()}, nil
 }
 
-// firstNumber is the path to the first number under v (maps in key order,
-// lists by their first element), or nil.
+// guideNumber picks the object of the cluster's and the path of a number
+// in its spec that the guide's own object sets: a number the guide leaves
+// to the server's default is no departure from the guide, so editing it
+// breaks nothing bgp/resources judges.
+func guideNumber(objs, guide []*unstructured.Unstructured) (*unstructured.Unstructured, []string) {
+	for _, g := range guide {
+		p := firstNumber(g.Object["spec"], []string{"spec"})
+		if p == nil {
+			continue
+		}
+		for _, o := range objs {
+			if o.GetKind() != g.GetKind() || o.GetName() != g.GetName() {
+				continue
+			}
+			switch v, _, _ := unstructured.NestedFieldNoCopy(o.Object, p...); v.(type) {
+			case int64, float64:
+				return o, p
+			}
+		}
+	}
+	return nil, nil
+}
+
+// firstNumber is the path to the first number under v (maps in key order;
+// lists are not entered), or nil.
 func firstNumber(v any, at []string) []string {
 	switch x := v.(type) {
 	case int64, float64:

@@ -63,6 +63,9 @@ type Target interface {
 	BGP() config.BGP
 	// BGPResources are the CNI's BGP objects as the cluster holds them.
 	BGPResources(ctx context.Context) ([]*unstructured.Unstructured, error)
+	// GuideBGPResources are the CNI's BGP objects as the guide gives them
+	// for this run: what bgp/resources compares the cluster's against.
+	GuideBGPResources() []*unstructured.Unstructured
 	// Network is the run's network: node, pod and service CIDRs, block size.
 	Network() config.Network
 	// Router is the on-prem router's API (nil without one).

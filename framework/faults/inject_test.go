@@ -47,6 +47,7 @@ func (s *shellTarget) BGP() config.BGP                                   { retur
 func (s *shellTarget) BGPResources(context.Context) ([]*unstructured.Unstructured, error) {
 	return nil, nil
 }
+func (s *shellTarget) GuideBGPResources() []*unstructured.Unstructured { return nil }
 func (s *shellTarget) Network() config.Network {
 	return config.Network{PodCIDR: "10.85.0.0/16", NodeCIDR: "10.80.0.0/24", ServiceCIDR: "10.96.0.0/16", BlockSize: 24}
 }

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 )
@@ -84,5 +85,35 @@ func TestPodOutsideBlockOnAnExclusiveCNI(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(e.cmds, "\n"), "rm -rf "+strayConf+"* ") {
 		t.Errorf("the heal did not remove the renamed file:\n%s", strings.Join(e.cmds, "\n"))
+	}
+}
+
+// bgp-resource-edited edits a number the guide's object sets, not one the
+// guide leaves to the server's default (no departure from the guide); an
+// object the guide does not give is never picked.
+func TestGuideNumberPicksANumberTheGuideSets(t *testing.T) {
+	obj := func(kind, name string, spec map[string]any) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "cilium.io/v2alpha1", "kind": kind,
+			"metadata": map[string]any{"name": name}, "spec": spec}}
+	}
+	cluster := []*unstructured.Unstructured{
+		obj("CiliumBGPNodeConfigOverride", "extra", map[string]any{"a": int64(1)}),
+		obj("CiliumBGPPeerConfig", "peer", map[string]any{
+			"gracefulRestart": map[string]any{"enabled": true, "restartTimeSeconds": int64(120)}, // server default
+			"timers":          map[string]any{"holdTimeSeconds": int64(30), "keepAliveTimeSeconds": int64(10)},
+		}),
+	}
+	guide := []*unstructured.Unstructured{
+		obj("CiliumBGPPeerConfig", "peer", map[string]any{
+			"gracefulRestart": map[string]any{"enabled": true},
+			"timers":          map[string]any{"holdTimeSeconds": int64(30), "keepAliveTimeSeconds": int64(10)},
+		}),
+	}
+	o, path := guideNumber(cluster, guide)
+	if o == nil || o.GetName() != "peer" || strings.Join(path, ".") != "spec.timers.holdTimeSeconds" {
+		t.Fatalf("picked %v %v, want peer spec.timers.holdTimeSeconds", o, path)
+	}
+	if o, _ := guideNumber(cluster[:1], guide); o != nil {
+		t.Fatalf("picked %s, which the guide does not give", o.GetName())
 	}
 }
