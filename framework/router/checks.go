@@ -44,7 +44,14 @@ type Checker struct {
 	// with an established session may lag before AdvertisedBy(Only) fails
 	// for good (0: DefaultAdvertiseSkew; negative: wait the whole Timeout).
 	AdvertiseSkew time.Duration
+	// Recheck: a waiting check also looks again this often with no event
+	// (0: DefaultRecheck; negative: on events only), so state that no
+	// event marks cannot hold a verdict back until the timeout.
+	Recheck time.Duration
 }
+
+// DefaultRecheck is how often a waiting check looks again with no event.
+const DefaultRecheck = 10 * time.Second
 
 // NewChecker returns a Checker with the default timeout.
 func NewChecker(c *Client) *Checker { return &Checker{Client: c, Timeout: DefaultCheckTimeout} }
@@ -218,7 +225,7 @@ func (k *Checker) waitEvery(ctx context.Context, what, check string, n Node, pre
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var events <-chan Event
+	var events <-chan struct{}
 	var tick <-chan time.Time
 	if k.Poll > 0 {
 		t := time.NewTicker(k.Poll)
@@ -226,10 +233,19 @@ func (k *Checker) waitEvery(ctx context.Context, what, check string, n Node, pre
 		tick = t.C
 	} else {
 		var err error
-		// Watch first, then read: no change can slip in between.
-		if events, err = k.Client.Watch(ctx); err != nil {
+		// Watch first, then read: no change can slip in between. What
+		// peers send counts too: a route sent again unchanged, or an
+		// End-of-RIB, moves no best path and no session.
+		if events, err = k.Client.Changes(ctx); err != nil {
 			return err
 		}
+	}
+	floor := k.Recheck
+	if floor == 0 {
+		floor = DefaultRecheck
+	}
+	if floor > 0 && (every <= 0 || floor < every) {
+		every = floor
 	}
 	var recheck <-chan time.Time
 	if every > 0 {
@@ -265,21 +281,6 @@ func (k *Checker) waitEvery(ctx context.Context, what, check string, n Node, pre
 			if !open && ctx.Err() == nil {
 				return &CheckError{Check: check, Node: n, Prefix: prefix, Reason: "event watch ended: " + reason, Waited: time.Since(start), Router: last.String()}
 			}
-			drain(events)
-		}
-	}
-}
-
-// drain takes queued events so a burst costs one re-evaluation.
-func drain(ch <-chan Event) {
-	for {
-		select {
-		case _, open := <-ch:
-			if !open {
-				return
-			}
-		default:
-			return
 		}
 	}
 }

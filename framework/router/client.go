@@ -8,6 +8,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -189,6 +190,51 @@ func (c *Client) Watch(ctx context.Context) (<-chan Event, error) {
 			}
 		}, func() { close(ready) })
 		errc <- err
+	}()
+	select {
+	case <-ready:
+		return ch, nil
+	case err := <-errc:
+		if err == nil {
+			err = errors.New("watch ended")
+		}
+		return nil, fmt.Errorf("router: watch: %w", err)
+	}
+}
+
+// Changes ticks on every change the router sees: a session's state, a
+// best path, and what peers send (each UPDATE and End-of-RIB as received).
+// A stale route sent again unchanged moves no best path, and an End-of-RIB
+// neither a path nor a session, so a check judging either would not look
+// again on Watch's events alone. Ticks coalesce (one pending is enough: a
+// reader looks at the whole state); the channel closes when the watch ends.
+func (c *Client) Changes(ctx context.Context) (<-chan struct{}, error) {
+	req := &api.WatchEventRequest{
+		Peer: &api.WatchEventRequest_Peer{},
+		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
+			// The best paths' init dump is the first message over gRPC,
+			// which marks the watch registered.
+			{Type: api.WatchEventRequest_Table_Filter_BEST, Init: true},
+			{Type: api.WatchEventRequest_Table_Filter_ADJIN},
+			{Type: api.WatchEventRequest_Table_Filter_EOR},
+		}},
+	}
+	ch := make(chan struct{}, 1)
+	ready := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		defer close(ch)
+		var once sync.Once
+		errc <- c.b.watch(ctx, req, func(r *api.WatchEventResponse) {
+			if r == nil {
+				once.Do(func() { close(ready) })
+				return
+			}
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		})
 	}()
 	select {
 	case <-ready:
