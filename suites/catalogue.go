@@ -2,6 +2,7 @@ package suites
 
 import (
 	"fmt"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 
@@ -69,6 +70,16 @@ func (w *world) check(e checks.Entry) func(SpecContext) {
 		if why := changesOutsideHarness(e.Check.Name()); why != "" {
 			Skip(why)
 		}
+		start := time.Now()
 		body(w, ctx)
+		w.tookToPass(e.Check.Name(), time.Since(start))
 	}
+}
+
+// tookToPass records a pass of check (a failed body panics before it).
+func (w *world) tookToPass(check string, d time.Duration) {
+	if w.passTook == nil {
+		w.passTook = map[string]time.Duration{}
+	}
+	w.passTook[check] = max(w.passTook[check], d)
 }

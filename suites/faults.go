@@ -211,7 +211,13 @@ func (w *world) mustFail(run string, f *faults.Fault, e checks.Entry) func(SpecC
 		w.require(e.Check.Capabilities()...)
 		// A Skip or a ginkgo.Fail inside the body is not intercepted: the
 		// spec is then skipped or failed, never passed.
-		err := InterceptGomegaFailure(func() { body(w, ctx) })
+		bctx := ctx
+		if d := w.faultWait(e.Check.Name()); d > 0 {
+			c, cancel := context.WithTimeout(ctx, d)
+			defer cancel()
+			bctx = boundedSpec{ctx, c}
+		}
+		err := InterceptGomegaFailure(func() { body(w, bctx) })
 		row.Detect = time.Since(inj.at).Round(time.Second).String()
 		if err == nil {
 			Fail(fmt.Sprintf("fault %s holds but check %s passed: the check does not catch it", f.Name(), e.Check.Name()))
@@ -229,6 +235,36 @@ func (w *world) mustFail(run string, f *faults.Fault, e checks.Entry) func(SpecC
 		AddReportEntry("caught", row.Message)
 	}
 }
+
+// faultWait bounds a check's wait under a held fault, which keeps it from
+// ever passing: waiting out its whole timeout proves no more. The bound is
+// faultWaitFactor times the check's slowest pass in this run, at least
+// faultWaitFloor; a check that has not passed in this run keeps its own
+// timeouts (0), since a failure within a bound it never met would prove
+// nothing.
+func (w *world) faultWait(check string) time.Duration {
+	d, ok := w.passTook[check]
+	if !ok {
+		return 0
+	}
+	return max(faultWaitFloor, faultWaitFactor*d)
+}
+
+const (
+	faultWaitFloor  = time.Minute
+	faultWaitFactor = 3
+)
+
+// boundedSpec is a spec's context with an earlier deadline.
+type boundedSpec struct {
+	SpecContext
+	ctx context.Context
+}
+
+func (b boundedSpec) Deadline() (time.Time, bool) { return b.ctx.Deadline() }
+func (b boundedSpec) Done() <-chan struct{}       { return b.ctx.Done() }
+func (b boundedSpec) Err() error                  { return b.ctx.Err() }
+func (b boundedSpec) Value(key any) any           { return b.ctx.Value(key) }
 
 // passesAgain runs the check after heal, as the phase it follows would.
 func (w *world) passesAgain(run string, f *faults.Fault, e checks.Entry) func(SpecContext) {

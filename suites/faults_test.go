@@ -1,10 +1,14 @@
 package suites
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 )
 
@@ -113,5 +117,30 @@ func TestFaultPhaseJudgesSinceInstallChecks(t *testing.T) {
 	}
 	if !found {
 		t.Error("no fault phase spec runs ipam/unchanged (fault ipam-setting-changed)")
+	}
+}
+
+// Under a held fault a check waits a multiple of its own pass in this run
+// (at least a minute), not its whole timeout; a check that never passed in
+// this run keeps its own timeouts. The bound reaches the body's context.
+func TestFaultWaitFollowsTheCheckPass(t *testing.T) {
+	w := &world{}
+	if d := w.faultWait("bgp/sessions"); d != 0 {
+		t.Errorf("no pass recorded: bound %s, want none", d)
+	}
+	w.tookToPass("bgp/sessions", 2*time.Second)
+	w.tookToPass("bgp/graceful-restart", 50*time.Second)
+	w.tookToPass("bgp/graceful-restart", 30*time.Second) // the slowest pass counts
+	for check, want := range map[string]time.Duration{"bgp/sessions": time.Minute, "bgp/graceful-restart": 150 * time.Second} {
+		if d := w.faultWait(check); d != want {
+			t.Errorf("%s: bound %s, want %s", check, d, want)
+		}
+	}
+	c, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	var sc ginkgo.SpecContext = boundedSpec{nil, c}
+	<-sc.Done()
+	if _, ok := sc.Deadline(); !ok || !errors.Is(sc.Err(), context.DeadlineExceeded) {
+		t.Errorf("bounded context: deadline %v, err %v", ok, sc.Err())
 	}
 }

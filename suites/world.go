@@ -50,6 +50,9 @@ type world struct {
 	// tables are the probe result tables of this run, for diagnostics.
 	tables    []string
 	diagnosed int
+	// passTook is how long each check took to pass in this run (its
+	// slowest pass), which bounds its wait under a held fault.
+	passTook map[string]time.Duration
 }
 
 func (w *world) provisionTimeout() time.Duration { return 30 * time.Minute }
