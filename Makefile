@@ -44,8 +44,8 @@ test: setup lint
 	$(GO) build -o bin/testsummary ./hack/testsummary
 	GO=$(GO) bin/testsummary -- $(TEST_FLAGS) $(PKGS)
 
-## test-kind-full: make test plus the long kind-tier runs it skips (the fault matrices of
-## kube-router and Cilium, the existing-cluster runs): about two hours more on 2 cores.
+## test-kind-full: make test plus the long kind-tier runs it skips (the Cilium fault matrix,
+## the existing-cluster runs): about an hour and a half more on 2 cores.
 test-kind-full:
 	HYBRIDCNI_KIND_FULL=1 $(MAKE) test TEST_FLAGS='-count=1 -timeout 240m'
 
