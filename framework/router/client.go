@@ -179,27 +179,18 @@ func (c *Client) Routes(ctx context.Context) ([]Route, error) {
 // when the watch ends.
 func (c *Client) Watch(ctx context.Context) (<-chan Event, error) {
 	ch := make(chan Event, 1024)
-	ready := make(chan struct{})
-	errc := make(chan error, 1)
-	go func() {
-		defer close(ch)
-		err := c.watchRaw(ctx, func(ev Event) {
+	err := registered(func(started func()) error {
+		return c.watchRaw(ctx, func(ev Event) {
 			select {
 			case ch <- ev:
 			case <-ctx.Done():
 			}
-		}, func() { close(ready) })
-		errc <- err
-	}()
-	select {
-	case <-ready:
-		return ch, nil
-	case err := <-errc:
-		if err == nil {
-			err = errors.New("watch ended")
-		}
-		return nil, fmt.Errorf("router: watch: %w", err)
+		}, started)
+	}, func() { close(ch) })
+	if err != nil {
+		return nil, err
 	}
+	return ch, nil
 }
 
 // Changes ticks on every change the router sees: a session's state, a
@@ -220,14 +211,10 @@ func (c *Client) Changes(ctx context.Context) (<-chan struct{}, error) {
 		}},
 	}
 	ch := make(chan struct{}, 1)
-	ready := make(chan struct{})
-	errc := make(chan error, 1)
-	go func() {
-		defer close(ch)
-		var once sync.Once
-		errc <- c.b.watch(ctx, req, func(r *api.WatchEventResponse) {
+	err := registered(func(started func()) error {
+		return c.b.watch(ctx, req, func(r *api.WatchEventResponse) {
 			if r == nil {
-				once.Do(func() { close(ready) })
+				started()
 				return
 			}
 			select {
@@ -235,15 +222,32 @@ func (c *Client) Changes(ctx context.Context) (<-chan struct{}, error) {
 			default:
 			}
 		})
+	}, func() { close(ch) })
+	if err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// registered runs a watch in the background and returns once it is
+// registered (it calls started), or with what ended it before that; done
+// runs when the watch ends.
+func registered(run func(started func()) error, done func()) error {
+	ready := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		defer done()
+		var once sync.Once
+		errc <- run(func() { once.Do(func() { close(ready) }) })
 	}()
 	select {
 	case <-ready:
-		return ch, nil
+		return nil
 	case err := <-errc:
 		if err == nil {
 			err = errors.New("watch ended")
 		}
-		return nil, fmt.Errorf("router: watch: %w", err)
+		return fmt.Errorf("router: watch: %w", err)
 	}
 }
 
