@@ -111,9 +111,12 @@ func invalidf(format string, args ...any) error {
 }
 
 // execute runs the CLI and maps errors to exit codes: 2 for invalid input, 1 otherwise.
-// SIGINT and SIGTERM cancel the command's context so it can tear down what it made.
+// SIGINT, SIGTERM and SIGHUP cancel the command's context so it can tear
+// down what it made; so does SIGPIPE, which would otherwise kill the process
+// at its next line of output once its reader is gone (a parent killed, a
+// closed terminal pipe), leaving the run's cluster behind.
 func execute(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	defer stop()
 	root := newRootCmd()
 	root.SetArgs(args)

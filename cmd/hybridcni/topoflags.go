@@ -116,12 +116,13 @@ func stateDir(flag string) string {
 	return filepath.Join(home, ".local", "state", "hybridcni")
 }
 
-// secondSignal returns a channel closed on the second SIGINT/SIGTERM of the
+// secondSignal returns a channel closed on the second SIGINT/SIGTERM/SIGHUP of the
 // command (the first one cancels the command's context, see execute). It
 // prints a line on the first so the user knows teardown is under way.
 func secondSignal(stderr io.Writer) (<-chan struct{}, func()) {
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	// Not SIGPIPE: each line written to a gone reader raises one.
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	abort := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
