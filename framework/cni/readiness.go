@@ -259,34 +259,43 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 	if err == nil {
 		return last, nil
 	}
+	// The caller's deadline (a bounded wait under a held fault) or an
+	// interrupt may come first: say what was still not ready all the same.
+	limit := timeout
 	if ctx.Err() != nil {
-		return last, ctx.Err()
+		limit = time.Since(start).Round(time.Second)
 	}
-	if crashLoop != "" {
-		seen := ""
-		if len(unstable) > 0 {
-			seen = "\n  seen during the wait: " + strings.Join(unstable, "; ")
+	why := func() error {
+		if crashLoop != "" {
+			seen := ""
+			if len(unstable) > 0 {
+				seen = "\n  seen during the wait: " + strings.Join(unstable, "; ")
+			}
+			return fmt.Errorf("%w after %s: not stable: %s (a crash loop is not waited out to the %s timeout)%s",
+				ErrNotReady, time.Since(start).Round(time.Second), crashLoop, timeout, seen)
 		}
-		return last, fmt.Errorf("%w after %s: not stable: %s (a crash loop is not waited out to the %s timeout)%s",
-			ErrNotReady, time.Since(start).Round(time.Second), crashLoop, timeout, seen)
-	}
-	// The last full look says what is wrong; an API error (often the
-	// deadline cutting the final look short) only when there was none.
-	switch {
-	case last != nil && last.OK():
-		why := fmt.Sprintf("ready for only %s of the %s settle window", time.Since(stableSince).Round(100*time.Millisecond), settle)
-		if len(unstable) > 0 {
-			why = "not stable: " + strings.Join(unstable, "; ") + "; then " + why
+		// The last full look says what is wrong; an API error (often the
+		// deadline cutting the final look short) only when there was none.
+		switch {
+		case last != nil && last.OK():
+			why := fmt.Sprintf("ready for only %s of the %s settle window", time.Since(stableSince).Round(100*time.Millisecond), settle)
+			if len(unstable) > 0 {
+				why = "not stable: " + strings.Join(unstable, "; ") + "; then " + why
+			}
+			return fmt.Errorf("%w after %s: %s", ErrNotReady, limit, why)
+		case last != nil && len(unstable) > 0:
+			return fmt.Errorf("%w after %s: %w\n  seen during the wait: %s", ErrNotReady, limit, last.Err(), strings.Join(unstable, "; "))
+		case last != nil:
+			return fmt.Errorf("%w after %s: %w", ErrNotReady, limit, last.Err())
+		case lastErr != nil:
+			return fmt.Errorf("%w after %s: %v", ErrNotReady, limit, lastErr)
 		}
-		return last, fmt.Errorf("%w after %s: %s", ErrNotReady, timeout, why)
-	case last != nil && len(unstable) > 0:
-		return last, fmt.Errorf("%w after %s: %w\n  seen during the wait: %s", ErrNotReady, timeout, last.Err(), strings.Join(unstable, "; "))
-	case last != nil:
-		return last, fmt.Errorf("%w after %s: %w", ErrNotReady, timeout, last.Err())
-	case lastErr != nil:
-		return last, fmt.Errorf("%w after %s: %v", ErrNotReady, timeout, lastErr)
+		return fmt.Errorf("%w after %s: %v", ErrNotReady, limit, err)
+	}()
+	if ctx.Err() != nil {
+		why = fmt.Errorf("%w: %w", ctx.Err(), why)
 	}
-	return nil, fmt.Errorf("%w after %s: %v", ErrNotReady, timeout, err)
+	return last, why
 }
 
 // awaited says what a readiness wait still waits for: the first problems

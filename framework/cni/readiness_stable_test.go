@@ -2,6 +2,7 @@ package cni
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -214,4 +215,26 @@ func crashEvery(t *testing.T, kube *fake.Clientset, pod string, interval time.Du
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// A wait cut short by its caller's deadline (a bounded wait under a held
+// fault) says what was still not ready, as its own timeout would: a bare
+// "context deadline exceeded" named nothing, and the fault matrix could not
+// tell a caught fault from any other failure.
+func TestWaitReadinessCutShortSaysWhy(t *testing.T) {
+	agent := agentSet("agent", 1)
+	kube := fake.NewClientset(readyNode("h-1", false), agent, agentPod(agent, "agent-a", "h-1"))
+	spec := ReadinessSpec{Workloads: []Workload{{Kind: KindDaemonSet, Namespace: "kube-system", Name: "agent", Agent: true}}, Settle: time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	_, err := WaitReadiness(ctx, &Cluster{Kube: kube}, spec, time.Minute)
+	if err == nil {
+		t.Fatal("a NotReady node passed")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrNotReady) {
+		t.Errorf("%v: want both the caller's deadline and ErrNotReady", err)
+	}
+	if !strings.Contains(err.Error(), "node h-1") || strings.Contains(err.Error(), "after 1m0s") {
+		t.Errorf("%v: want node h-1 named and the time waited, not the unreached timeout", err)
+	}
 }
