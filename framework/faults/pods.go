@@ -586,11 +586,19 @@ func agentCrashLoop(ctx context.Context, t Target) (Heal, []string, error) {
 }
 
 // cloudState is what the cloud nodes had before a fault: their CNI
-// configuration files and readiness.
+// configuration folder, taints and readiness. An agent that lands on a
+// cloud node changes all three: it writes its own configuration and moves
+// the others aside (Cilium's cni.exclusive renames them *.cilium_bak), and
+// its operator taints the node while the agent is not ready there (Cilium's
+// node.cilium.io/agent-not-ready), which stays after the agent is gone.
 type cloudState struct {
-	confs map[string][]string
-	ready map[string]bool
+	confs  map[string]string // node -> its folder as a base64 tar.gz ("": empty)
+	taints map[string][]corev1.Taint
+	ready  map[string]bool
 }
+
+// cniConfDir is where a node's CNI configuration lives.
+const cniConfDir = "/etc/cni/net.d"
 
 func nodeIsReady(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
@@ -602,26 +610,35 @@ func nodeIsReady(n *corev1.Node) bool {
 }
 
 func cloudNodeState(ctx context.Context, t Target) (*cloudState, error) {
-	s := &cloudState{confs: map[string][]string{}, ready: map[string]bool{}}
+	s := &cloudState{confs: map[string]string{}, taints: map[string][]corev1.Taint{}, ready: map[string]bool{}}
 	for _, n := range t.CloudNodes() {
-		// Without a node shell (the API tier) only readiness is restored.
-		if out, err := t.Exec(ctx, n.Name, "sh", "-c", "ls -1 /etc/cni/net.d 2>/dev/null || true"); err == nil {
-			s.confs[n.Name] = strings.Fields(out)
+		// Without a node shell (the API tier) only taints and readiness are restored.
+		if out, err := t.Exec(ctx, n.Name, "sh", "-c", "cd "+cniConfDir+" 2>/dev/null || exit 0; tar -czf - . | base64 -w0"); err == nil {
+			s.confs[n.Name] = strings.TrimSpace(out)
 		}
 		node, err := t.Kube().CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
 		if err != nil {
 			return nil, err
 		}
+		s.taints[n.Name] = node.Spec.Taints
 		s.ready[n.Name] = nodeIsReady(node)
 	}
 	return s, nil
 }
 
-// restore removes the CNI configuration files the cloud nodes did not have
-// and waits until each is as Ready as it was.
+// restore puts back each cloud node's CNI configuration folder as it was,
+// removes the taints it did not have, and waits until it is as Ready as it
+// was.
 func (s *cloudState) restore(ctx context.Context, t Target) error {
 	for node, want := range s.ready {
-		if err := s.removeNewConfs(ctx, t, node); err != nil {
+		if conf, ok := s.confs[node]; ok {
+			script := "set -e; mkdir -p " + cniConfDir + "; find " + cniConfDir + " -mindepth 1 -delete; " +
+				`[ -z "$1" ] || printf %s "$1" | base64 -d | tar -C ` + cniConfDir + " -xzf -"
+			if out, err := t.Exec(ctx, node, "sh", "-c", script, "sh", conf); err != nil {
+				return fmt.Errorf("node %s: restore %s: %w: %s", node, cniConfDir, err, out)
+			}
+		}
+		if err := s.removeNewTaints(ctx, t, node); err != nil {
 			return err
 		}
 		if err := poll(ctx, settle, fmt.Sprintf("node %s Ready=%v again", node, want), func(ctx context.Context) (bool, error) {
@@ -637,22 +654,23 @@ func (s *cloudState) restore(ctx context.Context, t Target) error {
 	return nil
 }
 
-func (s *cloudState) removeNewConfs(ctx context.Context, t Target, node string) error {
-	had, ok := s.confs[node]
-	if !ok {
-		return nil
-	}
-	out, err := t.Exec(ctx, node, "sh", "-c", "ls -1 /etc/cni/net.d 2>/dev/null || true")
-	if err != nil {
-		return fmt.Errorf("node %s: list /etc/cni/net.d: %w: %s", node, err, out)
-	}
-	for _, f := range strings.Fields(out) {
-		if slices.Contains(had, f) || strings.Contains(f, "/") {
-			continue
+// removeNewTaints removes the taints a node gained since the state was read.
+func (s *cloudState) removeNewTaints(ctx context.Context, t Target, node string) error {
+	had := s.taints[node]
+	return poll(ctx, time.Minute, "node "+node+" without the taints the fault left", func(ctx context.Context) (bool, error) {
+		n, err := t.Kube().CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return false, err
 		}
-		if out, err := t.Exec(ctx, node, "rm", "-rf", "/etc/cni/net.d/"+f); err != nil {
-			return fmt.Errorf("node %s: remove /etc/cni/net.d/%s: %w: %s", node, f, err, out)
+		kept := slices.DeleteFunc(slices.Clone(n.Spec.Taints), func(x corev1.Taint) bool {
+			return !slices.ContainsFunc(had, func(h corev1.Taint) bool { return h.Key == x.Key && h.Effect == x.Effect })
+		})
+		if len(kept) == len(n.Spec.Taints) {
+			return true, nil
 		}
-	}
-	return nil
+		n.Spec.Taints = kept
+		// A conflict tries again; a success is seen at the next look.
+		_, _ = t.Kube().CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		return false, nil
+	})
 }
