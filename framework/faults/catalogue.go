@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/hybridcni/hybridcni/framework/checks"
 )
@@ -193,6 +194,12 @@ func agentAffinityRemoved(ctx context.Context, t Target) (Heal, []string, error)
 	if len(cloud) == 0 {
 		return nil, nil, NotApplicable("the cluster has no cloud node for an agent to land on")
 	}
+	// An agent on a cloud node writes its CNI configuration there, and the
+	// node turns Ready: heal puts back what the cloud nodes had.
+	before, err := cloudNodeState(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
 	ds, err := agent(ctx, t)
 	if err != nil {
 		return nil, nil, err
@@ -202,15 +209,21 @@ func agentAffinityRemoved(ctx context.Context, t Target) (Heal, []string, error)
 	}
 	saved := ds.Spec.Template.Spec.DeepCopy()
 	dsc := t.Kube().AppsV1().DaemonSets(ds.Namespace)
-	// An agent on a cloud node writes its CNI configuration there, and the
-	// node turns Ready: heal puts back what the cloud nodes had.
-	before, err := cloudNodeState(ctx, t)
-	if err != nil {
-		return nil, nil, err
-	}
-	ds.Spec.Template.Spec.Affinity = nil
-	ds.Spec.Template.Spec.NodeSelector = nil
-	if _, err := dsc.Update(ctx, ds, metav1.UpdateOptions{}); err != nil {
+	// The DaemonSet's controller writes its status all the while: edit the
+	// latest version.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := dsc.Get(ctx, ds.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Spec.Template.Spec.Affinity = nil
+		cur.Spec.Template.Spec.NodeSelector = nil
+		updated, err := dsc.Update(ctx, cur, metav1.UpdateOptions{})
+		if err == nil {
+			ds = updated
+		}
+		return err
+	}); err != nil {
 		return nil, nil, fmt.Errorf("remove the affinity of DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
 	}
 	restoreAffinity := restoreAffinityFn(t, dsc, ds, saved, cloud)
