@@ -155,12 +155,47 @@ const guideProbeTimeout = time.Minute
 // no hybrid node within guideProbeTimeout, that is a finding about the
 // guide on this version, reported with the fix; the fix is then applied so
 // the check goes on to show it works, and the guide's objects come back when
-// the spec ends.
+// the spec ends. The guide's objects are tried once per version in a run
+// (w.guideVerdicts): a later check of that version reuses the verdict, so a
+// fault held by the fault matrix is never taken for a finding about the
+// guide, and the minute of the probe is paid once.
 func (w *world) guideServiceFix(ctx SpecContext, svcs []advertisedService) {
 	fixer, ok := w.driver.Profile().(cni.GuideFixer)
 	if !ok {
 		return
 	}
+	run := w.run
+	if w.phase.Version != "" {
+		run.CNI.Version = w.phase.Version
+	}
+	finding, tried := w.guideVerdicts[run.CNI.Version]
+	if !tried {
+		finding = w.tryGuideObjects(ctx, run, fixer, svcs)
+		if w.guideVerdicts == nil {
+			w.guideVerdicts = map[string]string{}
+		}
+		w.guideVerdicts[run.CNI.Version] = finding
+	} else if finding == "" {
+		AddReportEntry("guide", fmt.Sprintf("%s %s: the guide's BGP objects as written advertise services (tried earlier in this run)", run.CNI.Name, run.CNI.Version))
+	}
+	if finding == "" {
+		return
+	}
+	AddReportEntry(report.GuideFindingEntry, finding) // the matrix marks it on the cell, not as a failure
+	fmt.Fprintln(GinkgoWriter, finding)
+	fixed, _ := fixer.ServiceAdvertisementFix(run)
+	_, err := w.cluster.Apply(ctx, fixed)
+	Expect(err).NotTo(HaveOccurred(), "apply the fix to the guide's objects")
+	DeferCleanup(func(ctx SpecContext) {
+		_, err := w.cluster.Apply(ctx, w.driver.Profile().BGPResources(run))
+		Expect(err).NotTo(HaveOccurred(), "restore the guide's BGP objects as written")
+	})
+}
+
+// tryGuideObjects probes the guide's BGP objects as written with the
+// ClusterIP service of svcs for up to guideProbeTimeout: "" when they
+// advertise it, else the finding about the guide with its fix.
+func (w *world) tryGuideObjects(ctx SpecContext, run config.Run, fixer cni.GuideFixer, svcs []advertisedService) string {
 	var probe *advertisedService
 	for i := range svcs {
 		if svcs[i].kind == cni.ClusterIP {
@@ -168,10 +203,6 @@ func (w *world) guideServiceFix(ctx SpecContext, svcs []advertisedService) {
 		}
 	}
 	Expect(probe).NotTo(BeNil(), "no ClusterIP service to probe the guide's objects with")
-	run := w.run
-	if w.phase.Version != "" {
-		run.CNI.Version = w.phase.Version
-	}
 	k := w.checker()
 	k.Timeout = guideProbeTimeout
 	// Any node will do: the guide's objects advertise services or they do
@@ -180,18 +211,10 @@ func (w *world) guideServiceFix(ctx SpecContext, svcs []advertisedService) {
 	err := k.ServiceAdvertised(ctx, probe.address)
 	if err == nil {
 		AddReportEntry("guide", fmt.Sprintf("%s %s: the guide's BGP objects as written advertise %s", run.CNI.Name, run.CNI.Version, probe))
-		return
+		return ""
 	}
-	fixed, fix := fixer.ServiceAdvertisementFix(run)
-	finding := guideFinding(run, *probe, err, fix)
-	AddReportEntry(report.GuideFindingEntry, finding) // the matrix marks it on the cell, not as a failure
-	fmt.Fprintln(GinkgoWriter, finding)
-	_, err = w.cluster.Apply(ctx, fixed)
-	Expect(err).NotTo(HaveOccurred(), "apply the fix to the guide's objects")
-	DeferCleanup(func(ctx SpecContext) {
-		_, err := w.cluster.Apply(ctx, w.driver.Profile().BGPResources(run))
-		Expect(err).NotTo(HaveOccurred(), "restore the guide's BGP objects as written")
-	})
+	_, fix := fixer.ServiceAdvertisementFix(run)
+	return guideFinding(run, *probe, err, fix)
 }
 
 // guideFinding is the text of a finding about the guide: on the run's

@@ -53,6 +53,10 @@ type world struct {
 	// passTook is how long each check took to pass in this run (its
 	// slowest pass), which bounds its wait under a held fault.
 	passTook map[string]time.Duration
+	// guideVerdicts is, per CNI version, what the guide's BGP objects as
+	// written did when first tried in this run: "" they advertise services,
+	// else the finding about the guide (guideServiceFix).
+	guideVerdicts map[string]string
 }
 
 func (w *world) provisionTimeout() time.Duration { return 30 * time.Minute }
