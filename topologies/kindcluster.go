@@ -149,6 +149,19 @@ func (i kindInfo) Enabled() bool { return i.on }
 // LoadImageArchive loads a `docker save` archive into every node of a kind
 // cluster (containerd's image store), as `kind load image-archive` does.
 func LoadImageArchive(cluster, path string, logf func(string, ...any)) error {
+	return loadImageArchive(cluster, path, false, logf)
+}
+
+// LoadImageArchiveToWorkers loads the archive into the worker nodes only:
+// the hybrid and cloud nodes, where a run's pods go. The control-plane node
+// runs none of them (it is tainted and has no CNI), and each node holds an
+// image twice (the archive's layers and the unpacked files), so a chain's
+// five Cilium versions cost about 11 GB a node.
+func LoadImageArchiveToWorkers(cluster, path string, logf func(string, ...any)) error {
+	return loadImageArchive(cluster, path, true, logf)
+}
+
+func loadImageArchive(cluster, path string, workersOnly bool, logf func(string, ...any)) error {
 	ns, err := kindProvider(logf).ListNodes(cluster)
 	if err != nil {
 		return fmt.Errorf("list nodes of %s: %w", cluster, err)
@@ -157,6 +170,11 @@ func LoadImageArchive(cluster, path string, logf func(string, ...any)) error {
 		return fmt.Errorf("kind cluster %s has no nodes: check the name (`hybridcni up` printed it)", cluster)
 	}
 	for _, n := range ns {
+		if workersOnly {
+			if role, err := n.Role(); err == nil && role == "control-plane" {
+				continue
+			}
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			return err
@@ -164,7 +182,11 @@ func LoadImageArchive(cluster, path string, logf func(string, ...any)) error {
 		err = nodeutils.LoadImageArchive(n, f)
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("load %s into node %s: %w", path, n, err)
+			// ctr says why (often a full disk): show its end.
+			if re := kindexec.RunErrorForError(err); re != nil && len(re.Output) > 0 {
+				return fmt.Errorf("load %s into node %s: %w; output:\n%s", path, n, err, tail(string(re.Output), 10))
+			}
+			return fmt.Errorf("load %s into node %s: %w (a full disk under Docker's root fails it too: see docker system df)", path, n, err)
 		}
 		logf("loaded %s into %s", path, n)
 	}

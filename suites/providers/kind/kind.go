@@ -282,7 +282,7 @@ func (p *provider) loadImages(ctx context.Context, run config.Run, cluster strin
 	err = p.dc.SaveImages(ctx, refs, f)
 	f.Close()
 	if err == nil {
-		err = topologies.LoadImageArchive(cluster, archive, func(string, ...any) {})
+		err = topologies.LoadImageArchiveToWorkers(cluster, archive, func(string, ...any) {})
 	}
 	if err != nil {
 		return fmt.Errorf("load %v into the kind nodes: %w", refs, err)
