@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/hybridcni/hybridcni/framework/progress"
 )
@@ -254,11 +258,11 @@ func (k *Checker) waitEvery(ctx context.Context, what, check string, n Node, pre
 		recheck = t.C
 	}
 	var last snapshot
-	reason := "not evaluated"
+	reason, judged := "not evaluated", false
 	for {
 		s, err := k.snapshot(ctx)
 		if err == nil {
-			last = s
+			last, judged = s, true
 			ok, failed, why := eval(s)
 			if ok {
 				return nil
@@ -268,7 +272,9 @@ func (k *Checker) waitEvery(ctx context.Context, what, check string, n Node, pre
 			if failed && !s.unsettled {
 				return &CheckError{Check: check, Node: n, Prefix: prefix, Reason: reason, Waited: time.Since(start), Router: last.String()}
 			}
-		} else if ctx.Err() == nil {
+		} else if ctx.Err() == nil && !(judged && cutShort(err)) {
+			// A read cut by the wait's own deadline (gRPC may say so a
+			// moment before ctx does) keeps the last verdict as the reason.
 			reason = err.Error()
 			pw.Update("reading the router: " + reason)
 		}
@@ -779,4 +785,13 @@ func checkPrefix(p string) error {
 		return &ConfigError{"prefix", p, "use an IPv4 network prefix such as 10.85.1.0/24 (host bits zero)"}
 	}
 	return nil
+}
+
+// cutShort says err is a deadline or cancellation, of a context or of gRPC.
+func cutShort(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	c := status.Code(err)
+	return c == codes.DeadlineExceeded || c == codes.Canceled
 }
