@@ -61,7 +61,21 @@ func ReleasePreflightValues(values map[string]any) map[string]any {
 			own["affinity"] = aff
 		}
 	}
-	return chart.MergeValues(map[string]any{"preflight": own}, PreflightValues())
+	pf := map[string]any{"preflight": own}
+	// The release's Envoy mode too: from 1.18 the pre-flight DaemonSet runs
+	// an Envoy container mounting the Envoy bootstrap ConfigMap whenever the
+	// chart's Envoy DaemonSet is on (its default), and a release with
+	// envoy.enabled false has no such ConfigMap: with the guide's values
+	// alone the pre-flight pods never start (seen on kind, 1.17.0 -> 1.18.0).
+	if e, ok := values["envoy"].(map[string]any); ok {
+		if on, set := e["enabled"]; set {
+			pf["envoy"] = map[string]any{"enabled": on}
+		}
+	}
+	if l7, set := values["l7Proxy"]; set {
+		pf["l7Proxy"] = l7
+	}
+	return chart.MergeValues(pf, PreflightValues())
 }
 
 // ReadinessSpec is the guide's "verify": an agent on every hybrid node

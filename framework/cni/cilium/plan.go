@@ -23,7 +23,7 @@ func (*Profile) InstallNotes(r config.Run) []string {
 func (*Profile) UpgradeSteps(_ config.Run, hop, installed string) []cni.PlanStep {
 	return []cni.PlanStep{
 		{Name: "pre-flight for " + hop, Details: []string{
-			fmt.Sprintf("helm install cilium-preflight: chart %s %s with preflight.enabled=true, agent=false, operator.enabled=false (preflight.affinity: the agent's)", ChartName, hop),
+			fmt.Sprintf("helm install cilium-preflight: chart %s %s with preflight.enabled=true, agent=false, operator.enabled=false (preflight.affinity: the agent's; envoy.enabled: the release's)", ChartName, hop),
 			"wait until DaemonSet cilium-pre-flight-check has as many READY pods as DaemonSet cilium",
 			"wait until deployment cilium-pre-flight-check is READY 1/1 (0/1: CiliumNetworkPolicy validation problem, stop)",
 			"helm uninstall cilium-preflight",
