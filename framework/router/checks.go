@@ -284,8 +284,11 @@ func (k *Checker) waitEvery(ctx context.Context, what, check string, n Node, pre
 		case <-tick:
 		case <-recheck:
 		case _, open := <-events:
-			if !open && ctx.Err() == nil {
+			if !open && ctx.Err() == nil && !pastDeadline(ctx) {
 				return &CheckError{Check: check, Node: n, Prefix: prefix, Reason: "event watch ended: " + reason, Waited: time.Since(start), Router: last.String()}
+			}
+			if !open {
+				events = nil // ended by the deadline: ctx.Done ends the wait
 			}
 		}
 	}
@@ -794,4 +797,11 @@ func cutShort(err error) bool {
 	}
 	c := status.Code(err)
 	return c == codes.DeadlineExceeded || c == codes.Canceled
+}
+
+// pastDeadline says ctx's deadline has come, though ctx may not say so yet:
+// a watch ended by that deadline is the wait's end, not a broken watch.
+func pastDeadline(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
