@@ -251,9 +251,12 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 // loadImages loads into the kind nodes the echo image and every image of the
 // run (the CNI chart's, at each version) present in the local engine, so
 // runs work with no registry (images built here or `hybridcni images load`ed);
-// the nodes pull the rest.
+// the nodes pull the rest. The echo image (the harness's, which the cloud
+// CNI runs on every node, the control plane too) goes to every node; the
+// CNI's go to the workers only, where its pods run: a node holds an image
+// twice (layers and unpacked files), and a chain's five Cilium versions
+// cost about 11 GB a node.
 func (p *provider) loadImages(ctx context.Context, run config.Run, cluster string, im topologies.Images, resultsDir string) error {
-	refs := []string{im.Echo}
 	p.mu.Lock()
 	needed, ok := p.needed[runKey(run)]
 	p.mu.Unlock()
@@ -263,6 +266,7 @@ func (p *provider) loadImages(ctx context.Context, run config.Run, cluster strin
 			return err
 		}
 	}
+	var cniRefs []string
 	for _, n := range needed {
 		if n.For == "kind node" || n.Ref == im.Echo || n.Ref == im.Router {
 			continue
@@ -270,10 +274,23 @@ func (p *provider) loadImages(ctx context.Context, run config.Run, cluster strin
 		if ok, err := p.dc.ImageExists(ctx, n.Ref); err != nil {
 			return err
 		} else if ok {
-			refs = append(refs, n.Ref)
+			cniRefs = append(cniRefs, n.Ref)
 		}
 	}
-	archive := filepath.Join(resultsDir, "state", cluster, "images.tar")
+	if err := p.loadArchive(ctx, cluster, resultsDir, "images-all.tar", []string{im.Echo}, topologies.LoadImageArchive); err != nil {
+		return err
+	}
+	if len(cniRefs) == 0 {
+		return nil
+	}
+	return p.loadArchive(ctx, cluster, resultsDir, "images-workers.tar", cniRefs, topologies.LoadImageArchiveToWorkers)
+}
+
+// loadArchive saves refs to one archive in the run's state folder and loads
+// it with load, removing the archive after.
+func (p *provider) loadArchive(ctx context.Context, cluster, resultsDir, name string, refs []string,
+	load func(cluster, path string, logf func(string, ...any)) error) error {
+	archive := filepath.Join(resultsDir, "state", cluster, name)
 	f, err := os.Create(archive)
 	if err != nil {
 		return err
@@ -282,7 +299,7 @@ func (p *provider) loadImages(ctx context.Context, run config.Run, cluster strin
 	err = p.dc.SaveImages(ctx, refs, f)
 	f.Close()
 	if err == nil {
-		err = topologies.LoadImageArchiveToWorkers(cluster, archive, func(string, ...any) {})
+		err = load(cluster, archive, func(string, ...any) {})
 	}
 	if err != nil {
 		return fmt.Errorf("load %v into the kind nodes: %w", refs, err)
