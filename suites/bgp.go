@@ -40,6 +40,31 @@ func (w *world) checker() *router.Checker {
 	return c
 }
 
+// serviceRouteTimeout bounds a service route's arrival or withdrawal on
+// sessions already established: Cilium does either in about a second (2
+// cores, every version 1.16.19 to 1.20.2), so a minute is a wide margin,
+// and a fault that keeps a route from moving is caught in a minute, not in
+// the three a session coming up may need.
+const serviceRouteTimeout = time.Minute
+
+// routeChecker is the checker for service routes on established sessions
+// (after sessionsUp).
+func (w *world) routeChecker() *router.Checker {
+	c := w.checker()
+	c.Timeout = serviceRouteTimeout
+	return c
+}
+
+// sessionsUp waits (the checker's timeout) until every hybrid node's
+// session is established, so the service route checks after it, and the
+// guide's probe, time the CNI's answer to a service, not a session still
+// coming up after an install or a hop.
+func (w *world) sessionsUp(ctx SpecContext) {
+	for _, n := range w.env.RouterNodes() {
+		Expect(w.checker().PeerEstablished(ctx, n)).To(Succeed(), "the session of %s, before the service routes are checked", n)
+	}
+}
+
 // bgpSessions: every hybrid node has an established session with the router.
 func (w *world) bgpSessions(ctx SpecContext) {
 	for _, n := range w.env.RouterNodes() {
@@ -68,10 +93,11 @@ func (w *world) bgpPodBlocks(ctx SpecContext) {
 func (w *world) bgpServices(ctx SpecContext) {
 	w.dataplane(ctx)
 	svcs := w.createAdvertisedServices(ctx, "adv")
+	w.sessionsUp(ctx)
 	w.guideServiceFix(ctx, svcs)
 	for _, s := range svcs {
 		By("checking " + s.String() + " is advertised by every hybrid node")
-		Expect(w.checker().AdvertisedByOnly(ctx, s.address+"/32", w.env.RouterNodes(), "")).To(Succeed(), "%s", s)
+		Expect(w.routeChecker().AdvertisedByOnly(ctx, s.address+"/32", w.env.RouterNodes(), "")).To(Succeed(), "%s", s)
 	}
 }
 
@@ -80,16 +106,17 @@ func (w *world) bgpServices(ctx SpecContext) {
 func (w *world) bgpWithdrawal(ctx SpecContext) {
 	w.dataplane(ctx)
 	svcs := w.createAdvertisedServices(ctx, "wd")
+	w.sessionsUp(ctx)
 	w.guideServiceFix(ctx, svcs)
 	for _, s := range svcs {
-		Expect(w.checker().AdvertisedByOnly(ctx, s.address+"/32", w.env.RouterNodes(), "")).To(Succeed(), "%s", s)
+		Expect(w.routeChecker().AdvertisedByOnly(ctx, s.address+"/32", w.env.RouterNodes(), "")).To(Succeed(), "%s", s)
 	}
 	for _, s := range svcs {
 		By("deleting " + s.String())
 		Expect(w.env.Kube.CoreV1().Services(workloadNamespace).Delete(ctx, s.name, metav1.DeleteOptions{})).To(Succeed())
 	}
 	for _, s := range svcs {
-		Expect(w.checker().WithdrawnByAll(ctx, s.address+"/32")).To(Succeed(), "%s deleted", s)
+		Expect(w.routeChecker().WithdrawnByAll(ctx, s.address+"/32")).To(Succeed(), "%s deleted", s)
 	}
 	for _, n := range w.env.RouterNodes() {
 		Expect(w.checker().PeerEstablished(ctx, n)).To(Succeed(), "the session of %s after the withdrawal", n)
