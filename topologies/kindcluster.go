@@ -1,6 +1,7 @@
 package topologies
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 	kindexec "sigs.k8s.io/kind/pkg/exec"
 	kindlog "sigs.k8s.io/kind/pkg/log"
@@ -169,26 +171,50 @@ func loadImageArchive(cluster, path string, workersOnly bool, logf func(string, 
 	if len(ns) == 0 {
 		return fmt.Errorf("kind cluster %s has no nodes: check the name (`hybridcni up` printed it)", cluster)
 	}
+	// The nodes import at once: each reads the same archive (in the page
+	// cache after the first) and writes its own store, so the wait is the
+	// slowest node's, not the sum (a chain's five Cilium versions into two
+	// workers took about 5 min one node after the other).
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
 	for _, n := range ns {
 		if workersOnly {
 			if role, err := n.Role(); err == nil && role == "control-plane" {
 				continue
 			}
 		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		err = nodeutils.LoadImageArchive(n, f)
-		f.Close()
-		if err != nil {
-			// ctr says why (often a full disk): show its end.
-			if re := kindexec.RunErrorForError(err); re != nil && len(re.Output) > 0 {
-				return fmt.Errorf("load %s into node %s: %w; output:\n%s", path, n, err, tail(string(re.Output), 10))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := loadInto(n, path); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				return
 			}
-			return fmt.Errorf("load %s into node %s: %w (a full disk under Docker's root fails it too: see docker system df)", path, n, err)
+			logf("loaded %s into %s", path, n)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// loadInto imports the archive at path into node n's containerd.
+func loadInto(n nodes.Node, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := nodeutils.LoadImageArchive(n, f); err != nil {
+		// ctr says why (often a full disk): show its end.
+		if re := kindexec.RunErrorForError(err); re != nil && len(re.Output) > 0 {
+			return fmt.Errorf("load %s into node %s: %w; output:\n%s", path, n, err, tail(string(re.Output), 10))
 		}
-		logf("loaded %s into %s", path, n)
+		return fmt.Errorf("load %s into node %s: %w (a full disk under Docker's root fails it too: see docker system df)", path, n, err)
 	}
 	return nil
 }

@@ -296,14 +296,22 @@ func (p *provider) loadArchive(ctx context.Context, cluster, resultsDir, name st
 		return err
 	}
 	defer os.Remove(archive)
+	start := time.Now()
 	err = p.dc.SaveImages(ctx, refs, f)
 	f.Close()
+	saved := time.Since(start)
 	if err == nil {
 		err = load(cluster, archive, func(string, ...any) {})
 	}
 	if err != nil {
 		return fmt.Errorf("load %v into the kind nodes: %w", refs, err)
 	}
+	size := "?"
+	if st, err := os.Stat(archive); err == nil {
+		size = fmt.Sprintf("%.2f GB", float64(st.Size())/1e9)
+	}
+	fmt.Fprintf(os.Stderr, "kind provider: images %s (%s): saved in %s, loaded into the nodes in %s\n",
+		strings.Join(refs, ", "), size, saved.Round(time.Millisecond), (time.Since(start) - saved).Round(time.Millisecond))
 	return nil
 }
 
