@@ -194,6 +194,36 @@ func bgpNoNewSession(ctx context.Context, t Target) (Heal, []string, error) {
 	return healed, names(t.HybridNodes()), nil
 }
 
+// nodeBlock is the pod block n announces to the router, the one the CNI's
+// IPAM gave it: Cilium's cluster pool does not use the node's spec.podCIDR,
+// so a stranger announcing that one announced no node's block, and the
+// check could only see "a foreign prefix" when its wait ran out. Without a
+// route from n, the node's spec.podCIDR, else the pod CIDR (any prefix in
+// it from a stranger is a fault).
+func nodeBlock(ctx context.Context, t Target, n Node) (string, error) {
+	_, podCIDR, _ := net.ParseCIDR(t.PodCIDR())
+	if rc := t.Router(); rc != nil && podCIDR != nil {
+		rs, err := rc.Routes(ctx)
+		if err != nil {
+			return "", fmt.Errorf("read the router's routes for %s's block: %w", n.Name, err)
+		}
+		for _, r := range rs {
+			ip, _, err := net.ParseCIDR(r.Prefix)
+			if err == nil && r.Peer == n.Address && podCIDR.Contains(ip) {
+				return r.Prefix, nil
+			}
+		}
+	}
+	k, err := t.Kube().CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	if k.Spec.PodCIDR != "" {
+		return k.Spec.PodCIDR, nil
+	}
+	return t.PodCIDR(), nil
+}
+
 // foreignPeerAnnouncesBlock: a second BGP speaker inside the router's
 // neighbor range (this process, on the node network) announces another
 // node's pod block.
@@ -206,14 +236,9 @@ func foreignPeerAnnouncesBlock(ctx context.Context, t Target) (Heal, []string, e
 	if len(h) == 0 {
 		return nil, nil, NotApplicable("no hybrid node")
 	}
-	n, err := t.Kube().CoreV1().Nodes().Get(ctx, h[len(h)-1].Name, metav1.GetOptions{})
+	block, err := nodeBlock(ctx, t, h[len(h)-1])
 	if err != nil {
 		return nil, nil, err
-	}
-	block := n.Spec.PodCIDR
-	if block == "" {
-		// Any prefix in the pod CIDR from a stranger is a fault.
-		block = t.PodCIDR()
 	}
 	// The address this host reaches the router from.
 	c, err := net.Dial("udp", net.JoinHostPort(b.RouterAddress, "179"))

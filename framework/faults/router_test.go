@@ -192,3 +192,36 @@ func containsAnyName(s string, names []string) bool {
 	}
 	return false
 }
+
+// foreign-peer-announces-block announces the block the node itself
+// announces (the CNI's IPAM's), not the node's spec.podCIDR, which Cilium's
+// cluster pool leaves unused: read from the router, the hijack is the
+// node's real block and bgp/pod-blocks fails at once, naming it.
+func TestNodeBlockIsTheBlockTheNodeAnnounces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("router tier: skipped under -short")
+	}
+	ctx := context.Background()
+	rc, client := onPremRouter(t)
+	node := Node{"hybrid-b", "127.0.0.3"}
+	target := &liveTarget{shellTarget: shellTarget{rules: map[string]int{}}, cni: "test", rc: client, nodes: []Node{node}}
+	s := nodeSpeaker(t, rc, node.Address, 30*time.Second)
+	t.Cleanup(func() { _ = s.Stop() })
+	// A service address outside the pod CIDR comes first: not a block.
+	for _, p := range []string{"10.96.0.10/32", "10.85.3.128/25"} {
+		if err := s.Client().Advertise(ctx, p, node.Address); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := router.NewChecker(client)
+	if err := k.PrefixLearned(ctx, router.Node{Name: node.Name, Address: node.Address}, "10.85.3.128/25"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := nodeBlock(ctx, target, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "10.85.3.128/25" {
+		t.Fatalf("nodeBlock = %s, want the block the node announces, 10.85.3.128/25", got)
+	}
+}
