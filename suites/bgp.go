@@ -80,7 +80,7 @@ func (w *world) bgpPodBlocks(ctx SpecContext) {
 	blocks := ipam.Blocks
 	want := router.NodeBlocks{}
 	for _, n := range w.env.RouterNodes() {
-		Expect(blocks[n.Name]).NotTo(BeEmpty(), "node %s has no pod block", n.Name)
+		Expect(blocks[n.Name]).NotTo(BeEmpty(), "no pod block on node %s", n.Name)
 		want[n] = blocks[n.Name]
 	}
 	// Only routes inside the pod CIDR are pod blocks; service addresses are checked apart.
@@ -142,7 +142,7 @@ func (w *world) bgpGracefulRestart(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	blocks := ipam.Blocks
 	n := w.env.RouterNodes()[0]
-	Expect(blocks[n.Name]).NotTo(BeEmpty(), "node %s has no pod block to retain", n.Name)
+	Expect(blocks[n.Name]).NotTo(BeEmpty(), "no pod block to retain on node %s", n.Name)
 	ns, agent, err := w.agentPodOn(ctx, n.Name)
 	Expect(err).NotTo(HaveOccurred())
 	By(fmt.Sprintf("deleting agent pod %s on %s", agent, n.Name))
