@@ -41,7 +41,9 @@ func TestChecksReportProgressWhileWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const bound = 700 * time.Millisecond
+	// Long enough for several lines at one per 100 ms on a starved CPU
+	// (700 ms gave two lines under make test's load).
+	const bound = 2 * time.Second
 	for _, c := range []struct {
 		name  string
 		check func(k *Checker) error
