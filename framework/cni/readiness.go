@@ -210,6 +210,8 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 	var unstable []string
 	restarts := map[string]int32{} // "namespace/pod container" -> restarts seen during the wait
 	var crashLoop string
+	var zeroObject string // a Deployment seen scaled to zero, since zeroSince
+	var zeroSince time.Time
 	start := time.Now()
 	name := spec.Name
 	if name == "" {
@@ -233,6 +235,15 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 			crashLoop = loop
 			last, lastErr = r, nil
 			return false, errCrashLoop
+		}
+		// A Deployment the CNI needs, scaled to zero for a whole settle
+		// window, is a declared state: nothing in a rollout makes it so,
+		// and waiting out the timeout changes nothing.
+		if z := scaledToZero(r); z == "" || z != zeroObject {
+			zeroObject, zeroSince = z, now
+		} else if now.Sub(zeroSince) >= settle {
+			last, lastErr = r, nil
+			return false, errScaledToZero
 		}
 		if changes := settleBreaks(prev, r.seen); len(changes) > 0 {
 			unstable = append(unstable, changes...)
@@ -266,6 +277,10 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 		limit = time.Since(start).Round(time.Second)
 	}
 	why := func() error {
+		if errors.Is(err, errScaledToZero) {
+			return fmt.Errorf("%w after %s: %s: %s for the whole %s settle window (spec.replicas 0 is not waited out to the %s timeout): %w",
+				ErrNotReady, time.Since(start).Round(time.Second), zeroObject, ReasonScaledToZero, settle, timeout, last.Err())
+		}
 		if crashLoop != "" {
 			seen := ""
 			if len(unstable) > 0 {
@@ -342,7 +357,20 @@ func settleBreaks(prev, cur map[string]podSeen) []string {
 	return out
 }
 
-var errCrashLoop = errors.New("crash loop")
+var (
+	errCrashLoop    = errors.New("crash loop")
+	errScaledToZero = errors.New("scaled to zero")
+)
+
+// scaledToZero names the first object r finds scaled to zero ("" if none).
+func scaledToZero(r *Readiness) string {
+	for _, p := range r.Problems {
+		if p.Reason == ReasonScaledToZero {
+			return p.Object
+		}
+	}
+	return ""
+}
 
 // restartsDuring adds the restarts between two looks to counts (the same
 // pod only: a replaced pod starts from its own count) and names the first

@@ -238,3 +238,32 @@ func TestWaitReadinessCutShortSaysWhy(t *testing.T) {
 		t.Errorf("%v: want node h-1 named and the time waited, not the unreached timeout", err)
 	}
 }
+
+// An operator held at zero replicas fails the wait once a settle window has
+// shown it so, naming it, not at the timeout: nothing makes spec.replicas 0
+// right by waiting.
+func TestWaitReadinessFailsAScaledToZeroDeploymentAfterTheSettleWindow(t *testing.T) {
+	zero := int32(0)
+	op := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: "kube-system"},
+		Spec: appsv1.DeploymentSpec{Replicas: &zero, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "operator"}}}}
+	agent := agentSet("agent", 1)
+	kube := fake.NewClientset(readyNode("h-1", true), agent, agentPod(agent, "agent-a", "h-1"), op)
+	spec := ReadinessSpec{Workloads: []Workload{
+		{Kind: KindDaemonSet, Namespace: "kube-system", Name: "agent", Agent: true},
+		{Kind: KindDeployment, Namespace: "kube-system", Name: "operator"},
+	}, Settle: time.Second}
+	start := time.Now()
+	_, err := WaitReadiness(context.Background(), &Cluster{Kube: kube}, spec, time.Minute)
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("an operator scaled to zero passed WaitReadiness")
+	}
+	if took >= 30*time.Second {
+		t.Errorf("failed after %s: the minute's timeout was waited out", took)
+	}
+	for _, want := range []string{"Deployment kube-system/operator: scaled to zero for the whole 1s settle window", "spec.replicas 0 is not waited out"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q missing from %v", want, err)
+		}
+	}
+}
