@@ -90,6 +90,13 @@ func (w *world) provision(ctx SpecContext) {
 		}
 		Expect(p.Teardown(ctx, env)).To(Succeed(), "tear down the %s environment", p.Name())
 	}, NodeTimeout(15*time.Minute))
+	if env.Router != nil {
+		// The router's record of each node's KEEPALIVEs from now on, so
+		// bgp/parameters judges gaps already seen (framework/router).
+		kctx, stop := context.WithCancel(context.Background())
+		env.Router.WatchKeepalives(kctx)
+		DeferCleanup(stop)
+	}
 	cluster, err := cni.NewCluster(env.REST)
 	Expect(err).NotTo(HaveOccurred())
 	w.cluster = cluster

@@ -102,7 +102,12 @@ type backend interface {
 
 // Client reads a router's peers and routes and watches its events, in
 // process or over GoBGP's gRPC API (Dial).
-type Client struct{ b backend }
+type Client struct {
+	b backend
+	// ka is the keepalive log (WatchKeepalives), nil until started.
+	kaMu sync.Mutex
+	ka   *keepaliveLog
+}
 
 // Dial connects to a router's gRPC API ("host:port" or "unix:///path").
 func Dial(address string) (*Client, error) {
@@ -131,7 +136,10 @@ func (c *Client) Started(ctx context.Context) (bool, error) {
 }
 
 // Close closes a dialed connection (no-op in process).
-func (c *Client) Close() error { return c.b.close() }
+func (c *Client) Close() error {
+	c.stopKeepalives()
+	return c.b.close()
+}
 
 // Peers lists the router's neighbors, sorted by address.
 func (c *Client) Peers(ctx context.Context) ([]Peer, error) {

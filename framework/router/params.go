@@ -204,82 +204,77 @@ func secs(d time.Duration) string {
 	return d.String()
 }
 
-// measureKeepalive watches the count of KEEPALIVEs the router received from
-// n until it has seen two gaps between them, each within
-// keepaliveTolerance of want; a gap outside it fails at once, and so does
-// a silence longer than the tolerance allows. It polls the neighbor state
-// every 100 ms, so gaps are known to about that.
+// measureKeepalive measures node n's keepalive interval (gapJudge) on
+// the router's neighbor state: first on what the keepalive log recorded of
+// the node's current session over the last three intervals, then on new
+// looks every 100 ms for what is still missing. Without a log (no
+// WatchKeepalives) that takes up to three intervals.
 func (k *Checker) measureKeepalive(ctx context.Context, n Node, want time.Duration) error {
-	const poll = 100 * time.Millisecond
-	slack := time.Duration(float64(want)*keepaliveTolerance) + 2*poll
-	lo, hi := want-slack, want+slack
-	// Up to one interval before the first KEEPALIVE is seen, then two gaps.
-	ctx, cancel := context.WithTimeout(ctx, 3*hi+time.Second)
+	j := newGapJudge(n, want)
+	window := 3*j.hi + time.Second
+	ctx, cancel := context.WithTimeout(ctx, window)
 	defer cancel()
-
-	// counts are the KEEPALIVEs and UPDATEs received from n. A speaker may
-	// restart its keepalive timer when it sends an UPDATE (BIRD does), so a
-	// gap with UPDATEs in it is not judged.
-	counts := func() (uint64, uint64, error) {
+	look := func() (kaSample, error) {
 		p, err := k.rawPeer(ctx, n)
 		if err != nil {
-			return 0, 0, err
+			return kaSample{}, err
 		}
 		r := p.GetState().GetMessages().GetReceived()
-		return r.GetKeepalive(), r.GetUpdate(), nil
+		return kaSample{at: time.Now(), session: peerFromAPI(p).Up, keepalive: r.GetKeepalive(), update: r.GetUpdate()}, nil
 	}
-	last, lastUpd, err := counts()
+	s, err := look()
 	if err != nil {
 		return err
 	}
+	done := func() error {
+		if k.Progress != nil {
+			fmt.Fprintf(k.Progress, "%s: keepalive gaps %s (%d seen before the check), want %s\n", n, durList(j.gaps), j.recorded, secs(want))
+		}
+		return nil
+	}
+	// The recorded looks of this session within the window, after the
+	// last one before it (which only primes the judge).
+	h := k.Client.keepalives().history(n.Address, s.session)
+	from := 0
+	for i, r := range h {
+		if s.at.Sub(r.at) <= window {
+			break
+		}
+		from = i
+	}
+	for _, r := range h[from:] {
+		ok, err := j.look(r)
+		j.recorded = len(j.gaps)
+		if err != nil {
+			return fmt.Errorf("%w (seen before the check on this session)", err)
+		}
+		if ok {
+			return done()
+		}
+	}
 	start := time.Now()
-	var seen time.Time // when the KEEPALIVE count last went up
-	var gaps []time.Duration
-	tick := time.NewTicker(poll)
+	tick := time.NewTicker(keepalivePoll)
 	defer tick.Stop()
+	last := s.at
 	for {
+		ok, err := j.look(s)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return done()
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: keepalive: measured gaps %s in %s, want two of %s: %w",
-				n, durList(gaps), time.Since(start).Round(time.Second), secs(want), ctx.Err())
+				n, durList(j.gaps), time.Since(start).Round(time.Second), secs(want), ctx.Err())
 		case <-tick.C:
 		}
-		c, upd, err := counts()
-		if err != nil {
+		if s, err = look(); err != nil {
 			return fmt.Errorf("%s: keepalive: %w", n, err)
 		}
-		now := time.Now()
-		updated := upd != lastUpd
-		lastUpd = upd
-		if c > last {
-			if !seen.IsZero() && !updated {
-				gap := now.Sub(seen)
-				if c-last > 1 {
-					gap /= time.Duration(c - last)
-				}
-				gaps = append(gaps, gap)
-				if gap < lo {
-					return fmt.Errorf("%s: keepalive every %s measured (gaps %s), want %s", n, secs(gap.Round(time.Second)), durList(gaps), secs(want))
-				}
-			}
-			seen, last = now, c
-			if len(gaps) >= 2 {
-				return nil
-			}
-			continue
-		}
-		if updated && !seen.IsZero() {
-			seen = time.Time{} // start over from the next KEEPALIVE
-			start = now
-		}
-		ref := seen
-		if ref.IsZero() {
-			ref = start
-		}
-		if now.Sub(ref) > hi {
-			return fmt.Errorf("%s: keepalive: none received for %s, want one every %s (gaps so far %s)",
-				n, now.Sub(ref).Round(100*time.Millisecond), secs(want), durList(gaps))
-		}
+		s.blind = s.at.Sub(last) > keepaliveBlind
+		last = s.at
 	}
 }
 
