@@ -156,8 +156,29 @@ type Readiness struct {
 	// Unstable lists what broke the settle window during WaitReadiness
 	// (restarts, pods that went away), oldest first, at most 20.
 	Unstable []string `json:",omitempty"`
+	// StableSince is when the settle window of this look began: everything
+	// has been ready, with no restart and no pod replaced or gone, since
+	// then (zero when not ready, and from CheckReadiness).
+	StableSince time.Time `json:",omitzero"`
+	// Inherited: the window began in an earlier wait on the same release
+	// (Release.WaitReady), which ended ready and stable, and this wait's
+	// first look matched that wait's last one.
+	Inherited bool `json:",omitempty"`
 
 	seen map[string]podSeen // "namespace/name" -> restart counts, for the settle window
+}
+
+// Stability says since when r has been ready and stable, and whether that
+// window began in an earlier wait ("" when no window is open).
+func (r *Readiness) Stability() string {
+	if r == nil || r.StableSince.IsZero() {
+		return ""
+	}
+	s := fmt.Sprintf("ready and stable since %s (%s)", r.StableSince.Format("15:04:05.000"), time.Since(r.StableSince).Round(100*time.Millisecond))
+	if r.Inherited {
+		s += ", the window began in an earlier wait"
+	}
+	return s
 }
 
 // podSeen is one pod's identity and container restart counts at a check.
@@ -202,11 +223,30 @@ var ErrNotReady = errors.New("CNI not ready")
 // between two crashes is not ready. On timeout the error lists the problems
 // of the last check, or what broke the settle window.
 func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout time.Duration) (*Readiness, error) {
+	return waitReadiness(ctx, c, spec, timeout, nil)
+}
+
+// waitReadiness is WaitReadiness continuing the settle window of earlier,
+// the result of a wait that ended ready and stable (nil: none). The first
+// look is compared with earlier's last one: if everything is ready and
+// nothing broke in between (inheritBreaks: the same pods, same UIDs, same
+// restart counts) the window goes on from earlier.StableSince, so a wait
+// after a window that already lasted passes on its first look; any break
+// starts it over. The caller must not pass an earlier wait from before
+// anything changed the CNI (an upgrade, a rollback, manifests applied):
+// its pods may not have been replaced yet when the first look comes.
+func waitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout time.Duration, earlier *Readiness) (*Readiness, error) {
 	var last *Readiness
 	var lastErr error
 	settle := spec.SettleWindow()
 	var stableSince time.Time
 	var prev map[string]podSeen
+	// seeded: prev and stableSince are earlier's, until the first full look.
+	seeded, inherited := false, false
+	if earlier != nil && earlier.seen != nil && !earlier.StableSince.IsZero() {
+		prev, stableSince = earlier.seen, earlier.StableSince
+		seeded, inherited = true, true
+	}
 	var unstable []string
 	restarts := map[string]int32{} // "namespace/pod container" -> restarts seen during the wait
 	var crashLoop string
@@ -231,7 +271,14 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 		}
 		pw.Update(awaited(r, stableSince, settle))
 		now := time.Now()
-		if loop := restartsDuring(prev, r.seen, restarts, spec.crashLoop()); loop != "" {
+		// Restarts between the two waits break the window (below) but do
+		// not count toward this wait's crash loop: that counts what this
+		// wait saw, as without an earlier wait.
+		during := prev
+		if seeded {
+			during = nil
+		}
+		if loop := restartsDuring(during, r.seen, restarts, spec.crashLoop()); loop != "" {
 			crashLoop = loop
 			last, lastErr = r, nil
 			return false, errCrashLoop
@@ -245,22 +292,36 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 			last, lastErr = r, nil
 			return false, errScaledToZero
 		}
-		if changes := settleBreaks(prev, r.seen); len(changes) > 0 {
+		changes := settleBreaks(prev, r.seen)
+		if seeded {
+			// The window inherited from the earlier wait spans a gap
+			// between two looks (that wait's last, this one's first) that
+			// nobody watched: it counts only because this first look shows
+			// no break since then, nor a pod that was not there. Anything
+			// else starts the window over, as without an earlier wait.
+			changes = inheritBreaks(prev, r.seen)
+			seeded = false
+		}
+		if len(changes) > 0 {
 			unstable = append(unstable, changes...)
 			if len(unstable) > 20 {
 				unstable = unstable[len(unstable)-20:]
 			}
-			stableSince = time.Time{}
+			stableSince, inherited = time.Time{}, false
 		}
 		prev = r.seen
 		r.Unstable = append([]string(nil), unstable...)
 		last, lastErr = r, nil
 		if !r.OK() {
-			stableSince = time.Time{}
+			stableSince, inherited = time.Time{}, false
 			return false, nil
 		}
 		if stableSince.IsZero() {
 			stableSince = now
+		}
+		r.StableSince, r.Inherited = stableSince, inherited
+		if inherited {
+			pw.Update(r.Stability())
 		}
 		return now.Sub(stableSince) >= settle, nil
 	}
@@ -294,6 +355,9 @@ func WaitReadiness(ctx context.Context, c *Cluster, spec ReadinessSpec, timeout 
 		switch {
 		case last != nil && last.OK():
 			why := fmt.Sprintf("ready for only %s of the %s settle window", time.Since(stableSince).Round(100*time.Millisecond), settle)
+			if inherited {
+				why += " (the window began in an earlier wait)"
+			}
 			if len(unstable) > 0 {
 				why = "not stable: " + strings.Join(unstable, "; ") + "; then " + why
 			}
@@ -353,6 +417,23 @@ func settleBreaks(prev, cur map[string]podSeen) []string {
 				}
 			}
 		}
+	}
+	return out
+}
+
+// inheritBreaks is settleBreaks between an earlier wait's last look and a
+// new wait's first, stricter: a pod there now that was not then (a new
+// node's agent, a Deployment scaled up) has not been watched for any of the
+// window, so it breaks the window too.
+func inheritBreaks(earlier, cur map[string]podSeen) []string {
+	out := settleBreaks(earlier, cur)
+	for _, k := range slices.Sorted(maps.Keys(cur)) {
+		if _, ok := earlier[k]; !ok {
+			out = append(out, fmt.Sprintf("pod %s on node %s appeared", k, cur[k].node))
+		}
+	}
+	for i := range out {
+		out[i] += " (since the earlier wait)"
 	}
 	return out
 }

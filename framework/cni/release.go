@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -35,6 +36,25 @@ type Release struct {
 	SourceFix string
 	// Spec is the readiness the guide defines, looked up at each check.
 	Spec func(ctx context.Context) ReadinessSpec
+
+	// ready is the last WaitReady that ended ready and stable, which the
+	// next one continues (see WaitReady); ForgetReady drops it.
+	readyMu  sync.Mutex
+	ready    *Readiness
+	readyGen uint64 // bumped by ForgetReady: a wait begun before does not become the memory
+}
+
+// ForgetReady drops the settle window the last WaitReady observed, so the
+// next one observes a whole window of its own. Every step that changes the
+// release or the CNI's objects calls it before changing them (install,
+// upgrade, rollback, uninstall, cleanup here); code that changes them
+// another way (manifests applied, a fault injected) must call it too: a
+// wait right after a change may look before the change shows in its pods.
+func (r *Release) ForgetReady() {
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
+	r.ready = nil
+	r.readyGen++
 }
 
 // Logf writes one progress line prefixed with the CNI's name.
@@ -79,6 +99,7 @@ func (r *Release) UpgradeTarget(ctx context.Context, to string) (*chart.Release,
 // InstallRelease is `helm install` of run's version with values (then the
 // run's values files), followed by the wait for readiness, on sw.
 func (r *Release) InstallRelease(ctx context.Context, run config.Run, values map[string]any, sw *Stopwatch) (*chart.Release, error) {
+	r.ForgetReady()
 	ch, err := r.Load(ctx, "cni.version", run.CNI.Version)
 	if err != nil {
 		return nil, err
@@ -105,6 +126,9 @@ func (r *Release) InstallRelease(ctx context.Context, run config.Run, values map
 // the step and emits EventUpgraded. readyHint ends the error when the
 // release upgraded but did not become ready.
 func (r *Release) UpgradeRelease(ctx context.Context, hop *Hop, ch *chart.Chart, vals map[string]any, sw *Stopwatch, readyHint string) error {
+	// The wait below observes a whole window of its own: right after helm
+	// returns, the old pods may still run unchanged.
+	r.ForgetReady()
 	r.Logf("helm upgrade %s %s -> %s", r.Name, hop.From, hop.To)
 	rel, err := HelmStep(sw, func() (*chart.Release, error) {
 		return r.Cluster.Helm.Upgrade(ctx, ch, r.Name, r.Namespace, vals, chart.ActionOptions{Timeout: r.Options.WaitTimeout()})
@@ -127,6 +151,7 @@ func (r *Release) UpgradeRelease(ctx context.Context, hop *Hop, ch *chart.Chart,
 // Rollback is `helm rollback` to revision (0: the previous one), then the
 // wait for readiness.
 func (r *Release) Rollback(ctx context.Context, _ config.Run, revision int) (*chart.Release, error) {
+	r.ForgetReady()
 	sw := StartStopwatch()
 	rel, err := HelmStep(sw, func() (*chart.Release, error) {
 		return r.Cluster.Helm.Rollback(ctx, r.Name, r.Namespace, revision, chart.ActionOptions{Timeout: r.Options.WaitTimeout()})
@@ -144,6 +169,7 @@ func (r *Release) Rollback(ctx context.Context, _ config.Run, revision int) (*ch
 // UninstallRelease is `helm uninstall`, on sw: waiting until the release's
 // objects and their pods are gone (await), or only for Helm to delete them.
 func (r *Release) UninstallRelease(ctx context.Context, sw *Stopwatch, await bool) error {
+	r.ForgetReady()
 	var pods []podSet
 	if await {
 		pods = r.workloadPods(ctx)
@@ -230,6 +256,7 @@ func (r *Release) waitPodsGone(ctx context.Context, sets []podSet) error {
 // CleanupCRDs deletes the CRDs match selects and the namespaces given,
 // with the driver's bounded wait and finalizer options.
 func (r *Release) CleanupCRDs(ctx context.Context, match func(crd string) bool, namespaces ...string) (*CleanupReport, error) {
+	r.ForgetReady()
 	rep, err := Cleanup(ctx, r.Cluster, CleanupOptions{
 		MatchCRD:         match,
 		Namespaces:       namespaces,
@@ -248,9 +275,33 @@ func (r *Release) Readiness(ctx context.Context) (*Readiness, error) {
 	return CheckReadiness(ctx, r.Cluster, r.Spec(ctx))
 }
 
-// WaitReady waits (bounded by the driver's timeout) until the release is ready.
+// WaitReady waits (bounded by the driver's timeout) until the release is
+// ready and stable for the settle window. It continues the window of the
+// last WaitReady that ended ready and stable, unless ForgetReady came in
+// between: when its first look finds the same pods, with the same UIDs and
+// restart counts, all ready, the window goes on from where that wait saw it
+// begin, so back-to-back waits with nothing changed in between (an upgrade
+// step's own wait, the suite's after the hop, the readiness check) pay the
+// window (DefaultSettle, 10 s) once, not each. Any break starts it over.
 func (r *Release) WaitReady(ctx context.Context) (*Readiness, error) {
 	spec := r.Spec(ctx)
 	spec.Progress, spec.Name = r.Options.Log, r.CNI+" readiness"
-	return WaitReadiness(ctx, r.Cluster, spec, r.Options.WaitTimeout())
+	r.readyMu.Lock()
+	earlier, gen := r.ready, r.readyGen
+	r.readyMu.Unlock()
+	res, err := waitReadiness(ctx, r.Cluster, spec, r.Options.WaitTimeout(), earlier)
+	r.readyMu.Lock()
+	switch {
+	case r.readyGen != gen:
+		// ForgetReady came during the wait: its window may predate a change.
+	case err == nil && res.OK():
+		r.ready = &Readiness{seen: res.seen, StableSince: res.StableSince} // a copy: the caller owns res
+	default:
+		r.ready = nil // not ready or not stable: the next wait starts over
+	}
+	r.readyMu.Unlock()
+	if err == nil && res.Inherited {
+		r.Logf("%s", res.Stability())
+	}
+	return res, err
 }
