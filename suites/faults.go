@@ -167,6 +167,9 @@ func (w *world) injectFault(f *faults.Fault, checked checks.Phase, skip string, 
 			}
 		}
 		w.require(f.Capabilities()...)
+		// A fault changes the cluster under the CNI: no readiness wait after
+		// it continues a settle window seen before it.
+		w.forgetReady()
 		heal, names, err := f.Inject(ctx, faultTarget{w})
 		if faults.IsNotApplicable(err) {
 			Skip(err.Error())
@@ -183,6 +186,7 @@ func (w *world) healFault(f *faults.Fault) func(SpecContext) {
 		if inj == nil {
 			Skip("the fault was not injected (see its inject step)")
 		}
+		w.forgetReady()
 		Expect(inj.heal(ctx)).To(Succeed(), "heal fault %s", f.Name())
 		inj.healed = true
 	}
@@ -409,4 +413,12 @@ func faultNodes(ns []Node) []faults.Node {
 		out = append(out, faults.Node{Name: n.Name, Address: n.Address})
 	}
 	return out
+}
+
+// forgetReady drops the settle window the driver's last readiness wait saw
+// (cni.Release), before something outside the driver changes the cluster.
+func (w *world) forgetReady() {
+	if f, ok := w.driver.(interface{ ForgetReady() }); ok {
+		f.ForgetReady()
+	}
 }

@@ -83,6 +83,7 @@ func (d *Driver) Profile() cni.Profile { return d.p }
 // wait for readiness: with natOutgoing disabled Calico's components cannot
 // become ready until the pod addresses are advertised.
 func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, error) {
+	d.ForgetReady() // installs without InstallRelease: no wait after it continues an earlier window
 	sw := cni.StartStopwatch()
 	ch, err := d.Load(ctx, "cni.version", run.CNI.Version)
 	if err != nil {
@@ -242,6 +243,7 @@ func (d *Driver) applyBGP(ctx context.Context, run config.Run) ([]*unstructured.
 		o.SetAPIVersion(version)
 	}
 	d.Logf("applying %d BGP resources as %s", len(objs), version)
+	d.ForgetReady() // the nodes take the new resources: the next wait watches a whole window
 	out, err := d.Cluster.Apply(ctx, objs)
 	d.Options.Recorded("bgp", sw.Timings())
 	return out, err

@@ -288,6 +288,7 @@ func (d *Driver) ReapplyBGP(ctx context.Context, run config.Run, from, to string
 	}
 	objs := New(WithBGPAPIVersion(want)).BGPResources(run)
 	d.Logf("re-applying %d BGP resources as %s after the hop %s -> %s", len(objs), want, from, to)
+	d.ForgetReady() // the agents take the new resources: the next wait watches a whole window
 	out, err := d.Cluster.Apply(ctx, objs)
 	d.Options.Recorded("bgp re-apply "+to, sw.Timings())
 	return out, err

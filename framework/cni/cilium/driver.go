@@ -428,6 +428,7 @@ func (d *Driver) applyBGP(ctx context.Context, run config.Run, sw *cni.Stopwatch
 	}
 	objs := New(WithBGPAPIVersion(version)).BGPResources(run)
 	d.Logf("applying %d BGP resources as %s", len(objs), version)
+	d.ForgetReady() // the agents take the new resources: the next wait watches a whole window
 	out, err := d.Cluster.Apply(ctx, objs)
 	d.Options.Recorded("bgp", sw.Timings())
 	return out, err
