@@ -19,6 +19,12 @@ type Image struct {
 	Ref string `json:"ref"`
 	// For says where it runs: "kind node", "harness", "cilium 1.16.19 chart", ...
 	For string `json:"for"`
+	// Version is the CNI version that needs it: the first of the run's
+	// versions (install, then each hop) whose chart names it, so an image
+	// two versions share belongs to the earlier. Empty for the node and
+	// harness images. A provider can load a later hop's images while the
+	// earlier versions are being checked.
+	Version string `json:"version,omitempty"`
 }
 
 // ImagesFromObjects lists the container images of rendered manifests: every
@@ -54,7 +60,9 @@ func ImagesFromObjects(objs []*unstructured.Unstructured) []string {
 
 // RunImages derives the images a run needs: the kind node image, the
 // harness images, and the images of the CNI chart rendered for the run at
-// each version it installs (cni.version and cni.upgradeTo).
+// each version it installs (cni.version and cni.upgradeTo), each CNI image
+// with the version it first belongs to (Image.Version), in install-then-hop
+// order.
 func RunImages(ctx context.Context, r config.Run, harness Images) ([]Image, error) {
 	var out []Image
 	node := harness.Node
@@ -111,14 +119,14 @@ func RunImages(ctx context.Context, r config.Run, harness Images) ([]Image, erro
 		for _, img := range imgs {
 			if !seen[img] {
 				seen[img] = true
-				out = append(out, Image{Ref: img, For: fmt.Sprintf("%s %s chart", r.CNI.Name, v)})
+				out = append(out, Image{Ref: img, For: fmt.Sprintf("%s %s chart", r.CNI.Name, v), Version: v})
 			}
 		}
 		if l, ok := p.(cni.ImageLister); ok {
 			for _, img := range l.ExtraImages(v) {
 				if !seen[img] {
 					seen[img] = true
-					out = append(out, Image{Ref: img, For: fmt.Sprintf("%s %s (deployed by its operator)", r.CNI.Name, v)})
+					out = append(out, Image{Ref: img, For: fmt.Sprintf("%s %s (deployed by its operator)", r.CNI.Name, v), Version: v})
 				}
 			}
 		}

@@ -51,6 +51,7 @@ func TestRunImagesFromTheRealCharts(t *testing.T) {
 	if strings.Contains(all, "envoy") {
 		t.Errorf("envoy is disabled on hybrid nodes but listed:\n%s", all)
 	}
+	checkImageVersions(t, imgs, "1.16.19", "1.17.18")
 	cal := run(t, func(r *config.Run) {
 		r.CNI.Name = config.Calico
 		r.CNI.ChartSource = dir
@@ -73,6 +74,42 @@ func TestRunImagesFromTheRealCharts(t *testing.T) {
 	}
 	if strings.Contains(all, "goldmane:v3.29.7") {
 		t.Errorf("goldmane listed for 3.29:\n%s", all)
+	}
+	checkImageVersions(t, imgs, "v3.29.7", "v3.30.7")
+}
+
+// checkImageVersions: each CNI image carries the version whose chart (or
+// operator) first names it, as its For says, the versions in run order
+// from first to last; the node and harness images carry none.
+func checkImageVersions(t *testing.T, imgs []Image, first, last string) {
+	t.Helper()
+	var order []string
+	for _, im := range imgs {
+		if im.For == "kind node" || im.For == "harness" {
+			if im.Version != "" {
+				t.Errorf("%s (%s) has version %q, want none", im.Ref, im.For, im.Version)
+			}
+			continue
+		}
+		if im.Version == "" || !strings.Contains(im.For, " "+im.Version+" ") {
+			t.Errorf("%s (%s) has version %q", im.Ref, im.For, im.Version)
+		}
+		if len(order) == 0 || order[len(order)-1] != im.Version {
+			if slices.Contains(order, im.Version) {
+				t.Errorf("version %s's images are not together in run order: %s after %v", im.Version, im.Ref, order)
+			}
+			order = append(order, im.Version)
+		}
+		// The CNI's own images are tagged with their version (the Tigera
+		// operator has its own numbering).
+		ref, _, _ := strings.Cut(im.Ref, "@")
+		if tag := ref[strings.LastIndex(ref, ":")+1:]; !strings.Contains(ref, "tigera/operator") &&
+			strings.TrimPrefix(tag, "v") != strings.TrimPrefix(im.Version, "v") {
+			t.Errorf("%s belongs to %s", im.Ref, im.Version)
+		}
+	}
+	if len(order) < 2 || order[0] != first || order[len(order)-1] != last {
+		t.Errorf("image versions in order %v, want %s first and %s last", order, first, last)
 	}
 }
 
