@@ -64,6 +64,11 @@ type Env struct {
 	// in framework/checks: install, upgrade-1, rollback, delete): where a
 	// test injects a fault that only one version has.
 	AfterStep func(ctx context.Context, phase string) error
+	// ImagesReady, when set, blocks until the images of a CNI version the
+	// run upgrades to are in the nodes (the kind provider loads the hops'
+	// images in the background, after the install version's), and returns
+	// the load's error naming the version, or ctx's. Nil: nothing to wait for.
+	ImagesReady func(ctx context.Context, version string) error
 	// Lacking says why each missing capability is missing.
 	Lacking map[Capability]string
 	// ResultsDir is where reports and diagnostics go.

@@ -126,6 +126,11 @@ func (w *world) upgradeHop(ctx SpecContext, n int, to string) {
 	}
 	w.broken = fmt.Sprintf("the hop to %s failed, so the cluster's version is unknown (see the hop's spec)", to)
 	By(fmt.Sprintf("hop %d of %d: %s -> %s", n, len(w.hops), w.version, to))
+	// Before the meter and the pre-flight, which runs the target's images.
+	if err := w.hopImages(ctx, to); err != nil {
+		w.broken = fmt.Sprintf("the images of %s did not load, so the hop to it did not start (see the hop's spec)", to)
+		Expect(err).NotTo(HaveOccurred())
+	}
 	var reached atomic.Bool
 	_, err := w.measureHop(ctx, to, func(ctx context.Context) error {
 		done, err := w.driver.Upgrade(ctx, w.run, to)
@@ -146,6 +151,26 @@ func (w *world) upgradeHop(ctx SpecContext, n int, to string) {
 		w.broken, w.version = "", to
 	}
 	Expect(err).NotTo(HaveOccurred())
+}
+
+// hopImages waits until the environment has version's images in the nodes
+// (Env.ImagesReady: the kind provider loads the hops' images in the
+// background while the earlier versions are checked), and says how long it
+// waited, so the run log shows whether the loading kept up.
+func (w *world) hopImages(ctx context.Context, version string) error {
+	if w.env.ImagesReady == nil {
+		return nil
+	}
+	start := time.Now()
+	err := w.env.ImagesReady(ctx, version)
+	waited := time.Since(start).Round(100 * time.Millisecond)
+	if err != nil {
+		return fmt.Errorf("the images of %s are not in the nodes (waited %s): %w", version, waited, err)
+	}
+	msg := fmt.Sprintf("images of %s ready (waited %s)", version, waited)
+	fmt.Fprintln(GinkgoWriter, msg)
+	AddReportEntry("images", msg)
+	return nil
 }
 
 // rollback: back to the first revision, ready again, with the run's values.
@@ -169,6 +194,7 @@ func (w *world) repeatFirstHop(ctx SpecContext) {
 		Skip("the rollback did not bring the installed version back (see the rollback step)")
 	}
 	to := w.hops[0]
+	Expect(w.hopImages(ctx, to)).To(Succeed())
 	_, err := w.repeatHops(ctx, w.run.CNI.RepeatHops, func(ctx context.Context) error {
 		if _, err := w.driver.Upgrade(ctx, w.run, to); err != nil {
 			return fmt.Errorf("upgrade to %s: %w", to, err)
