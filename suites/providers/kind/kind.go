@@ -6,7 +6,9 @@ package kind
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -46,6 +48,11 @@ func init() {
 type running struct {
 	topo   *topologies.Env
 	router *router.Client
+	// loader loads the upgrade hops' images in the background (nil
+	// without hops); teardown stops it before the cluster goes.
+	loader *imageLoader
+	// stateDir is where the loader writes its archives.
+	stateDir string
 }
 
 type provider struct {
@@ -171,10 +178,17 @@ func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir str
 	return env, nil
 }
 
-func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.Env, im topologies.Images, resultsDir string) (*suites.Env, *running, error) {
-	if err := p.loadImages(ctx, run, te.Name, im, resultsDir); err != nil {
+func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.Env, im topologies.Images, resultsDir string) (_ *suites.Env, _ *running, err error) {
+	loader, err := p.loadImages(ctx, run, te.Name, im, resultsDir)
+	if err != nil {
 		return nil, nil, err
 	}
+	rn := &running{topo: te, loader: loader, stateDir: filepath.Join(resultsDir, "state", te.Name)}
+	defer func() {
+		if err != nil {
+			stopLoader(context.WithoutCancel(ctx), rn)
+		}
+	}()
 	rest, err := clientcmd.BuildConfigFromFlags("", te.Kubeconfig)
 	if err != nil {
 		return nil, nil, err
@@ -187,6 +201,9 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 		Run: run, Provider: Name, Kubeconfig: te.Kubeconfig, REST: rest, Kube: kube,
 		EchoImage: im.Echo, PodsRoutable: te.RoutesPodCIDRs, ResultsDir: resultsDir,
 		Lacking: map[suites.Capability]string{},
+	}
+	if loader != nil {
+		env.ImagesReady = loader.Wait
 	}
 	for _, n := range te.Nodes {
 		env.Nodes = append(env.Nodes, suites.Node{Name: n.Name, Address: n.IP.String(), Hybrid: n.Hybrid})
@@ -209,7 +226,6 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 	} else {
 		env.Lacking[suites.CloudCNI] = "the run has no cloud worker, so no cloud CNI is deployed (--cloud-nodes)"
 	}
-	rn := &running{topo: te}
 	if te.RouterAPI != "" {
 		if rn.router, err = router.Dial(te.RouterAPI); err != nil {
 			return nil, nil, fmt.Errorf("router API %s: %w", te.RouterAPI, err)
@@ -256,39 +272,89 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 // CNI's go to the workers only, where its pods run: a node holds an image
 // twice (layers and unpacked files), and a chain's five Cilium versions
 // cost about 11 GB a node.
-func (p *provider) loadImages(ctx context.Context, run config.Run, cluster string, im topologies.Images, resultsDir string) error {
+//
+// Only the echo image and the install version's images load before it
+// returns. The upgrade hops' versions load in the background, one archive
+// per version in hop order (a chain's archive took about 2.5 minutes to
+// save and load, all of it before the install): the returned loader, nil
+// when the run does not upgrade, says when each is in (Env.ImagesReady).
+func (p *provider) loadImages(ctx context.Context, run config.Run, cluster string, im topologies.Images, resultsDir string) (*imageLoader, error) {
 	p.mu.Lock()
 	needed, ok := p.needed[runKey(run)]
 	p.mu.Unlock()
 	if !ok {
 		var err error
 		if needed, err = topologies.RunImages(ctx, run, im); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	var cniRefs []string
+	install, later, err := splitImages(ctx, run, needed, im, p.dc.ImageExists)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.loadArchive(ctx, cluster, resultsDir, "images-all.tar", []string{im.Echo}, "", topologies.LoadImageArchive); err != nil {
+		return nil, err
+	}
+	if len(install) > 0 {
+		if err := p.loadArchive(ctx, cluster, resultsDir, "images-workers.tar", install,
+			fmt.Sprintf("%s %s, before the install", run.CNI.Name, run.CNI.Version), topologies.LoadImageArchiveToWorkers); err != nil {
+			return nil, err
+		}
+	}
+	if len(later) == 0 {
+		return nil, nil
+	}
+	return startImageLoader([]string{run.CNI.Version}, later, func(ctx context.Context, v versionImages) error {
+		if len(v.refs) == 0 {
+			return nil // none local: the nodes pull them
+		}
+		return p.loadArchive(ctx, cluster, resultsDir, archiveName(v.version), v.refs,
+			fmt.Sprintf("%s %s, in the background", run.CNI.Name, v.version), topologies.LoadImageArchiveToWorkers)
+	}), nil
+}
+
+// splitImages splits the run's CNI images present in the local engine
+// (exists) into the install version's and, in hop order, each later
+// version's (every hop version with an image of its own is listed, with no
+// refs when none of them is local).
+func splitImages(ctx context.Context, run config.Run, needed []topologies.Image, im topologies.Images,
+	exists func(context.Context, string) (bool, error)) (install []string, later []versionImages, err error) {
+	at := map[string]int{} // normalised version -> index in later
 	for _, n := range needed {
 		if n.For == "kind node" || n.Ref == im.Echo || n.Ref == im.Router {
 			continue
 		}
-		if ok, err := p.dc.ImageExists(ctx, n.Ref); err != nil {
-			return err
-		} else if ok {
-			cniRefs = append(cniRefs, n.Ref)
+		hop := n.Version != "" && normVersion(n.Version) != normVersion(run.CNI.Version)
+		if hop {
+			if _, ok := at[normVersion(n.Version)]; !ok {
+				at[normVersion(n.Version)] = len(later)
+				later = append(later, versionImages{version: n.Version})
+			}
+		}
+		ok, err := exists(ctx, n.Ref)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			continue
+		}
+		if hop {
+			i := at[normVersion(n.Version)]
+			later[i].refs = append(later[i].refs, n.Ref)
+		} else {
+			install = append(install, n.Ref)
 		}
 	}
-	if err := p.loadArchive(ctx, cluster, resultsDir, "images-all.tar", []string{im.Echo}, topologies.LoadImageArchive); err != nil {
-		return err
-	}
-	if len(cniRefs) == 0 {
-		return nil
-	}
-	return p.loadArchive(ctx, cluster, resultsDir, "images-workers.tar", cniRefs, topologies.LoadImageArchiveToWorkers)
+	return install, later, nil
 }
 
+// archiveName is a later version's archive in the run's state folder.
+func archiveName(version string) string { return "images-" + normVersion(version) + ".tar" }
+
 // loadArchive saves refs to one archive in the run's state folder and loads
-// it with load, removing the archive after.
-func (p *provider) loadArchive(ctx context.Context, cluster, resultsDir, name string, refs []string,
+// it with load, removing the archive after; note, when set, ends its log
+// line. A cancelled ctx stops the save, and the load if it has not begun.
+func (p *provider) loadArchive(ctx context.Context, cluster, resultsDir, name string, refs []string, note string,
 	load func(cluster, path string, logf func(string, ...any)) error) error {
 	archive := filepath.Join(resultsDir, "state", cluster, name)
 	f, err := os.Create(archive)
@@ -301,6 +367,9 @@ func (p *provider) loadArchive(ctx context.Context, cluster, resultsDir, name st
 	f.Close()
 	saved := time.Since(start)
 	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
 		err = load(cluster, archive, func(string, ...any) {})
 	}
 	if err != nil {
@@ -310,8 +379,11 @@ func (p *provider) loadArchive(ctx context.Context, cluster, resultsDir, name st
 	if st, err := os.Stat(archive); err == nil {
 		size = fmt.Sprintf("%.2f GB", float64(st.Size())/1e9)
 	}
-	fmt.Fprintf(os.Stderr, "kind provider: images %s (%s): saved in %s, loaded into the nodes in %s\n",
-		strings.Join(refs, ", "), size, saved.Round(time.Millisecond), (time.Since(start) - saved).Round(time.Millisecond))
+	if note != "" {
+		note = " (" + note + ")"
+	}
+	fmt.Fprintf(os.Stderr, "kind provider: images %s (%s): saved in %s, loaded into the nodes in %s%s\n",
+		strings.Join(refs, ", "), size, saved.Round(time.Millisecond), (time.Since(start) - saved).Round(time.Millisecond), note)
 	return nil
 }
 
@@ -382,8 +454,28 @@ func (p *provider) Teardown(ctx context.Context, env *suites.Env) error {
 	if rn == nil {
 		return nil
 	}
+	stopLoader(ctx, rn)
 	if rn.router != nil {
 		rn.router.Close()
 	}
 	return rn.topo.Down(ctx)
+}
+
+// stopLoader stops an environment's background image loader, waiting for
+// it (a load into the nodes already running finishes first, at most about
+// half a minute for a Cilium version), and removes any archive it left, so
+// the cluster is deleted with nothing writing to it and the state folder
+// empties.
+func stopLoader(ctx context.Context, rn *running) {
+	if rn.loader == nil {
+		return
+	}
+	if err := rn.loader.Stop(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "kind provider: %v; deleting the cluster anyway\n", err)
+	}
+	for _, s := range rn.loader.steps {
+		if err := os.Remove(filepath.Join(rn.stateDir, archiveName(s.version))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(os.Stderr, "kind provider: %v\n", err)
+		}
+	}
 }
