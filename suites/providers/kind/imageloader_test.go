@@ -324,3 +324,33 @@ func TestSplitImagesByVersion(t *testing.T) {
 		t.Error("an engine error was lost")
 	}
 }
+
+// The hops' images go in one load (their versions share most layers): a
+// wait for an early hop's version returns only once every hop's are in.
+func TestLaterBatchLoadsEveryHopAtOnce(t *testing.T) {
+	b := laterBatch(chain)
+	if b.version != "1.19.6" || strings.Join(b.refs, ",") != "cilium:v1.17.0,operator:v1.17.0,cilium:v1.18.0,cilium:v1.19.6" {
+		t.Fatalf("batch = %+v, want every hop's refs under the last hop", b)
+	}
+	f := newFakeLoads()
+	l := startImageLoader([]string{"1.16.19"}, []versionImages{b}, f.load)
+	defer l.Stop(context.Background())
+	ctx := testCtx(t)
+	waited := make(chan error, 1)
+	go func() { waited <- l.Wait(ctx, "1.17.0") }()
+	if v := <-f.started; v != "1.19.6" {
+		t.Fatalf("load started for %s, want the batch", v)
+	}
+	select {
+	case err := <-waited:
+		t.Fatalf("the wait for 1.17.0 returned (%v) before the batch was loaded", err)
+	default:
+	}
+	f.finish <- nil
+	if err := <-waited; err != nil {
+		t.Fatalf("wait for 1.17.0 after the batch: %v", err)
+	}
+	if got := versionList(chain); got != "1.17.0, 1.18.0, 1.19.6" {
+		t.Errorf("versionList = %q", got)
+	}
+}
