@@ -6,7 +6,9 @@ package kind
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -49,9 +51,8 @@ type running struct {
 	// loader loads the upgrade hops' images in the background (nil
 	// without hops); teardown stops it before the cluster goes.
 	loader *imageLoader
-	// ahead writes the image archives the loads read; teardown stops it
-	// and removes them.
-	ahead *archivesAhead
+	// stateDir is where the loader writes its archives.
+	stateDir string
 }
 
 type provider struct {
@@ -158,20 +159,15 @@ func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir str
 	if err != nil {
 		return nil, err
 	}
-	pl, err := p.planImages(ctx, run, im, resultsDir)
-	if err != nil {
-		return nil, err
-	}
 	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, "kind provider: "+f+"\n", a...) }
 	te, err := topologies.Up(ctx, p.dc, topologies.Spec{
 		Run: run, Topology: p.topo, Images: im, Cluster: true,
 		CgroupV1: doctor.CgroupV1(""), StateDir: filepath.Join(resultsDir, "state"),
 	}, topologies.WithLogf(logf))
 	if err != nil {
-		pl.ahead.stop()
 		return nil, err
 	}
-	env, rn, err := p.describe(ctx, run, te, pl, im, resultsDir)
+	env, rn, err := p.describe(ctx, run, te, im, resultsDir)
 	if err != nil {
 		_ = te.Down(context.WithoutCancel(ctx))
 		return nil, err
@@ -182,13 +178,12 @@ func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir str
 	return env, nil
 }
 
-func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.Env, pl *imagePlan, im topologies.Images, resultsDir string) (_ *suites.Env, _ *running, err error) {
-	loader, err := p.loadImages(ctx, run, te.Name, pl)
+func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.Env, im topologies.Images, resultsDir string) (_ *suites.Env, _ *running, err error) {
+	loader, err := p.loadImages(ctx, run, te.Name, im, resultsDir)
 	if err != nil {
-		pl.ahead.stop()
 		return nil, nil, err
 	}
-	rn := &running{topo: te, loader: loader, ahead: pl.ahead}
+	rn := &running{topo: te, loader: loader, stateDir: filepath.Join(resultsDir, "state", te.Name)}
 	defer func() {
 		if err != nil {
 			stopLoader(context.WithoutCancel(ctx), rn)
@@ -269,18 +264,21 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 	return env, rn, nil
 }
 
-// imagePlan is what a run loads into the kind nodes: the echo image (every
-// node), the install version's CNI images and the hops' (the workers), with
-// their archives being written ahead while the cluster is created.
-type imagePlan struct {
-	install []string
-	later   []versionImages
-	ahead   *archivesAhead // archives: 0 echo, 1 install, 2 the hops'
-}
-
-// planImages lists the run's images present in the local engine (the nodes
-// pull the rest) and starts writing their archives.
-func (p *provider) planImages(ctx context.Context, run config.Run, im topologies.Images, resultsDir string) (*imagePlan, error) {
+// loadImages loads into the kind nodes the echo image and every image of the
+// run (the CNI chart's, at each version) present in the local engine, so
+// runs work with no registry (images built here or `hybridcni images load`ed);
+// the nodes pull the rest. The echo image (the harness's, which the cloud
+// CNI runs on every node, the control plane too) goes to every node; the
+// CNI's go to the workers only, where its pods run: a node holds an image
+// twice (layers and unpacked files), and a chain's five Cilium versions
+// cost about 11 GB a node.
+//
+// Only the echo image and the install version's images load before it
+// returns. The upgrade hops' versions load in the background, one archive
+// per version in hop order (a chain's archive took about 2.5 minutes to
+// save and load, all of it before the install): the returned loader, nil
+// when the run does not upgrade, says when each is in (Env.ImagesReady).
+func (p *provider) loadImages(ctx context.Context, run config.Run, cluster string, im topologies.Images, resultsDir string) (*imageLoader, error) {
 	p.mu.Lock()
 	needed, ok := p.needed[runKey(run)]
 	p.mu.Unlock()
@@ -294,92 +292,29 @@ func (p *provider) planImages(ctx context.Context, run config.Run, im topologies
 	if err != nil {
 		return nil, err
 	}
-	state := filepath.Join(resultsDir, "state")
-	if err := os.MkdirAll(state, 0o755); err != nil {
+	if err := p.loadArchive(ctx, cluster, resultsDir, "images-all.tar", []string{im.Echo}, "", topologies.LoadImageArchive); err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(state, "images-")
-	if err != nil {
-		return nil, err
-	}
-	var hops []string
-	if len(later) > 0 {
-		hops = laterBatch(later).refs
-	}
-	ahead, err := saveAhead(p.dc, dir, []string{im.Echo}, install, hops)
-	if err != nil {
-		return nil, err
-	}
-	return &imagePlan{install: install, later: later, ahead: ahead}, nil
-}
-
-// loadImages loads into the kind nodes the echo image and every image of the
-// run (the CNI chart's, at each version) present in the local engine, so
-// runs work with no registry (images built here or `hybridcni images load`ed);
-// the nodes pull the rest. The echo image (the harness's, which the cloud
-// CNI runs on every node, the control plane too) goes to every node; the
-// CNI's go to the workers only, where its pods run: a node holds an image
-// twice (layers and unpacked files), and a chain's five Cilium versions
-// cost about 11 GB a node.
-//
-// Only the echo image and the install version's images load before it
-// returns. The upgrade hops' versions load in the background, in one
-// archive (a chain's archive took about 2.5 minutes to save and load, all
-// of it before the install): the returned loader, nil when the run does
-// not upgrade, says when they are in (Env.ImagesReady).
-func (p *provider) loadImages(ctx context.Context, run config.Run, cluster string, pl *imagePlan) (*imageLoader, error) {
-	if err := p.loadSaved(ctx, cluster, pl.ahead, 0, "", topologies.LoadImageArchive); err != nil {
-		return nil, err
-	}
-	if len(pl.install) > 0 {
-		if err := p.loadSaved(ctx, cluster, pl.ahead, 1,
+	if len(install) > 0 {
+		if err := p.loadArchive(ctx, cluster, resultsDir, "images-workers.tar", install,
 			fmt.Sprintf("%s %s, before the install", run.CNI.Name, run.CNI.Version), topologies.LoadImageArchiveToWorkers); err != nil {
 			return nil, err
 		}
 	}
-	if len(pl.later) == 0 {
+	if len(later) == 0 {
 		return nil, nil
 	}
 	// One archive for every hop: the versions share most layers (the chain
-	// 1.17.0 -> 1.20.2: 4.7 GB in four archives, 3.09 GB in one), and a hop
-	// waits for all of them anyway (suites: the meter must not measure the
-	// loading).
-	label := fmt.Sprintf("%s %s, in the background", run.CNI.Name, versionList(pl.later))
-	return startImageLoader([]string{run.CNI.Version}, []versionImages{laterBatch(pl.later)}, func(ctx context.Context, v versionImages) error {
+	// 1.17.0 -> 1.20.2: 4.7 GB in four archives), and a hop waits for all
+	// of them anyway (suites: the meter must not measure the loading).
+	all := laterBatch(later)
+	label := fmt.Sprintf("%s %s, in the background", run.CNI.Name, versionList(later))
+	return startImageLoader([]string{run.CNI.Version}, []versionImages{all}, func(ctx context.Context, v versionImages) error {
 		if len(v.refs) == 0 {
 			return nil // none local: the nodes pull them
 		}
-		return p.loadSaved(ctx, cluster, pl.ahead, 2, label, topologies.LoadImageArchiveToWorkers)
+		return p.loadArchive(ctx, cluster, resultsDir, archiveName(v.version), v.refs, label, topologies.LoadImageArchiveToWorkers)
 	}), nil
-}
-
-// loadSaved loads the i-th archive written ahead with load, once written,
-// and removes it; note, when set, ends its log line. A cancelled ctx stops
-// the wait, and the load if it has not begun.
-func (p *provider) loadSaved(ctx context.Context, cluster string, a *archivesAhead, i int, note string,
-	load func(cluster, path string, logf func(string, ...any)) error) error {
-	it, err := a.archive(ctx, i)
-	if err != nil {
-		return fmt.Errorf("load %v into the kind nodes: %w", a.items[i].refs, err)
-	}
-	defer os.Remove(it.path)
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	size := "?"
-	if st, err := os.Stat(it.path); err == nil {
-		size = fmt.Sprintf("%.2f GB", float64(st.Size())/1e9)
-	}
-	start := time.Now()
-	if err := load(cluster, it.path, func(string, ...any) {}); err != nil {
-		return fmt.Errorf("load %v into the kind nodes: %w", it.refs, err)
-	}
-	if note != "" {
-		note = " (" + note + ")"
-	}
-	fmt.Fprintf(os.Stderr, "kind provider: images %s (%s): saved while the cluster came up in %s, loaded into the nodes in %s%s\n",
-		strings.Join(it.refs, ", "), size, it.took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), note)
-	return nil
 }
 
 // laterBatch joins the hops' images into one load, named after the last
@@ -433,6 +368,45 @@ func splitImages(ctx context.Context, run config.Run, needed []topologies.Image,
 		}
 	}
 	return install, later, nil
+}
+
+// archiveName is a later version's archive in the run's state folder.
+func archiveName(version string) string { return "images-" + normVersion(version) + ".tar" }
+
+// loadArchive saves refs to one archive in the run's state folder and loads
+// it with load, removing the archive after; note, when set, ends its log
+// line. A cancelled ctx stops the save, and the load if it has not begun.
+func (p *provider) loadArchive(ctx context.Context, cluster, resultsDir, name string, refs []string, note string,
+	load func(cluster, path string, logf func(string, ...any)) error) error {
+	archive := filepath.Join(resultsDir, "state", cluster, name)
+	f, err := os.Create(archive)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(archive)
+	start := time.Now()
+	err = p.dc.SaveImages(ctx, refs, f)
+	f.Close()
+	saved := time.Since(start)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		err = load(cluster, archive, func(string, ...any) {})
+	}
+	if err != nil {
+		return fmt.Errorf("load %v into the kind nodes: %w", refs, err)
+	}
+	size := "?"
+	if st, err := os.Stat(archive); err == nil {
+		size = fmt.Sprintf("%.2f GB", float64(st.Size())/1e9)
+	}
+	if note != "" {
+		note = " (" + note + ")"
+	}
+	fmt.Fprintf(os.Stderr, "kind provider: images %s (%s): saved in %s, loaded into the nodes in %s%s\n",
+		strings.Join(refs, ", "), size, saved.Round(time.Millisecond), (time.Since(start) - saved).Round(time.Millisecond), note)
+	return nil
 }
 
 // cloudSide gives the cloud workers their CNI (framework/cloudcni, the VPC
@@ -515,10 +489,15 @@ func (p *provider) Teardown(ctx context.Context, env *suites.Env) error {
 // the cluster is deleted with nothing writing to it and the state folder
 // empties.
 func stopLoader(ctx context.Context, rn *running) {
-	if rn.loader != nil {
-		if err := rn.loader.Stop(ctx); err != nil {
-			fmt.Fprintf(os.Stderr, "kind provider: %v; deleting the cluster anyway\n", err)
+	if rn.loader == nil {
+		return
+	}
+	if err := rn.loader.Stop(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "kind provider: %v; deleting the cluster anyway\n", err)
+	}
+	for _, s := range rn.loader.steps {
+		if err := os.Remove(filepath.Join(rn.stateDir, archiveName(s.version))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(os.Stderr, "kind provider: %v\n", err)
 		}
 	}
-	rn.ahead.stop()
 }
