@@ -274,10 +274,10 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 // cost about 11 GB a node.
 //
 // Only the echo image and the install version's images load before it
-// returns. The upgrade hops' versions load in the background, one archive
-// per version in hop order (a chain's archive took about 2.5 minutes to
-// save and load, all of it before the install): the returned loader, nil
-// when the run does not upgrade, says when each is in (Env.ImagesReady).
+// returns. The upgrade hops' images load in the background, all of them in
+// one archive (a chain's took about 2.5 minutes to save and load, all of it
+// before the install): the returned loader, nil when the run does not
+// upgrade, says when they are in (Env.ImagesReady).
 func (p *provider) loadImages(ctx context.Context, run config.Run, cluster string, im topologies.Images, resultsDir string) (*imageLoader, error) {
 	p.mu.Lock()
 	needed, ok := p.needed[runKey(run)]
