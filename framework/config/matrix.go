@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -126,8 +127,12 @@ func ParseMatrix(data []byte) ([]Run, error) {
 			err = r.Validate()
 		}
 		if err != nil {
+			// An entry expanded over the Kubernetes axis has the same
+			// problem once per version: say it once.
 			for _, p := range prefixProblems(err, field) {
-				ps = append(ps, p)
+				if !slices.Contains(ps, p) {
+					ps = append(ps, p)
+				}
 			}
 			continue
 		}

@@ -59,6 +59,10 @@ entries:
 	if !slices.Contains(Fields(err), "entries[1].bgp.routerASN") {
 		t.Errorf("error %v does not name entries[1].bgp.routerASN", err)
 	}
+	// ...once, not once per Kubernetes version.
+	if n := len(err.(*Error).Problems); n != 1 {
+		t.Errorf("%d problems for one wrong field on a two-version axis, want 1: %v", n, err)
+	}
 	_, err = ParseMatrix([]byte("kind: Matrix\nkubernetes: [1.37.2, '']\nentries:\n- cni: {name: cilium}\n"))
 	if !slices.Contains(Fields(err), "kubernetes[1]") {
 		t.Errorf("error %v does not name kubernetes[1]", err)
