@@ -202,7 +202,8 @@ type entryResult struct {
 }
 
 // runMatrix runs each entry as `hybridcni run -f ENTRY` in its own process,
-// parallel at most at once, then writes the merged matrix report.
+// parallel at most at once, longest first (startOrder), then writes the
+// merged matrix report.
 func runMatrix(ctx context.Context, out io.Writer, runs []config.Run, sf suiteFlags, parallel int) error {
 	self, err := os.Executable()
 	if err != nil {
@@ -212,20 +213,36 @@ func runMatrix(ctx context.Context, out io.Writer, runs []config.Run, sf suiteFl
 		return err
 	}
 	results := make([]entryResult, len(runs))
-	sem := make(chan struct{}, parallel)
+	q := newEntryQueue(runs)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for i, r := range runs {
+	for range min(parallel, len(runs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			res := runEntry(ctx, self, r, sf)
-			mu.Lock()
-			results[i] = res
-			fmt.Fprintf(out, "%-44s exit %d in %s\n", r.Name, res.code, res.duration.Round(time.Second))
-			mu.Unlock()
+			for {
+				i, ok := q.next()
+				if !ok {
+					return
+				}
+				r := runs[i]
+				mu.Lock()
+				if ctx.Err() != nil { // interrupted: start nothing more
+					results[i] = entryResult{name: r.Name, code: 1, err: ctx.Err()}
+					fmt.Fprintf(out, "%-44s not started: %v\n", r.Name, context.Cause(ctx))
+					mu.Unlock()
+					q.done(i)
+					continue
+				}
+				fmt.Fprintf(out, "%-44s started\n", r.Name)
+				mu.Unlock()
+				res := runEntry(ctx, self, r, sf)
+				mu.Lock()
+				results[i] = res
+				fmt.Fprintf(out, "%-44s exit %d in %s\n", r.Name, res.code, res.duration.Round(time.Second))
+				mu.Unlock()
+				q.done(i)
+			}
 		}()
 	}
 	wg.Wait()

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hybridcni/hybridcni/framework/config"
+)
+
+// The chains start first, the longest first; the rest keep the file's order.
+func TestMatrixStartsTheLongestEntriesFirst(t *testing.T) {
+	run := func(name, from, to string) config.Run {
+		r := config.Default()
+		r.Name, r.CNI.Version, r.CNI.UpgradeTo = name, from, to
+		return r
+	}
+	runs := []config.Run{
+		run("fresh-1-16", "1.16.19", ""),
+		run("fresh-1-17", "1.17.0", ""),
+		run("patch-hop", "1.16.18", "1.16.19"),
+		run("chain", "1.16.19", "1.20.2"),
+		run("fresh-1-20", "1.20.2", ""),
+		run("chain-k133", "1.16.19", "1.20.2"),
+		run("calico-hop", "v3.29.6", "v3.30.7"),
+	}
+	var got []string
+	for _, i := range startOrder(runs) {
+		got = append(got, runs[i].Name)
+	}
+	want := []string{"chain", "chain-k133", "patch-hop", "calico-hop", "fresh-1-16", "fresh-1-17", "fresh-1-20"}
+	if !slices.Equal(got, want) {
+		t.Errorf("start order %v, want %v", got, want)
+	}
+	if n := versionsReached(runs[3]); n != 5 {
+		t.Errorf("1.16.19 -> 1.20.2 reaches %d versions, want 5", n)
+	}
+}
+
+// One chain at a time: while one runs, the other workers take what is not a
+// chain, and the second chain starts when the first ends.
+func TestMatrixRunsOneChainAtATime(t *testing.T) {
+	run := func(name, from, to string) config.Run {
+		r := config.Default()
+		r.Name, r.CNI.Version, r.CNI.UpgradeTo = name, from, to
+		return r
+	}
+	runs := []config.Run{
+		run("fresh-1-16", "1.16.19", ""),
+		run("chain", "1.16.19", "1.20.2"),
+		run("fresh-1-17", "1.17.0", ""),
+		run("chain-k133", "1.16.19", "1.20.2"),
+	}
+	q := newEntryQueue(runs)
+	take := func() string {
+		t.Helper()
+		i, ok := q.next()
+		if !ok {
+			t.Fatal("queue empty too early")
+		}
+		return runs[i].Name
+	}
+	if a, b := take(), take(); a != "chain" || b != "fresh-1-16" {
+		t.Fatalf("two workers took %s and %s, want chain and fresh-1-16 (not both chains)", a, b)
+	}
+	if c := take(); c != "fresh-1-17" {
+		t.Fatalf("third start %s, want fresh-1-17", c)
+	}
+	// Only the second chain is left: a worker waits until the first ends.
+	got := make(chan string)
+	go func() { i, _ := q.next(); got <- runs[i].Name }()
+	select {
+	case n := <-got:
+		t.Fatalf("%s started while the first chain ran", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	q.done(1)
+	if n := <-got; n != "chain-k133" {
+		t.Fatalf("after the first chain, %s started, want chain-k133", n)
+	}
+	if _, ok := q.next(); ok {
+		t.Fatal("queue should be empty")
+	}
+}
