@@ -10,19 +10,14 @@ import (
 
 // The chains start first, the longest first; the rest keep the file's order.
 func TestMatrixStartsTheLongestEntriesFirst(t *testing.T) {
-	run := func(name, from, to string) config.Run {
-		r := config.Default()
-		r.Name, r.CNI.Version, r.CNI.UpgradeTo = name, from, to
-		return r
-	}
 	runs := []config.Run{
-		run("fresh-1-16", "1.16.19", ""),
-		run("fresh-1-17", "1.17.0", ""),
-		run("patch-hop", "1.16.18", "1.16.19"),
-		run("chain", "1.16.19", "1.20.2"),
-		run("fresh-1-20", "1.20.2", ""),
-		run("chain-k133", "1.16.19", "1.20.2"),
-		run("calico-hop", "v3.29.6", "v3.30.7"),
+		upgradeRun("fresh-1-16", "1.16.19", ""),
+		upgradeRun("fresh-1-17", "1.17.0", ""),
+		upgradeRun("patch-hop", "1.16.18", "1.16.19"),
+		upgradeRun("chain", "1.16.19", "1.20.2"),
+		upgradeRun("fresh-1-20", "1.20.2", ""),
+		upgradeRun("chain-k133", "1.16.19", "1.20.2"),
+		upgradeRun("calico-hop", "v3.29.6", "v3.30.7"),
 	}
 	var got []string
 	for _, i := range startOrder(runs) {
@@ -40,16 +35,11 @@ func TestMatrixStartsTheLongestEntriesFirst(t *testing.T) {
 // One chain at a time: while one runs, the other workers take what is not a
 // chain, and the second chain starts when the first ends.
 func TestMatrixRunsOneChainAtATime(t *testing.T) {
-	run := func(name, from, to string) config.Run {
-		r := config.Default()
-		r.Name, r.CNI.Version, r.CNI.UpgradeTo = name, from, to
-		return r
-	}
 	runs := []config.Run{
-		run("fresh-1-16", "1.16.19", ""),
-		run("chain", "1.16.19", "1.20.2"),
-		run("fresh-1-17", "1.17.0", ""),
-		run("chain-k133", "1.16.19", "1.20.2"),
+		upgradeRun("fresh-1-16", "1.16.19", ""),
+		upgradeRun("chain", "1.16.19", "1.20.2"),
+		upgradeRun("fresh-1-17", "1.17.0", ""),
+		upgradeRun("chain-k133", "1.16.19", "1.20.2"),
 	}
 	q := newEntryQueue(runs)
 	take := func() string {
@@ -81,4 +71,11 @@ func TestMatrixRunsOneChainAtATime(t *testing.T) {
 	if _, ok := q.next(); ok {
 		t.Fatal("queue should be empty")
 	}
+}
+
+// upgradeRun is a run named name from version from, upgraded to to ("": none).
+func upgradeRun(name, from, to string) config.Run {
+	r := config.Default()
+	r.Name, r.CNI.Version, r.CNI.UpgradeTo = name, from, to
+	return r
 }
