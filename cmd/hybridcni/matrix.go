@@ -30,7 +30,7 @@ func newMatrixCmd() *cobra.Command {
 	var sf suiteFlags
 	var file, only, output string
 	var parallel int
-	var list bool
+	var list, upgradesAlone bool
 	cmd := &cobra.Command{
 		Use:   "matrix -f MATRIX",
 		Short: "Run every entry of a matrix file (one process and cluster each, --parallel at once) and merge the report",
@@ -69,12 +69,13 @@ func newMatrixCmd() *cobra.Command {
 					return err
 				}
 			}
-			return runMatrix(cmd.Context(), cmd.OutOrStdout(), runs, sf, parallel)
+			return runMatrix(cmd.Context(), cmd.OutOrStdout(), runs, sf, parallel, upgradesAlone)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "matrix file (kind: Matrix)")
 	cmd.Flags().StringVar(&only, "only", "", "run only these entries (comma-separated names)")
 	cmd.Flags().IntVar(&parallel, "parallel", 1, "entries (clusters) at once; each gets its own names and node CIDR")
+	cmd.Flags().BoolVar(&upgradesAlone, "upgrades-alone", true, "with --parallel: an entry that upgrades runs with no other beside it, so its disruption meter measures the CNI and not the other clusters on the CPU (false: beside others, one upgrade chain at a time)")
 	cmd.Flags().BoolVar(&list, "list", false, "list the entries (after --only), run nothing")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "with --list: text (a table, one entry a row) or json (an array for a CI matrix); both give name, cni, version, upgradeTo, kubernetes, bgp, masquerade")
 	sf.add(cmd.Flags())
@@ -202,9 +203,10 @@ type entryResult struct {
 }
 
 // runMatrix runs each entry as `hybridcni run -f ENTRY` in its own process,
-// parallel at most at once, longest first (startOrder), then writes the
-// merged matrix report.
-func runMatrix(ctx context.Context, out io.Writer, runs []config.Run, sf suiteFlags, parallel int) error {
+// parallel at most at once, longest first (entryQueue: with upgradesAlone
+// an upgrade runs with nothing beside it), then writes the merged matrix
+// report.
+func runMatrix(ctx context.Context, out io.Writer, runs []config.Run, sf suiteFlags, parallel int, upgradesAlone bool) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -213,7 +215,7 @@ func runMatrix(ctx context.Context, out io.Writer, runs []config.Run, sf suiteFl
 		return err
 	}
 	results := make([]entryResult, len(runs))
-	q := newEntryQueue(runs)
+	q := newEntryQueue(runs, upgradesAlone)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for range min(parallel, len(runs)) {
