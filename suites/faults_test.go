@@ -121,7 +121,7 @@ func TestFaultPhaseJudgesSinceInstallChecks(t *testing.T) {
 }
 
 // Under a held fault a check waits a multiple of its own pass in this run
-// (at least a minute), not its whole timeout; a check that never passed in
+// (at least faultWaitFloor), not its whole timeout; a check that never passed in
 // this run keeps its own timeouts. The bound reaches the body's context.
 func TestFaultWaitFollowsTheCheckPass(t *testing.T) {
 	w := &world{}
@@ -131,7 +131,7 @@ func TestFaultWaitFollowsTheCheckPass(t *testing.T) {
 	w.tookToPass("bgp/sessions", 2*time.Second)
 	w.tookToPass("bgp/graceful-restart", 50*time.Second)
 	w.tookToPass("bgp/graceful-restart", 30*time.Second) // the slowest pass counts
-	for check, want := range map[string]time.Duration{"bgp/sessions": time.Minute, "bgp/graceful-restart": 150 * time.Second} {
+	for check, want := range map[string]time.Duration{"bgp/sessions": 30 * time.Second, "bgp/graceful-restart": 150 * time.Second} {
 		if d := w.faultWait(check); d != want {
 			t.Errorf("%s: bound %s, want %s", check, d, want)
 		}
