@@ -150,7 +150,8 @@ cilium-images:
 ## defaults, the chain 1.16.19 -> 1.20.2, each on Kubernetes 1.37.2 and 1.33.13) on kind with no
 ## registry, building only the node images and the Cilium versions its entries (ONLY=entry,...)
 ## need; merged report in results-offline-matrix/matrix.md and .html (OFFLINE_MATRIX_RESULTS);
-## OFFLINE_MATRIX_PARALLEL clusters at once.
+## OFFLINE_MATRIX_PARALLEL clusters at once (an upgrade chain always runs alone, so its meter
+## measures Cilium, not the cluster beside it).
 OFFLINE_MATRIX_NODE_IMAGE ?= hybridcni/node:v{kubernetes}
 e2e-offline-matrix: setup-e2e images
 	hack/docker-up.sh
