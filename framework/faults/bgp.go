@@ -141,7 +141,11 @@ func sessionsBack(ctx context.Context, t Target, before bgpSessions) error {
 
 // resetRules are iptables rules on a node that reset TCP 179 connections
 // with peer (every BGP connection when peer is empty), both directions;
-// extra (e.g. a conntrack state match) goes before the target.
+// extra (e.g. a conntrack state match) goes before the target. A reset
+// itself passes: the one REJECT answers the node's own keepalive with
+// comes back through INPUT, and dropping it there left the node's session
+// up until its hold timer ran out (30 s on kind), where the reset ends it
+// at its next keepalive.
 func resetRules(node, peer string, extra ...string) []rule {
 	var rules []rule
 	for _, chain := range []string{"INPUT", "OUTPUT"} {
@@ -154,7 +158,7 @@ func resetRules(node, peer string, extra ...string) []rule {
 				}
 				args = append(args, dir, peer)
 			}
-			args = append(args, port, "179")
+			args = append(args, port, "179", "--tcp-flags", "RST", "NONE")
 			args = append(args, extra...)
 			rules = append(rules, rule{node, append(args, "-j", "REJECT", "--reject-with", "tcp-reset")})
 		}

@@ -27,6 +27,8 @@ type meshLab struct {
 	nodes map[string]*lab.NS
 	pods  map[string]probe.Source
 	addrs map[string]string
+	// logs: each BIRD's log file, by name (router, node-a, node-b).
+	logs map[string]string
 }
 
 const (
@@ -86,7 +88,7 @@ func newMeshLab(t *testing.T) *meshLab {
 		t.Fatal(err)
 	}
 	m := &meshLab{nodes: map[string]*lab.NS{}, pods: map[string]probe.Source{},
-		addrs: map[string]string{"node-a": "10.80.0.2", "node-b": "10.80.0.3"}}
+		addrs: map[string]string{"node-a": "10.80.0.2", "node-b": "10.80.0.3"}, logs: map[string]string{}}
 	blocks := map[string][2]string{"node-a": {"10.85.0.1/25", "10.85.0.10/25"}, "node-b": {"10.85.0.129/25", "10.85.0.138/25"}}
 	for _, name := range []string{"node-a", "node-b"} {
 		n := ns(name, lab.WithForwarding())
@@ -116,6 +118,7 @@ func newMeshLab(t *testing.T) *meshLab {
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.logs[name] = logf.Name()
 		cmd := exec.Command("/usr/sbin/bird", "-f", "-c", path, "-s", sock)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		p, err := n.Start(cmd)
@@ -139,6 +142,7 @@ protocol bgp b { local %[1]s as 64512; neighbor 10.80.0.3 as 65001; import all; 
 `, meshRouter, timers))
 	for name, other := range map[string]string{"node-a": "node-b", "node-b": "node-a"} {
 		bird(m.nodes[name], name, fmt.Sprintf(`router id %[1]s;
+log stderr { error, remote };
 protocol device { scan time 2; }
 protocol direct pods { interface "veth-pod"; }
 protocol kernel { scan time 2; import none; export where source = RTS_BGP; }
@@ -256,6 +260,12 @@ func TestBGPSessionResetThenPodToNodeLab(t *testing.T) {
 	out, _ := m.nodes["node-a"].Run(ctx, "sh", "-c", ssBGP)
 	peers := parseSSPeers(out)
 	t.Logf("under bgp-session-reset node-a has sessions %v", peers)
+	// The node's own side saw the reset: its session closed on the RST its
+	// next keepalive met, not when its hold timer ran out (the rules
+	// dropped that RST, and the kind run waited 30 s per injection).
+	if log, _ := os.ReadFile(m.logs["node-a"]); strings.Contains(string(log), "Hold timer expired") {
+		t.Errorf("node-a's router session ended on its hold timer, not on the reset:\n%s", log)
+	}
 	if slices.Contains(peers, meshRouter) {
 		t.Errorf("under bgp-session-reset node-a still has a session with the router: %v", peers)
 	}
