@@ -193,6 +193,29 @@ func bgpNoNewSession(ctx context.Context, t Target) (Heal, []string, error) {
 		if err := heal(ctx); err != nil {
 			return err
 		}
+		// An agent refused while the rules held retries at its connect
+		// retry timer (Cilium's default 120 s: the heal took 173 s on
+		// kind): restart it on each node left without the router's
+		// session, as an operator would.
+		var down []string
+		for _, n := range t.HybridNodes() {
+			peers, err := bgpPeersOn(ctx, t, n.Name)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(peers, peer) {
+				down = append(down, n.Name)
+			}
+		}
+		if len(down) > 0 {
+			ds, err := agent(ctx, t)
+			if err != nil {
+				return err
+			}
+			if err := restartAgents(ctx, t, ds, down); err != nil {
+				return err
+			}
+		}
 		return sessionsBack(ctx, t, before)
 	}
 	return healed, names(t.HybridNodes()), nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -552,27 +553,7 @@ func agentCrashLoop(ctx context.Context, t Target) (Heal, []string, error) {
 		cancel()
 		<-done
 		// A new pod starts with no restarts behind it.
-		if err := t.Kube().CoreV1().Pods(ds.Namespace).Delete(ctx, pod, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete pod %s: %w", pod, err)
-		}
-		dsc := t.Kube().AppsV1().DaemonSets(ds.Namespace)
-		if err := poll(ctx, settle, "DaemonSet "+ds.Name+" ready on every node", func(ctx context.Context) (bool, error) {
-			cur, err := dsc.Get(ctx, ds.Name, metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			ps, err := podsOf(ctx, t, cur)
-			if err != nil {
-				return false, err
-			}
-			for _, p := range ps {
-				if p.Name == pod {
-					return false, nil
-				}
-			}
-			s := cur.Status
-			return s.DesiredNumberScheduled > 0 && s.NumberReady == s.DesiredNumberScheduled && s.UpdatedNumberScheduled == s.DesiredNumberScheduled, nil
-		}); err != nil {
+		if err := restartAgents(ctx, t, ds, []string{node}); err != nil {
 			return err
 		}
 		if t.BGP().Enabled {
@@ -583,6 +564,43 @@ func agentCrashLoop(ctx context.Context, t Target) (Heal, []string, error) {
 		return nil
 	}
 	return heal, []string{node, pod}, nil
+}
+
+// restartAgents deletes the agent's pod on each of nodes and waits until
+// the DaemonSet is ready on every node with none of those pods left.
+func restartAgents(ctx context.Context, t Target, ds *appsv1.DaemonSet, nodes []string) error {
+	pods, err := podsOf(ctx, t, ds)
+	if err != nil {
+		return err
+	}
+	var gone []string
+	for _, p := range pods {
+		if !slices.Contains(nodes, p.Spec.NodeName) {
+			continue
+		}
+		if err := t.Kube().CoreV1().Pods(ds.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("restart the agent on node %s: delete pod %s: %w", p.Spec.NodeName, p.Name, err)
+		}
+		gone = append(gone, p.Name)
+	}
+	dsc := t.Kube().AppsV1().DaemonSets(ds.Namespace)
+	return poll(ctx, settle, "DaemonSet "+ds.Name+" ready on every node", func(ctx context.Context) (bool, error) {
+		cur, err := dsc.Get(ctx, ds.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		ps, err := podsOf(ctx, t, cur)
+		if err != nil {
+			return false, err
+		}
+		for _, p := range ps {
+			if slices.Contains(gone, p.Name) {
+				return false, nil
+			}
+		}
+		s := cur.Status
+		return s.DesiredNumberScheduled > 0 && s.NumberReady == s.DesiredNumberScheduled && s.UpdatedNumberScheduled == s.DesiredNumberScheduled, nil
+	})
 }
 
 // cloudState is what the cloud nodes had before a fault: their CNI

@@ -6,6 +6,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/hybridcni/hybridcni/framework/cni"
 )
 
 func TestParseSSPeers(t *testing.T) {
@@ -133,5 +142,64 @@ func TestBGPNoNewSessionHealWaitsForEverySession(t *testing.T) {
 	}
 	if m.meshLag != 0 {
 		t.Errorf("heal returned while hybrid-a's mesh session was still down")
+	}
+}
+
+// agentTarget is shellTarget with an agent DaemonSet on a fake API.
+type agentTarget struct {
+	*shellTarget
+	kube *fake.Clientset
+}
+
+func (a agentTarget) Kube() kubernetes.Interface { return a.kube }
+func (a agentTarget) Workloads(context.Context) ([]cni.Workload, error) {
+	return []cni.Workload{{Kind: cni.KindDaemonSet, Namespace: "kube-system", Name: "agent", Agent: true}}, nil
+}
+
+// bgp-no-new-session's heal restarts the agent on a node that has no
+// session with the router once the rules are gone (a refused agent waits
+// its connect retry timer, 120 s in Cilium), and only there; it returns
+// when the session is back.
+func TestBGPNoNewSessionHealRestartsARefusedAgent(t *testing.T) {
+	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}}
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "agent"},
+		Spec:   appsv1.DaemonSetSpec{Selector: sel},
+		Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, NumberReady: 2, UpdatedNumberScheduled: 2}}
+	pod := func(name, node string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: name, Labels: sel.MatchLabels},
+			Spec: corev1.PodSpec{NodeName: node}}
+	}
+	kube := fake.NewSimpleClientset(ds, pod("agent-a", "hybrid-a"), pod("agent-b", "hybrid-b"))
+	s := &shellTarget{rules: map[string]int{}}
+	restarted := func() bool {
+		_, err := kube.CoreV1().Pods("kube-system").Get(context.Background(), "agent-a", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}
+	// hybrid-a's agent was restarted under the fault: no router session
+	// until it restarts again.
+	s.ss = func(node string) string {
+		if node == "hybrid-a" && !restarted() {
+			return ""
+		}
+		return "0 0 " + map[string]string{"hybrid-a": "10.80.0.2", "hybrid-b": "10.80.0.3"}[node] + ":40001 " + shellRouter + ":179\n"
+	}
+	f, _ := Lookup("bgp-no-new-session")
+	heal, _, err := f.Inject(context.Background(), agentTarget{s, kube})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := heal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !restarted() {
+		t.Error("heal returned without restarting hybrid-a's agent, which has no session with the router")
+	}
+	if _, err := kube.CoreV1().Pods("kube-system").Get(context.Background(), "agent-b", metav1.GetOptions{}); err != nil {
+		t.Errorf("hybrid-b's agent, with its session, was restarted too: %v", err)
+	}
+	for k, n := range s.rules {
+		if n != 0 {
+			t.Errorf("after heal: %s still there", k)
+		}
 	}
 }
