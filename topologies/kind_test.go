@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/hybridcni/hybridcni/framework/config"
+	"github.com/hybridcni/hybridcni/framework/docker"
 	"github.com/hybridcni/hybridcni/framework/image"
 	"github.com/hybridcni/hybridcni/internal/testlock"
 	"github.com/hybridcni/hybridcni/topologies/doctor"
@@ -130,6 +132,10 @@ func TestKindClusterOnTheNodeNetwork(t *testing.T) {
 				}
 			}
 
+			if c.routes {
+				loadsIntoHybridNodesOnly(ctx, t, dc, e, imgs.Router)
+			}
+
 			// The cloud side's route to the pod CIDR.
 			pod := netip.MustParsePrefix(e.PodCIDR)
 			for _, n := range e.Nodes {
@@ -154,6 +160,45 @@ func TestKindClusterOnTheNodeNetwork(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// loadsIntoHybridNodesOnly: LoadImageArchiveTo the hybrid nodes (as a
+// CNI's images go) puts ref into their containerd and into no other node's;
+// a node the cluster lacks is an error naming it.
+func loadsIntoHybridNodesOnly(ctx context.Context, t *testing.T, dc *docker.Client, e *Env, ref string) {
+	t.Helper()
+	archive := filepath.Join(t.TempDir(), "image.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = dc.SaveImages(ctx, []string{ref}, f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hybrid []string
+	for _, n := range e.Nodes {
+		if n.Hybrid {
+			hybrid = append(hybrid, n.Name)
+		}
+	}
+	if err := LoadImageArchiveTo(hybrid)(e.Name, archive, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range e.Nodes {
+		res, err := dc.Exec(ctx, n.Name, []string{"ctr", "-n", "k8s.io", "images", "ls", "-q"})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("ctr images ls on %s: %v %+v", n.Name, err, res)
+		}
+		if got := slices.Contains(strings.Fields(res.Stdout), "docker.io/"+ref); got != n.Hybrid {
+			t.Errorf("node %s (%s) has image %s: %v, want %v", n.Name, n.Role, ref, got, n.Hybrid)
+		}
+	}
+	err = LoadImageArchiveTo([]string{e.Name + "-worker9"})(e.Name, archive, t.Logf)
+	if err == nil || !strings.Contains(err.Error(), e.Name+"-worker9") {
+		t.Errorf("loading into a node the cluster lacks: %v, want an error naming it", err)
 	}
 }
 

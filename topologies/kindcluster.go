@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -151,19 +152,25 @@ func (i kindInfo) Enabled() bool { return i.on }
 // LoadImageArchive loads a `docker save` archive into every node of a kind
 // cluster (containerd's image store), as `kind load image-archive` does.
 func LoadImageArchive(cluster, path string, logf func(string, ...any)) error {
-	return loadImageArchive(cluster, path, false, logf)
+	return loadImageArchive(cluster, path, nil, logf)
 }
 
-// LoadImageArchiveToWorkers loads the archive into the worker nodes only:
-// the hybrid and cloud nodes, where a run's pods go. The control-plane node
-// runs none of them (it is tainted and has no CNI), and each node holds an
-// image twice (the archive's layers and the unpacked files), so a chain's
-// five Cilium versions cost about 11 GB a node.
-func LoadImageArchiveToWorkers(cluster, path string, logf func(string, ...any)) error {
-	return loadImageArchive(cluster, path, true, logf)
+// LoadImageArchiveTo loads the archive into the named nodes only: a hybrid
+// CNI's images into the hybrid nodes, where alone its pods run (the
+// placement check holds it to that). Each node holds an image twice (the
+// archive's layers and the unpacked files): a chain's five Cilium versions
+// cost about 11 GB a node, and a node that runs none of them need not.
+func LoadImageArchiveTo(nodes []string) func(cluster, path string, logf func(string, ...any)) error {
+	return func(cluster, path string, logf func(string, ...any)) error {
+		if len(nodes) == 0 {
+			return fmt.Errorf("load %s into the nodes of %s: no node named", path, cluster)
+		}
+		return loadImageArchive(cluster, path, nodes, logf)
+	}
 }
 
-func loadImageArchive(cluster, path string, workersOnly bool, logf func(string, ...any)) error {
+// loadImageArchive loads into the named nodes (nil: every node).
+func loadImageArchive(cluster, path string, only []string, logf func(string, ...any)) error {
 	ns, err := kindProvider(logf).ListNodes(cluster)
 	if err != nil {
 		return fmt.Errorf("list nodes of %s: %w", cluster, err)
@@ -176,16 +183,16 @@ func loadImageArchive(cluster, path string, workersOnly bool, logf func(string, 
 	// slowest node's, not the sum (a chain's five Cilium versions into two
 	// workers took about 5 min one node after the other).
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		errs  []error
+		found []string
 	)
 	for _, n := range ns {
-		if workersOnly {
-			if role, err := n.Role(); err == nil && role == "control-plane" {
-				continue
-			}
+		if only != nil && !slices.Contains(only, n.String()) {
+			continue
 		}
+		found = append(found, n.String())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -199,6 +206,11 @@ func loadImageArchive(cluster, path string, workersOnly bool, logf func(string, 
 		}()
 	}
 	wg.Wait()
+	for _, name := range only {
+		if !slices.Contains(found, name) {
+			errs = append(errs, fmt.Errorf("load %s: kind cluster %s has no node %s", path, cluster, name))
+		}
+	}
 	return errors.Join(errs...)
 }
 

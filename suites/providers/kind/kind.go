@@ -179,7 +179,7 @@ func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir str
 }
 
 func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.Env, im topologies.Images, resultsDir string) (_ *suites.Env, _ *running, err error) {
-	loader, err := p.loadImages(ctx, run, te.Name, im, resultsDir)
+	loader, err := p.loadImages(ctx, run, te, im, resultsDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -269,16 +269,25 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 // runs work with no registry (images built here or `hybridcni images load`ed);
 // the nodes pull the rest. The echo image (the harness's, which the cloud
 // CNI runs on every node, the control plane too) goes to every node; the
-// CNI's go to the workers only, where its pods run: a node holds an image
-// twice (layers and unpacked files), and a chain's five Cilium versions
-// cost about 11 GB a node.
+// CNI's go to the hybrid nodes only, where its pods run: a node holds an
+// image twice (layers and unpacked files), and a chain's five Cilium
+// versions cost about 11 GB a node (loaded into the cloud node too, they
+// took a third more time and disk for nothing).
 //
 // Only the echo image and the install version's images load before it
 // returns. The upgrade hops' images load in the background, all of them in
 // one archive (a chain's took about 2.5 minutes to save and load, all of it
 // before the install): the returned loader, nil when the run does not
 // upgrade, says when they are in (Env.ImagesReady).
-func (p *provider) loadImages(ctx context.Context, run config.Run, cluster string, im topologies.Images, resultsDir string) (*imageLoader, error) {
+func (p *provider) loadImages(ctx context.Context, run config.Run, te *topologies.Env, im topologies.Images, resultsDir string) (*imageLoader, error) {
+	cluster := te.Name
+	var hybrid []string
+	for _, n := range te.Nodes {
+		if n.Hybrid {
+			hybrid = append(hybrid, n.Name)
+		}
+	}
+	toHybrid := topologies.LoadImageArchiveTo(hybrid)
 	p.mu.Lock()
 	needed, ok := p.needed[runKey(run)]
 	p.mu.Unlock()
@@ -296,8 +305,8 @@ func (p *provider) loadImages(ctx context.Context, run config.Run, cluster strin
 		return nil, err
 	}
 	if len(install) > 0 {
-		if err := p.loadArchive(ctx, cluster, resultsDir, "images-workers.tar", install,
-			fmt.Sprintf("%s %s, before the install", run.CNI.Name, run.CNI.Version), topologies.LoadImageArchiveToWorkers); err != nil {
+		if err := p.loadArchive(ctx, cluster, resultsDir, "images-hybrid.tar", install,
+			fmt.Sprintf("%s %s, before the install", run.CNI.Name, run.CNI.Version), toHybrid); err != nil {
 			return nil, err
 		}
 	}
@@ -313,7 +322,7 @@ func (p *provider) loadImages(ctx context.Context, run config.Run, cluster strin
 		if len(v.refs) == 0 {
 			return nil // none local: the nodes pull them
 		}
-		return p.loadArchive(ctx, cluster, resultsDir, archiveName(v.version), v.refs, label, topologies.LoadImageArchiveToWorkers)
+		return p.loadArchive(ctx, cluster, resultsDir, archiveName(v.version), v.refs, label, toHybrid)
 	}), nil
 }
 
