@@ -166,6 +166,48 @@ func resetRules(node, peer string, extra ...string) []rule {
 	return rules
 }
 
+// restartRefusedAgents restarts the agent on each hybrid node still
+// without a session with peer refusedGrace after a fault's rules are gone,
+// as an operator would: an agent whose connection was refused or reset
+// retries at its connect retry timer (Cilium's default 120 s), so the heals
+// waited 98 s (bgp-session-reset) and 173 s (bgp-no-new-session) on kind.
+func restartRefusedAgents(ctx context.Context, t Target, peer string) error {
+	var down []string
+	deadline := time.Now().Add(refusedGrace)
+	for {
+		down = nil
+		for _, n := range t.HybridNodes() {
+			peers, err := bgpPeersOn(ctx, t, n.Name)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(peers, peer) {
+				down = append(down, n.Name)
+			}
+		}
+		if len(down) == 0 || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+	if len(down) == 0 {
+		return nil
+	}
+	ds, err := agent(ctx, t)
+	if err != nil {
+		return fmt.Errorf("nodes %s have no session with %s %s after the fault, and their agent cannot be restarted: %w",
+			strings.Join(down, ", "), peer, refusedGrace, err)
+	}
+	return restartAgents(ctx, t, ds, down)
+}
+
+// refusedGrace: how long a healed node may take to connect on its own.
+const refusedGrace = 10 * time.Second
+
 // bgpNoNewSession: every hybrid node keeps the BGP session it has but
 // refuses to open a new one (TCP 179 SYNs reset): an agent that restarts
 // comes back without its session, so without re-advertising.
@@ -193,28 +235,8 @@ func bgpNoNewSession(ctx context.Context, t Target) (Heal, []string, error) {
 		if err := heal(ctx); err != nil {
 			return err
 		}
-		// An agent refused while the rules held retries at its connect
-		// retry timer (Cilium's default 120 s: the heal took 173 s on
-		// kind): restart it on each node left without the router's
-		// session, as an operator would.
-		var down []string
-		for _, n := range t.HybridNodes() {
-			peers, err := bgpPeersOn(ctx, t, n.Name)
-			if err != nil {
-				return err
-			}
-			if !slices.Contains(peers, peer) {
-				down = append(down, n.Name)
-			}
-		}
-		if len(down) > 0 {
-			ds, err := agent(ctx, t)
-			if err != nil {
-				return err
-			}
-			if err := restartAgents(ctx, t, ds, down); err != nil {
-				return err
-			}
+		if err := restartRefusedAgents(ctx, t, peer); err != nil {
+			return err
 		}
 		return sessionsBack(ctx, t, before)
 	}

@@ -559,6 +559,9 @@ func bgpSessionReset(ctx context.Context, t Target) (Heal, []string, error) {
 		if err := heal(ctx); err != nil {
 			return err
 		}
+		if err := restartRefusedAgents(ctx, t, rtr); err != nil {
+			return err
+		}
 		return sessionsBack(ctx, t, before)
 	}
 	return healed, []string{n.Name, n.Address}, nil

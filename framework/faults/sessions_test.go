@@ -156,11 +156,17 @@ func (a agentTarget) Workloads(context.Context) ([]cni.Workload, error) {
 	return []cni.Workload{{Kind: cni.KindDaemonSet, Namespace: "kube-system", Name: "agent", Agent: true}}, nil
 }
 
-// bgp-no-new-session's heal restarts the agent on a node that has no
-// session with the router once the rules are gone (a refused agent waits
-// its connect retry timer, 120 s in Cilium), and only there; it returns
-// when the session is back.
-func TestBGPNoNewSessionHealRestartsARefusedAgent(t *testing.T) {
+// The heals of bgp-no-new-session and bgp-session-reset restart the agent
+// on a node that has no session with the router once the rules are gone (a
+// refused agent waits its connect retry timer, 120 s in Cilium), and only
+// there; they return when the session is back.
+func TestBGPFaultHealsRestartARefusedAgent(t *testing.T) {
+	for _, fault := range []string{"bgp-no-new-session", "bgp-session-reset"} {
+		t.Run(fault, func(t *testing.T) { healRestartsRefusedAgent(t, fault) })
+	}
+}
+
+func healRestartsRefusedAgent(t *testing.T, fault string) {
 	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}}
 	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "agent"},
 		Spec:   appsv1.DaemonSetSpec{Selector: sel},
@@ -175,18 +181,21 @@ func TestBGPNoNewSessionHealRestartsARefusedAgent(t *testing.T) {
 		_, err := kube.CoreV1().Pods("kube-system").Get(context.Background(), "agent-a", metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	}
-	// hybrid-a's agent was restarted under the fault: no router session
-	// until it restarts again.
+	// hybrid-a's agent lost its router session under the fault and does
+	// not connect again until it restarts.
 	s.ss = func(node string) string {
 		if node == "hybrid-a" && !restarted() {
 			return ""
 		}
 		return "0 0 " + map[string]string{"hybrid-a": "10.80.0.2", "hybrid-b": "10.80.0.3"}[node] + ":40001 " + shellRouter + ":179\n"
 	}
-	f, _ := Lookup("bgp-no-new-session")
+	f, _ := Lookup(fault)
 	heal, _, err := f.Inject(context.Background(), agentTarget{s, kube})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if restarted() {
+		t.Fatal("the agent was restarted by the injection")
 	}
 	if err := heal(context.Background()); err != nil {
 		t.Fatal(err)
