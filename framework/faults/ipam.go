@@ -83,6 +83,9 @@ func strayNodeBlock(ctx context.Context, t Target) (Heal, []string, error) {
 				}
 				return false, err
 			}
+			if err := deleteStrandedPods(ctx, t, strayNode); err != nil {
+				return false, err
+			}
 			left, err := podsPlacedOn(ctx, t, strayNode)
 			if err != nil {
 				return false, err
@@ -110,6 +113,27 @@ func podsPlacedOn(ctx context.Context, t Target, node string) ([]string, error) 
 		}
 	}
 	return out, nil
+}
+
+// deleteStrandedPods deletes the pods pinned to node, a node that is gone,
+// and never bound: nothing else does. The DaemonSet controller does not
+// watch node deletions (it drops such a pod at its next sync of the
+// DaemonSet, which kube-router's did not have within 5 min on kind), and
+// the pod garbage collector takes only pods bound to a missing node.
+func deleteStrandedPods(ctx context.Context, t Target, node string) error {
+	l, err := t.Kube().CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, p := range l.Items {
+		if p.Spec.NodeName != "" || !pinnedTo(&p, node) || p.DeletionTimestamp != nil {
+			continue
+		}
+		if err := t.Kube().CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete pod %s/%s, pinned to the removed node %s: %w", p.Namespace, p.Name, node, err)
+		}
+	}
+	return nil
 }
 
 func pinnedTo(p *corev1.Pod, node string) bool {

@@ -212,3 +212,37 @@ func healRestartsRefusedAgent(t *testing.T, fault string) {
 		}
 	}
 }
+
+// A DaemonSet pod pinned to the stray node and never bound outlives the
+// node: the DaemonSet controller does not watch node deletions, and the
+// pod garbage collector takes bound pods only (kube-router's stayed past the
+// heal's 5 min on kind). deleteStrandedPods removes it, and nothing else.
+func TestDeleteStrandedPods(t *testing.T) {
+	pinned := func(name, node, boundTo string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: name},
+			Spec: corev1.PodSpec{NodeName: boundTo, Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+					MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}}}}}}}}}
+	}
+	kube := fake.NewSimpleClientset(
+		pinned("agent-stray", strayNode, ""),                                          // stranded
+		pinned("agent-a", "hybrid-a", ""),                                             // pinned elsewhere, pending
+		pinned("agent-bound", strayNode, strayNode),                                   // bound: the pod GC's
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "probes", Name: "echo"}}, // no affinity
+	)
+	if err := deleteStrandedPods(context.Background(), agentTarget{&shellTarget{}, kube}, strayNode); err != nil {
+		t.Fatal(err)
+	}
+	l, err := kube.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, p := range l.Items {
+		left = append(left, p.Name)
+	}
+	slices.Sort(left)
+	if want := []string{"agent-a", "agent-bound", "echo"}; !slices.Equal(left, want) {
+		t.Errorf("pods left %v, want %v", left, want)
+	}
+}
