@@ -24,7 +24,10 @@
 # PauseVersion, DefaultEtcdVersion, CoreDNSVersion in the module tools/k8s/<version>
 # pins), and etcd and CoreDNS are built from tools/etcd/<version> and
 # tools/coredns/<version>; a version whose kubeadm asks for one not pinned there
-# stops with the folder to add. Built so far: v1.37.2 (pause 3.10.2, etcd 3.7.0,
+# stops with the folder to add. CoreDNS differs from upstream's image in one way:
+# it carries only the plugins of hack/nodeimage/coredns/main.go (kubeadm's
+# Corefile's and a few for debugging), not the cloud-provider and tracing ones.
+# Built so far: v1.37.2 (pause 3.10.2, etcd 3.7.0,
 # CoreDNS v1.14.6) and v1.33.13 (pause 3.10, etcd 3.5.24, CoreDNS v1.12.0).
 #
 # Environment:
@@ -80,6 +83,14 @@ coredns_mod="$tools/coredns/$coredns_version"
 [[ "$(modversion "$coredns_mod/go.mod" github.com/coredns/coredns)" == "$coredns_version" ]] ||
 	die "tools/coredns/$coredns_version does not require github.com/coredns/coredns $coredns_version"
 log "kubeadm $k8s_version: pause $pause_tag, etcd $etcd_tag, CoreDNS $coredns_version"
+# CoreDNS with the plugins of hack/nodeimage/coredns (kubeadm's Corefile and a
+# few for debugging), built in the version's module; the plugins kubeadm's
+# Corefile names, read from its manifest, must all be there.
+coredns_main="$repo/hack/nodeimage/coredns/main.go"
+coredns_dir="coredns-$coredns_version-$(sha256sum "$coredns_main" | cut -c1-8)"
+kubeadm_corefile="${kubeadm_constants%/constants/constants.go}/phases/addons/dns/manifests.go"
+corefile_plugins=$(awk '/Corefile: \|/ { on = 1; next } on && /^`/ { exit } on && /^        [a-z]/ { print $1 }' "$kubeadm_corefile")
+[[ -n "$corefile_plugins" ]] || die "no Corefile plugins read from $kubeadm_corefile (its CoreDNSConfigMap changed shape: mend the awk above)"
 
 build_host containerd ctr
 cache="$cache_root/node-image"
@@ -102,6 +113,7 @@ rm -rf "$cache"/.build.* "$cache"/.kube-router.* 2>/dev/null || true # leftovers
 work=$(mktemp -d "$cache/.build.XXXXXX")
 ctrd_pid=""
 cleanup() {
+	rootfs_stop
 	[[ -n "$ctrd_pid" ]] && kill "$ctrd_pid" 2>/dev/null && wait "$ctrd_pid" 2>/dev/null
 	rm -rf "$work"
 }
@@ -115,7 +127,16 @@ build_binaries() {
 	# The shared binary cache: what the API tier built is not built again.
 	build_k8s "$k8s_version" control-plane node
 	build_etcd "$etcd_version"
-	gobuild "coredns-$coredns_version" "$coredns_mod" "-s -w" github.com/coredns/coredns
+	mkdir -p "$work/coredns/coredns"
+	cp "$coredns_mod/go.mod" "$coredns_mod/go.sum" "$work/coredns/"
+	cp "$coredns_main" "$work/coredns/coredns/"
+	gobuild "$coredns_dir" "$work/coredns" "-s -w" -tags coredns ./coredns
+	local have d
+	have=$("$cache/bin/$coredns_dir/coredns" -plugins)
+	for d in $corefile_plugins; do
+		grep -qxE "[[:space:]]*(dns\.)?$d" <<<"$have" ||
+			die "kubeadm $k8s_version's Corefile uses the CoreDNS plugin $d, which hack/nodeimage/coredns/main.go does not import: add it there"
+	done
 	gobuild "crictl-$crictl_version" "$tools/nodeimage/crictl" "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" sigs.k8s.io/cri-tools/cmd/crictl
 	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/pause" ./hack/nodeimage/pause)
 	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/runc-capfix" ./cmd/runc-capfix)
@@ -125,8 +146,15 @@ build_binaries() {
 	[[ "$got" == "Kubernetes $k8s_version" ]] || die "kubelet reports '$got', want 'Kubernetes $k8s_version' (version ldflags)"
 }
 
+if [[ "${NODE_IMAGE_STAGE:-}" == binaries ]]; then
+	build_binaries
+	exit 0
+fi
+rootfs_start node "${node_packages[@]}"
+rootfs_start netbase "${netbase_packages[@]}"
 build_binaries
-if [[ "${NODE_IMAGE_STAGE:-}" == binaries ]]; then exit 0; fi
+rootfs_wait node
+rootfs_wait netbase
 node_rootfs=$(rootfs node "${node_packages[@]}")
 netbase_rootfs=$(rootfs netbase "${netbase_packages[@]}")
 
@@ -145,7 +173,7 @@ for c in kube-apiserver kube-controller-manager kube-scheduler; do
 done
 # go build names the etcd server binary "server" (go.etcd.io/etcd/server/v3).
 static "registry.k8s.io/etcd:$etcd_tag" "$(etcd_path "$etcd_version")" etcd
-static "registry.k8s.io/coredns/coredns:$coredns_version" "$cache/bin/coredns-$coredns_version/coredns" coredns /usr/local/bin/coredns
+static "registry.k8s.io/coredns/coredns:$coredns_version" "$cache/bin/$coredns_dir/coredns" coredns /usr/local/bin/coredns
 static "registry.k8s.io/pause:$pause_tag" "$work/pause" pause /usr/local/bin/pause
 "$it" archive --out "$imgs/kube-proxy.tar" --tag "registry.k8s.io/kube-proxy:$k8s_version" \
 	--base "$netbase_rootfs" --file "$nodebin/kube-proxy:/usr/local/bin/kube-proxy" \
