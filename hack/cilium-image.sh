@@ -108,6 +108,9 @@ unserved() {
 patched_module github.com/cilium/cilium "v$version" "$src" unserved "${patches[@]}"
 patches=$patches_key
 
+rootfs_start cilium "${agent_packages[@]}"
+rootfs_start netbase "${netbase_packages[@]}"
+
 bin="$cdir/bin"
 # The binaries are rebuilt when the patches or this build step change.
 binkey=$( { printf '%s\n' "$patches" "${replaces[@]}"; sed -n '/^bin=/,/^fi$/p' "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)
@@ -117,19 +120,18 @@ if [[ "$(cat "$bin/.complete" 2>/dev/null)" != "$binkey" ]]; then
 	# "VERSION REVISION DATE", the three words Cilium's version parser wants.
 	modtime=$(cd "$work" && go list -m -f '{{.Time.Format "2006-01-02T15:04:05Z07:00"}}' "github.com/cilium/cilium@v$version")
 	ldflags="-s -w -X 'github.com/cilium/cilium/pkg/version.ciliumVersion=$version hybridcni-offline $modtime'"
-	build() { # OUT TAGS PACKAGE
-		log "go build $1"
+	build() { # TAGS PACKAGE... into $bin.tmp, each binary named after its folder
+		log "go build -tags $1 ${*:2}"
 		(cd "$src" && GOWORK=off CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false -trimpath" \
-			nice -n 10 go build -p "$p" -tags "$2" -ldflags "$ldflags" -o "$bin.tmp/$1" "$3")
+			nice -n 10 go build -p "$p" -tags "$1" -ldflags "$ldflags" -o "$bin.tmp/" "${@:2}")
 	}
-	build cilium-agent osusergo ./daemon
-	build cilium-dbg osusergo ./cilium-dbg
-	build cilium-health osusergo ./cilium-health
-	build cilium-health-responder osusergo ./cilium-health/responder
-	build cilium-cni osusergo ./plugins/cilium-cni
-	build cilium-mount osusergo ./tools/mount
-	build cilium-sysctlfix osusergo ./tools/sysctlfix
-	build cilium-operator-generic osusergo,ipam_provider_operator ./operator
+	# One go build for the agent image's binaries: the links run beside the
+	# compiles instead of one after another with a core idle.
+	build osusergo ./daemon ./cilium-dbg ./cilium-health ./cilium-health/responder ./plugins/cilium-cni ./tools/mount ./tools/sysctlfix
+	build osusergo,ipam_provider_operator ./operator
+	for b in daemon:cilium-agent responder:cilium-health-responder mount:cilium-mount sysctlfix:cilium-sysctlfix operator:cilium-operator-generic; do
+		mv "$bin.tmp/${b%%:*}" "$bin.tmp/${b#*:}"
+	done
 	printf '%s\n' "$binkey" >"$bin.tmp/.complete"
 	rm -rf "$bin" && mv "$bin.tmp" "$bin"
 	log "built the Cilium binaries in $(($(date +%s) - t0))s"
@@ -153,10 +155,12 @@ while IFS= read -r f; do
 	files+=(--file "$src/bpf/$f:/var/lib/cilium/bpf/$f")
 done < <(cd "$src/bpf" && find . -type f -printf '%P\n' | sort)
 
+rootfs_wait cilium
 base=$(rootfs cilium "${agent_packages[@]}")
 "$work/imagetool" archive --out "$work/agent.tar" --tag "$agent_tag" --base "$base" "${files[@]}" \
 	--entrypoint /usr/bin/cilium-dbg --env "$env_path" --env HUBBLE_SERVER=unix:///var/run/cilium/hubble.sock \
 	--env INITSYSTEM=SYSTEMD --label "$inputs_label=$inputs"
+rootfs_wait netbase
 netbase=$(rootfs netbase "${netbase_packages[@]}")
 "$work/imagetool" archive --out "$work/operator.tar" --tag "$operator_tag" --base "$netbase" \
 	--file "$bin/cilium-operator-generic:/usr/bin/cilium-operator-generic" \

@@ -76,6 +76,32 @@ rootfs() {
 	printf '%s' "$out"
 }
 
+# rootfs_start NAME PACKAGES... runs rootfs in the background, so debootstrap
+# (network and disk) goes on beside the Go builds (CPU); rootfs_wait NAME
+# waits for it in the script's own shell (not in $(...)), after which rootfs
+# prints the cached path at once; rootfs_stop (in the scripts' exit traps)
+# ends what is still running.
+declare -A rootfs_jobs=()
+rootfs_start() {
+	rootfs "$@" >/dev/null &
+	rootfs_jobs[$1]=$!
+}
+rootfs_wait() {
+	local pid=${rootfs_jobs[$1]:-}
+	[[ -n "$pid" ]] || return 0
+	unset "rootfs_jobs[$1]"
+	wait "$pid" || die "the $1 root filesystem failed (its log is above)"
+}
+rootfs_stop() {
+	local pid
+	for pid in "${rootfs_jobs[@]}"; do kill_tree "$pid"; done
+}
+kill_tree() {
+	local c
+	for c in $(pgrep -P "$1"); do kill_tree "$c"; done
+	kill "$1" 2>/dev/null || true
+}
+
 # gobuild DIR MODULEDIR LDFLAGS PACKAGES... builds into $cache_root/node-image/bin/DIR once.
 gobuild() {
 	local dir=$1 mod=$2 ldflags=$3

@@ -18,7 +18,7 @@ images_current() {
 # build_workdir NAME sets work to a fresh folder in the cache, removed on exit.
 build_workdir() {
 	work=$(mktemp -d "$cache_root/node-image/.$1.XXXXXX")
-	trap 'rm -rf "$work"' EXIT
+	trap 'rootfs_stop; rm -rf "$work"' EXIT
 	trap 'exit 130' INT TERM
 }
 
