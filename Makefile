@@ -84,7 +84,8 @@ matrix: setup-e2e images
 	$(BIN) matrix -f $(MATRIX) $(if $(ONLY),--only $(ONLY)) --parallel $(PARALLEL) --results $(RESULTS)
 
 ## node-image: the offline kind node image and the kube-router and Cilium images, built with
-## no registry (root and Docker; cached under ~/.cache/hybridcni, about 35 minutes cold).
+## no registry (root and Docker; cached under ~/.cache/hybridcni; cold on 2 cores: the node image
+## about 19 min, a Cilium version 10-14 min).
 node-image:
 	hack/docker-up.sh
 	hack/docker-runtime.sh
