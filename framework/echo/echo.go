@@ -5,7 +5,8 @@
 //   - HTTP GET /clientip answers "IP:port" of the peer as seen (the agnhost
 //     convention), GET /hostname the server's name, GET /healthz "ok";
 //   - UDP: any datagram is answered with the peer's "IP:port", except
-//     sequence-numbered disruption datagrams (see Seq), which come back as sent;
+//     sequence-numbered disruption datagrams (see Seq), which come back as
+//     sent plus how long this process held them (see EncodeReply);
 //   - TCP (optional port): the disruption endpoint, echoing Seq frames.
 //
 // Listen opens every socket first (so a caller can do it inside a network
@@ -58,6 +59,32 @@ func DecodeSeq(b []byte) (seq uint64, sent time.Time, ok bool) {
 		return 0, time.Time{}, false
 	}
 	return binary.BigEndian.Uint64(b[4:]), time.Unix(0, int64(binary.BigEndian.Uint64(b[12:]))), true
+}
+
+// ReplyLen is a UDP disruption reply: the frame, then 8 bytes of how long
+// the echo held it (ns, from its kernel's arrival stamp to the reply).
+const ReplyLen = SeqLen + 8
+
+// EncodeReply appends the time the echo held frame to it.
+func EncodeReply(frame []byte, held time.Duration) []byte {
+	b := make([]byte, ReplyLen)
+	copy(b, frame)
+	binary.BigEndian.PutUint64(b[SeqLen:], uint64(max(held, 0)))
+	return b
+}
+
+// DecodeReply parses a UDP disruption reply. A bare frame (an echo that
+// does not say) holds 0.
+func DecodeReply(b []byte) (seq uint64, sent time.Time, held time.Duration, ok bool) {
+	switch len(b) {
+	case SeqLen:
+		seq, sent, ok = DecodeSeq(b)
+		return seq, sent, 0, ok
+	case ReplyLen:
+		seq, sent, ok = DecodeSeq(b[:SeqLen])
+		return seq, sent, time.Duration(binary.BigEndian.Uint64(b[SeqLen:])), ok
+	}
+	return 0, time.Time{}, 0, false
 }
 
 // Config says where the server listens.
@@ -213,9 +240,10 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 func (s *Server) serveUDP(ctx context.Context, errc chan<- error) {
-	buf := make([]byte, maxDatagram)
+	buf, oob := make([]byte, maxDatagram), make([]byte, OOBSize)
+	StampReceives(s.udpConn)
 	for {
-		n, peer, err := s.udpConn.ReadFromUDPAddrPort(buf)
+		n, peer, at, stamped, err := ReadStamped(s.udpConn, buf, oob)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -224,7 +252,15 @@ func (s *Server) serveUDP(ctx context.Context, errc chan<- error) {
 			return
 		}
 		reply := buf[:n]
-		if _, _, ok := DecodeSeq(reply); !ok {
+		if _, _, ok := DecodeSeq(reply); ok {
+			// How long this process held the probe: a busy echo is not the
+			// network's loss (the meter takes it off the round trip).
+			var held time.Duration
+			if stamped {
+				held = time.Since(at)
+			}
+			reply = EncodeReply(reply, held)
+		} else {
 			// Report IPv4 peers as 10.0.0.1:port, not ::ffff:10.0.0.1.
 			reply = []byte(netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port()).String())
 		}

@@ -32,6 +32,58 @@ func TestSeqCodec(t *testing.T) {
 	}
 }
 
+func TestReplyCodec(t *testing.T) {
+	frame := echo.EncodeSeq(9, time.Unix(5, 0))
+	r := echo.EncodeReply(frame, 1500*time.Millisecond)
+	if seq, sent, held, ok := echo.DecodeReply(r); !ok || seq != 9 || !sent.Equal(time.Unix(5, 0)) || held != 1500*time.Millisecond {
+		t.Fatalf("decode reply: %d %v %v %v", seq, sent, held, ok)
+	}
+	// An echo that does not say how long it held the frame held it 0.
+	if seq, _, held, ok := echo.DecodeReply(frame); !ok || seq != 9 || held != 0 {
+		t.Fatalf("bare frame as reply: %d %v %v", seq, held, ok)
+	}
+	for _, bad := range [][]byte{nil, r[:len(r)-1], append(r, 0), append([]byte("XXXX"), r[4:]...)} {
+		if _, _, _, ok := echo.DecodeReply(bad); ok {
+			t.Errorf("decoded a non-reply %q", bad)
+		}
+	}
+}
+
+// TestReadStampedTellsArrivalFromRead: a datagram read late carries the
+// time it reached the socket, not the time of the read (the meter's
+// defence against a starved process counting as network loss).
+func TestReadStampedTellsArrivalFromRead(t *testing.T) {
+	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	if !echo.StampReceives(rx) {
+		t.Fatal("SO_TIMESTAMPNS refused on a Linux UDP socket")
+	}
+	tx, err := net.DialUDP("udp", nil, rx.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	sent := time.Now()
+	if _, err := tx.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	const wait = 300 * time.Millisecond
+	time.Sleep(wait) // the reader is busy
+	buf, oob := make([]byte, 16), make([]byte, echo.OOBSize)
+	_, _, at, stamped, err := echo.ReadStamped(rx, buf, oob)
+	read := time.Now()
+	if err != nil || !stamped {
+		t.Fatalf("read: stamped %v, %v", stamped, err)
+	}
+	if at.Before(sent.Add(-time.Millisecond)) || read.Sub(at) < wait-10*time.Millisecond {
+		t.Fatalf("arrival %s, sent %s, read %s: want the arrival near the send, %v before the read",
+			at.Format("15:04:05.000"), sent.Format("15:04:05.000"), read.Format("15:04:05.000"), wait)
+	}
+}
+
 func TestConfigValidateNamesField(t *testing.T) {
 	for _, tc := range []struct {
 		cfg   echo.Config
@@ -143,8 +195,11 @@ func TestServerAnswers(t *testing.T) {
 	if _, err := u.Write(frame); err != nil {
 		t.Fatal(err)
 	}
-	if n, err = u.Read(buf); err != nil || !bytes.Equal(buf[:n], frame) {
-		t.Fatalf("udp seq frame came back as %q (%v)", buf[:n], err)
+	if n, err = u.Read(buf); err != nil || n != echo.ReplyLen || !bytes.Equal(buf[:echo.SeqLen], frame) {
+		t.Fatalf("udp seq frame came back as %q (%v), want the frame and the time held", buf[:n], err)
+	}
+	if seq, _, held, ok := echo.DecodeReply(buf[:n]); !ok || seq != 7 || held < 0 || held > time.Second {
+		t.Fatalf("udp reply: seq %d, held %v, ok %v: want seq 7 held well under a second", seq, held, ok)
 	}
 
 	tc := dial("tcp", 9001)

@@ -165,16 +165,21 @@ func (r *DisruptionReport) Check(b Budget) error {
 	return errors.Join(errs...)
 }
 
-// Table renders sent, lost, loss %, longest gap and gap windows per pair.
+// Table renders sent, lost, loss %, longest gap, probes held by a busy
+// probe process and gap windows per pair.
 func (r *DisruptionReport) Table() string {
 	var b bytes.Buffer
-	t := table.New(&b, "pair", "sent", "lost", "loss", "longest gap", "gaps")
+	t := table.New(&b, "pair", "sent", "lost", "loss", "longest gap", "held", "gaps")
 	for _, p := range r.Pairs {
 		var gaps []string
 		for _, g := range p.Gaps {
 			gaps = append(gaps, fmt.Sprintf("%s-%s (%.0f ms)", g.Start.Format("15:04:05.000"), g.End.Format("15:04:05.000"), g.MS))
 		}
-		t.Row(p.Name, p.Sent, p.Lost, fmt.Sprintf("%.2f%%", p.LossPct), fmt.Sprintf("%.0f ms", p.LongestGapMS), strings.Join(gaps, ", "))
+		held := "-"
+		if p.Held > 0 {
+			held = fmt.Sprintf("%d (up to %.0f ms)", p.Held, max(p.EchoHeldMaxMS, p.ReadLateMaxMS))
+		}
+		t.Row(p.Name, p.Sent, p.Lost, fmt.Sprintf("%.2f%%", p.LossPct), fmt.Sprintf("%.0f ms", p.LongestGapMS), held, strings.Join(gaps, ", "))
 	}
 	_ = t.Flush()
 	return b.String()

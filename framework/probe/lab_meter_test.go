@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,5 +135,41 @@ func TestLabDisruptionMeter(t *testing.T) {
 				t.Fatalf("the undisturbed same-node pair failed the budget: %v", err)
 			}
 		})
+	}
+}
+
+// TestLabMeterBusyEchoIsNotNetworkLoss stops the on-prem echo process
+// (SIGSTOP) for 1.5 s while the meter runs: the network delivered every
+// probe, the process held them. Those probes are answered and counted as
+// held, with the echo's holding time; a 1.5 s link outage on the same
+// pair (TestLabDisruptionMeter) is loss.
+func TestLabMeterBusyEchoIsNotNetworkLoss(t *testing.T) {
+	c := newCluster(t, clusterOpts{masquerade: true})
+	a := c.nodes[0].pods[0]
+	pair := probe.MeterPair{From: a.source(), To: probe.UDPTarget("onprem-echo", onpremIP, udpPort).Outside()}
+	m := startMeter(t, []probe.MeterPair{pair})
+	time.Sleep(200 * time.Millisecond)
+	const stall = 1500 * time.Millisecond
+	must(t, c.echo.Signal(syscall.SIGSTOP))
+	time.Sleep(stall) // the echo is starved
+	must(t, c.echo.Signal(syscall.SIGCONT))
+	time.Sleep(500 * time.Millisecond)
+	rep := stopMeter(t, m)
+	p := rep.Pairs[0]
+	if !p.KernelStamps {
+		t.Fatalf("%s: no kernel arrival stamps on Linux UDP", p.Name)
+	}
+	if p.Lost != 0 {
+		t.Errorf("%s: %d probes counted lost, gaps %+v: the network delivered them, the echo process held them", p.Name, p.Lost, p.Gaps)
+	}
+	// Probes sent in the stall's first 0.5 s came back over a second late.
+	if p.Held < 10 {
+		t.Errorf("%s: %d probes held, want the ~25 the stopped echo kept over the reply timeout", p.Name, p.Held)
+	}
+	if held := time.Duration(p.EchoHeldMaxMS * float64(time.Millisecond)); held < stall-100*time.Millisecond || held > stall+time.Second {
+		t.Errorf("%s: the echo held a probe at most %v, the process was stopped %v", p.Name, held, stall)
+	}
+	if err := rep.Check(probe.Budget{}); err != nil {
+		t.Errorf("a busy echo failed the disruption budget: %v", err)
 	}
 }

@@ -93,6 +93,19 @@ type MeterResult struct {
 	LateP50MS float64 `json:"late_p50_ms"`
 	LateP99MS float64 `json:"late_p99_ms"`
 	MaxLateMS float64 `json:"max_late_ms"`
+	// Held counts UDP probes whose reply crossed the network within the
+	// reply timeout but reached the meter later than it, because a busy
+	// probe process (the echo, or the meter itself) held it: answered,
+	// not lost, and counted so a starved machine shows.
+	Held int `json:"held,omitempty"`
+	// EchoHeldMaxMS is the longest an echo held a probe, from its kernel's
+	// arrival stamp to its reply; ReadLateMaxMS the longest a reply waited
+	// in the meter's socket before the meter read it.
+	EchoHeldMaxMS float64 `json:"echo_held_max_ms"`
+	ReadLateMaxMS float64 `json:"read_late_max_ms"`
+	// KernelStamps says replies carried the kernel's arrival time (UDP on
+	// Linux); without them a late read counts against the network.
+	KernelStamps bool `json:"kernel_stamps"`
 }
 
 // MeterStarted is the first line `hybridcni probe meter` prints, once the
@@ -103,10 +116,12 @@ type MeterStarted struct {
 	At     time.Time `json:"at"`
 }
 
-// record is one probe: when it was sent and whether it was answered in time.
+// record is one probe: when it was sent and whether it was answered in time
+// (held: only once the probe processes' own delay is taken off).
 type record struct {
 	sent     time.Time
 	answered bool
+	held     bool
 }
 
 // analyze counts losses and gaps in probes sent every interval.
@@ -152,12 +167,30 @@ func RunMeter(ctx context.Context, spec MeterSpec, stop <-chan struct{}, started
 		mu   sync.Mutex
 		recs []record
 	)
-	answer := func(seq uint64, at time.Time) {
+	var echoHeld, readLate time.Duration
+	// answer judges one reply: arrived is when it reached the meter's
+	// socket, read when the meter read it, held how long the echo kept it.
+	// The network's part of the round trip is arrived - sent - held.
+	answer := func(seq uint64, arrived, read time.Time, held time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
-		if seq < uint64(len(recs)) && at.Sub(recs[seq].sent) <= spec.ReplyTimeout {
-			recs[seq].answered = true
+		if seq >= uint64(len(recs)) || recs[seq].answered {
+			return
 		}
+		r := &recs[seq]
+		rtt := arrived.Sub(r.sent)
+		if rtt < 0 || arrived.After(read) {
+			arrived, rtt = read, read.Sub(r.sent) // a stamp that cannot be right
+		}
+		if held < 0 || held > rtt {
+			held = 0
+		}
+		if rtt-held > spec.ReplyTimeout {
+			return
+		}
+		r.answered = true
+		r.held = read.Sub(r.sent) > spec.ReplyTimeout
+		echoHeld, readLate = max(echoHeld, held), max(readLate, read.Sub(arrived))
 	}
 	var send func(seq uint64, at time.Time) error
 	closeConn := func() {}
@@ -171,20 +204,23 @@ func RunMeter(ctx context.Context, spec MeterSpec, stop <-chan struct{}, started
 		}
 		defer c.Close()
 		closeConn = func() { c.Close() }
+		uc := c.(*net.UDPConn)
+		res.KernelStamps = echo.StampReceives(uc)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, 64)
+			buf, oob := make([]byte, 64), make([]byte, echo.OOBSize)
 			for {
-				n, err := c.Read(buf)
+				n, _, arrived, _, err := echo.ReadStamped(uc, buf, oob)
+				read := time.Now()
 				if errors.Is(err, net.ErrClosed) {
 					return
 				}
 				if err != nil {
 					continue // ICMP errors surface as ECONNREFUSED on a connected socket
 				}
-				if seq, _, ok := echo.DecodeSeq(buf[:n]); ok {
-					answer(seq, time.Now())
+				if seq, _, held, ok := echo.DecodeReply(buf[:n]); ok {
+					answer(seq, arrived, read, held)
 				}
 			}
 		}()
@@ -215,7 +251,8 @@ func RunMeter(ctx context.Context, spec MeterSpec, stop <-chan struct{}, started
 					return
 				}
 				if got, _, ok := echo.DecodeSeq(buf); ok && got == seq {
-					answer(seq, time.Now())
+					now := time.Now()
+					answer(seq, now, now, 0)
 				}
 			}()
 			return nil
@@ -269,6 +306,12 @@ loop:
 	mu.Unlock()
 	res.Sent = len(final)
 	res.Lost, res.Gaps = analyze(final, interval)
+	for _, r := range final {
+		if r.held {
+			res.Held++
+		}
+	}
+	res.EchoHeldMaxMS, res.ReadLateMaxMS = ms(echoHeld), ms(readLate)
 	if res.Sent > 0 {
 		res.LossPct = 100 * float64(res.Lost) / float64(res.Sent)
 	}

@@ -55,7 +55,8 @@ func isCause(e report.Event) bool {
 
 // figures turns one meter result into report figures.
 func figures(r MeterResult) report.Figures {
-	return report.Figures{Sent: r.Sent, Lost: r.Lost, LossPercent: r.LossPct, LongestGapMs: r.LongestGapMS}
+	return report.Figures{Sent: r.Sent, Lost: r.Lost, LossPercent: r.LossPct, LongestGapMs: r.LongestGapMS,
+		Held: r.Held, ProcessDelayMaxMs: max(r.EchoHeldMaxMS, r.ReadLateMaxMS)}
 }
 
 func timelineGaps(gaps []Gap, causes [][]string) []report.TimelineGap {

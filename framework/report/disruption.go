@@ -21,10 +21,20 @@ type Figures struct {
 	Lost         int     `json:"lost"`
 	LossPercent  float64 `json:"lossPercent"`
 	LongestGapMs float64 `json:"longestGapMs"`
+	// Held are probes the network answered in time that a busy probe
+	// process (echo or meter) held past the reply timeout: not lost.
+	// ProcessDelayMaxMs is the longest such a process held one.
+	Held              int     `json:"held,omitempty"`
+	ProcessDelayMaxMs float64 `json:"processDelayMaxMs,omitempty"`
 }
 
 func (f Figures) String() string {
-	return fmt.Sprintf("loss %.2f%% (%d/%d), longest gap %.0f ms", f.LossPercent, f.Lost, f.Sent, f.LongestGapMs)
+	s := fmt.Sprintf("loss %.2f%% (%d/%d), longest gap %.0f ms", f.LossPercent, f.Lost, f.Sent, f.LongestGapMs)
+	if f.Held > 0 {
+		s += fmt.Sprintf(" (%d more answered in time on the network but held up to %.0f ms by a busy probe process: not lost)",
+			f.Held, f.ProcessDelayMaxMs)
+	}
+	return s
 }
 
 // PairFigures are one pair's figures during the hop, and during the
@@ -37,7 +47,8 @@ type PairFigures struct {
 
 // figures returns the totals of a Disruption as Figures.
 func (d Disruption) figures() Figures {
-	return Figures{Sent: d.Sent, Lost: d.Lost, LossPercent: d.LossPercent, LongestGapMs: d.LongestGapMs}
+	return Figures{Sent: d.Sent, Lost: d.Lost, LossPercent: d.LossPercent, LongestGapMs: d.LongestGapMs,
+		Held: d.Held, ProcessDelayMaxMs: d.ProcessDelayMaxMs}
 }
 
 // Timeline event kinds. Spans have an End; instants do not.
@@ -160,11 +171,15 @@ func (t *Timeline) Summary() Disruption {
 		d.Sent += p.Hop.Sent
 		d.Lost += p.Hop.Lost
 		d.LongestGapMs = max(d.LongestGapMs, p.Hop.LongestGapMs)
+		d.Held += p.Hop.Held
+		d.ProcessDelayMaxMs = max(d.ProcessDelayMaxMs, p.Hop.ProcessDelayMaxMs)
 		if p.Baseline != nil {
 			hasBase = true
 			base.Sent += p.Baseline.Sent
 			base.Lost += p.Baseline.Lost
 			base.LongestGapMs = max(base.LongestGapMs, p.Baseline.LongestGapMs)
+			base.Held += p.Baseline.Held
+			base.ProcessDelayMaxMs = max(base.ProcessDelayMaxMs, p.Baseline.ProcessDelayMaxMs)
 		}
 		d.Pairs = append(d.Pairs, PairFigures{Pair: p.Pair, Figures: p.Hop, Baseline: p.Baseline})
 	}

@@ -169,3 +169,23 @@ func TestHTMLReportDrawsTheTimeline(t *testing.T) {
 		t.Error("section without timelines")
 	}
 }
+
+// Probes a busy probe process held are summed per hop and said in words,
+// apart from the loss.
+func TestHeldProbesAreSummedAndSaid(t *testing.T) {
+	tl := &Timeline{Hop: "1.19.6 -> 1.20.2", Pairs: []TimelinePair{
+		{Pair: "a", Hop: Figures{Sent: 1000, Lost: 2, LossPercent: 0.2, LongestGapMs: 40, Held: 30, ProcessDelayMaxMs: 1600}},
+		{Pair: "b", Hop: Figures{Sent: 1000, Held: 5, ProcessDelayMaxMs: 1100}},
+	}}
+	d := tl.Summary()
+	if d.Held != 35 || d.ProcessDelayMaxMs != 1600 || d.Lost != 2 {
+		t.Fatalf("summary: held %d, delay %v, lost %d; want 35, 1600, 2", d.Held, d.ProcessDelayMaxMs, d.Lost)
+	}
+	want := "loss 0.10% (2/2000), longest gap 40 ms (35 more answered in time on the network but held up to 1600 ms by a busy probe process: not lost)"
+	if s := d.String(); s != want {
+		t.Fatalf("String() = %q\nwant %q", s, want)
+	}
+	if s := (Figures{Sent: 10}).String(); strings.Contains(s, "held") {
+		t.Fatalf("nothing held, yet said: %q", s)
+	}
+}

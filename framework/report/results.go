@@ -58,6 +58,9 @@ type Disruption struct {
 	Lost         int     `json:"lost"`
 	LossPercent  float64 `json:"lossPercent"`
 	LongestGapMs float64 `json:"longestGapMs"`
+	// Held and ProcessDelayMaxMs: see Figures.
+	Held              int     `json:"held,omitempty"`
+	ProcessDelayMaxMs float64 `json:"processDelayMaxMs,omitempty"`
 	// Hop names the hop ("1.16.19 -> 1.17.0") the figures are from.
 	Hop string `json:"hop,omitempty"`
 	// Baseline are the same pairs' totals over the window before the hop,
