@@ -116,6 +116,9 @@ type injection struct {
 	heal  faults.Heal
 	names []string
 	at    time.Time
+	// took is how long the injection took; healAt when the heal began.
+	took   time.Duration
+	healAt time.Time
 	// healed: the heal step succeeded, so the checks must pass again.
 	healed bool
 }
@@ -170,12 +173,13 @@ func (w *world) injectFault(f *faults.Fault, checked checks.Phase, skip string, 
 		// A fault changes the cluster under the CNI: no readiness wait after
 		// it continues a settle window seen before it.
 		w.forgetReady()
+		began := time.Now()
 		heal, names, err := f.Inject(ctx, faultTarget{w})
 		if faults.IsNotApplicable(err) {
 			Skip(err.Error())
 		}
 		Expect(err).NotTo(HaveOccurred(), "inject fault %s", f.Name())
-		w.setInjection(f.Name(), &injection{heal: heal, names: names, at: time.Now()})
+		w.setInjection(f.Name(), &injection{heal: heal, names: names, at: time.Now(), took: time.Since(began)})
 		AddReportEntry("fault names", strings.Join(names, ", "))
 	}
 }
@@ -187,6 +191,7 @@ func (w *world) healFault(f *faults.Fault) func(SpecContext) {
 			Skip("the fault was not injected (see its inject step)")
 		}
 		w.forgetReady()
+		inj.healAt = time.Now()
 		Expect(inj.heal(ctx)).To(Succeed(), "heal fault %s", f.Name())
 		inj.healed = true
 	}
@@ -203,7 +208,7 @@ func (w *world) mustFail(run string, f *faults.Fault, e checks.Entry) func(SpecC
 		if inj == nil {
 			Skip("the fault was not injected (see its inject step)")
 		}
-		row := faults.Outcome{Run: run, Fault: f.Name(), Check: e.Check.Name(), Caught: "no"}
+		row := faults.Outcome{Run: run, Fault: f.Name(), Check: e.Check.Name(), Caught: "no", Inject: inj.took.Round(100 * time.Millisecond).String()}
 		defer func() { recordOutcome(row) }()
 		if !ok {
 			Fail(fmt.Sprintf("check %s is in the catalogue but has no body in suites", e.Check.Name()))
@@ -286,11 +291,11 @@ func (w *world) passesAgain(run string, f *faults.Fault, e checks.Entry) func(Sp
 		}
 		ok := false
 		defer func() {
-			state := "failed"
+			state, took := "failed", ""
 			if ok {
-				state = "passed"
+				state, took = "passed", time.Since(inj.healAt).Round(time.Second).String()
 			}
-			markHealed(run, f.Name(), e.Check.Name(), state)
+			markHealed(run, f.Name(), e.Check.Name(), state, took)
 		}()
 		check(ctx)
 		ok = true
@@ -335,12 +340,12 @@ func recordOutcome(r faults.Outcome) {
 	writeOutcomes()
 }
 
-func markHealed(run, fault, check, state string) {
+func markHealed(run, fault, check, state, took string) {
 	outcomesMu.Lock()
 	defer outcomesMu.Unlock()
 	for i := range outcomes {
 		if o := &outcomes[i]; o.Run == run && o.Fault == fault && o.Check == check {
-			o.Healed = state
+			o.Healed, o.Heal = state, took
 		}
 	}
 	writeOutcomes()

@@ -52,6 +52,9 @@ type Outcome struct {
 	Message string
 	// Detect is the time from inject to the failing check.
 	Detect string
+	// Inject is how long injecting the fault took; Heal the time from the
+	// heal's start until this check passed again (empty: it did not).
+	Inject, Heal string
 }
 
 // WriteMarkdown writes the fault matrix (fault -> expected check ->
@@ -59,13 +62,21 @@ type Outcome struct {
 func WriteMarkdown(w io.Writer, rows []Outcome) error {
 	fmt.Fprintln(w, "# Fault matrix")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| run | fault | check | caught | detected after | after heal | observed failure |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| run | fault | check | caught | inject took | detected after | after heal | passed again after | observed failure |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		msg := strings.ReplaceAll(strings.ReplaceAll(firstLines(r.Message, 3), "|", "\\|"), "\n", "<br>")
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Run, r.Fault, r.Check, r.Caught, r.Detect, r.Healed, msg)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Run, r.Fault, r.Check, r.Caught, dash(r.Inject), r.Detect,
+			r.Healed, dash(r.Heal), msg)
 	}
 	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func firstLines(s string, n int) string {
