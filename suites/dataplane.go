@@ -17,6 +17,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/hybridcni/hybridcni/framework/checks"
+	"github.com/hybridcni/hybridcni/framework/cni"
 	"github.com/hybridcni/hybridcni/framework/probe"
 	"github.com/hybridcni/hybridcni/framework/progress"
 )
@@ -260,13 +261,20 @@ func (w *world) waitServiceReady(ctx context.Context, namespace, name string) er
 // makes its pods within seconds, Pending ones count.
 const noBackendFor = 30 * time.Second
 
+// scaledToZeroFor is how long a Service with no pod may have every
+// Deployment and StatefulSet that makes its pods held at zero replicas
+// before waitServiceReady gives up: a declared state no rollout makes, so
+// one settle window (the readiness checks' rule for the CNI's own).
+var scaledToZeroFor = cni.DefaultSettle
+
 // waitServiceReady waits (within) until the Service has a ready endpoint,
 // and stops sooner when no pod, in any phase but deleted, has matched its
 // selector for noBackend: nothing will serve it then (coredns scaled to 0
-// waited the whole 3 minutes).
+// waited the whole 3 minutes); or for scaledToZeroFor when the controllers
+// that make its pods are all scaled to zero.
 func waitServiceReady(ctx context.Context, kube kubernetes.Interface, namespace, name string, within, noBackend time.Duration) error {
 	var last string
-	var emptySince time.Time
+	var emptySince, zeroSince time.Time
 	errNoBackend := errors.New("no pod selected")
 	err := wait.PollUntilContextTimeout(ctx, time.Second, within, true, func(ctx context.Context) (bool, error) {
 		slices, err := kube.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
@@ -293,7 +301,7 @@ func waitServiceReady(ctx context.Context, kube kubernetes.Interface, namespace,
 		}
 		for _, p := range pods.Items {
 			if p.DeletionTimestamp == nil {
-				emptySince = time.Time{}
+				emptySince, zeroSince = time.Time{}, time.Time{}
 				return false, nil
 			}
 		}
@@ -301,6 +309,18 @@ func waitServiceReady(ctx context.Context, kube kubernetes.Interface, namespace,
 			emptySince = time.Now()
 		}
 		last = "no pod matches its selector " + sel
+		if zero := scaledToZero(ctx, kube, namespace, svc.Spec.Selector); zero == "" {
+			zeroSince = time.Time{}
+		} else {
+			if zeroSince.IsZero() {
+				zeroSince = time.Now()
+			}
+			last += ": " + zero
+			if time.Since(zeroSince) >= scaledToZeroFor {
+				last += fmt.Sprintf(" (for %s): nothing will serve it", scaledToZeroFor)
+				return false, errNoBackend
+			}
+		}
 		if time.Since(emptySince) >= noBackend {
 			last += fmt.Sprintf(" (for %s): nothing will serve it", noBackend)
 			return false, errNoBackend
@@ -436,4 +456,41 @@ func (w *world) controlPlanePortForward(ctx context.Context, wl *workload) {
 // podsRoutableFromControlPlane: remote pod networks configured (BGP to the router).
 func (w *world) podsRoutableFromControlPlane() bool {
 	return w.env.PodsRoutable
+}
+
+// scaledToZero names the Deployments and StatefulSets of namespace whose
+// pods the selector matches when every one of them is scaled to zero
+// ("Deployment kube-system/coredns is scaled to 0 replicas"); empty when
+// none matches, one would make pods, or the API does not answer.
+func scaledToZero(ctx context.Context, kube kubernetes.Interface, namespace string, selector map[string]string) string {
+	sel := labels.SelectorFromSet(selector)
+	var zero []string
+	deps, err := kube.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return ""
+	}
+	for _, d := range deps.Items {
+		if sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+			if d.Spec.Replicas == nil || *d.Spec.Replicas != 0 {
+				return ""
+			}
+			zero = append(zero, "Deployment "+namespace+"/"+d.Name)
+		}
+	}
+	sets, err := kube.AppsV1().StatefulSets(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return ""
+	}
+	for _, s := range sets.Items {
+		if sel.Matches(labels.Set(s.Spec.Template.Labels)) {
+			if s.Spec.Replicas == nil || *s.Spec.Replicas != 0 {
+				return ""
+			}
+			zero = append(zero, "StatefulSet "+namespace+"/"+s.Name)
+		}
+	}
+	if len(zero) == 0 {
+		return ""
+	}
+	return strings.Join(zero, ", ") + " scaled to 0 replicas"
 }
