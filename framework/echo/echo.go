@@ -6,7 +6,8 @@
 //     convention), GET /hostname the server's name, GET /healthz "ok";
 //   - UDP: any datagram is answered with the peer's "IP:port", except
 //     sequence-numbered disruption datagrams (see Seq), which come back as
-//     sent plus how long this process held them (see EncodeReply);
+//     sent plus how long this process held them and how many datagrams its
+//     socket dropped (see EncodeReply);
 //   - TCP (optional port): the disruption endpoint, echoing Seq frames.
 //
 // Listen opens every socket first (so a caller can do it inside a network
@@ -62,29 +63,47 @@ func DecodeSeq(b []byte) (seq uint64, sent time.Time, ok bool) {
 }
 
 // ReplyLen is a UDP disruption reply: the frame, then 8 bytes of how long
-// the echo held it (ns, from its kernel's arrival stamp to the reply).
-const ReplyLen = SeqLen + 8
+// the echo held it (ns, from its kernel's arrival stamp to the reply) and
+// 4 of how many datagrams the echo's socket had dropped by then.
+const ReplyLen = SeqLen + 8 + 4
 
-// EncodeReply appends the time the echo held frame to it.
-func EncodeReply(frame []byte, held time.Duration) []byte {
+// Reply is a decoded UDP disruption reply.
+type Reply struct {
+	Seq  uint64
+	Sent time.Time
+	// Held is how long the echo process held the probe.
+	Held time.Duration
+	// Drops counts the datagrams the echo's socket had dropped (a full
+	// receive buffer, for all its clients) when it replied.
+	Drops uint32
+}
+
+// EncodeReply appends the time the echo held frame and its socket's drops.
+func EncodeReply(frame []byte, held time.Duration, drops uint32) []byte {
 	b := make([]byte, ReplyLen)
 	copy(b, frame)
 	binary.BigEndian.PutUint64(b[SeqLen:], uint64(max(held, 0)))
+	binary.BigEndian.PutUint32(b[SeqLen+8:], drops)
 	return b
 }
 
 // DecodeReply parses a UDP disruption reply. A bare frame (an echo that
-// does not say) holds 0.
-func DecodeReply(b []byte) (seq uint64, sent time.Time, held time.Duration, ok bool) {
+// does not say) held 0 and dropped nothing.
+func DecodeReply(b []byte) (Reply, bool) {
+	var r Reply
+	var ok bool
 	switch len(b) {
 	case SeqLen:
-		seq, sent, ok = DecodeSeq(b)
-		return seq, sent, 0, ok
+		r.Seq, r.Sent, ok = DecodeSeq(b)
 	case ReplyLen:
-		seq, sent, ok = DecodeSeq(b[:SeqLen])
-		return seq, sent, time.Duration(binary.BigEndian.Uint64(b[SeqLen:])), ok
+		r.Seq, r.Sent, ok = DecodeSeq(b[:SeqLen])
+		r.Held = time.Duration(binary.BigEndian.Uint64(b[SeqLen:]))
+		r.Drops = binary.BigEndian.Uint32(b[SeqLen+8:])
 	}
-	return 0, time.Time{}, 0, false
+	if !ok {
+		return Reply{}, false
+	}
+	return r, true
 }
 
 // Config says where the server listens.
@@ -243,7 +262,7 @@ func (s *Server) serveUDP(ctx context.Context, errc chan<- error) {
 	buf, oob := make([]byte, maxDatagram), make([]byte, OOBSize)
 	StampReceives(s.udpConn)
 	for {
-		n, peer, at, stamped, err := ReadStamped(s.udpConn, buf, oob)
+		n, peer, at, err := ReadStamped(s.udpConn, buf, oob)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -256,10 +275,10 @@ func (s *Server) serveUDP(ctx context.Context, errc chan<- error) {
 			// How long this process held the probe: a busy echo is not the
 			// network's loss (the meter takes it off the round trip).
 			var held time.Duration
-			if stamped {
-				held = time.Since(at)
+			if at.Stamped {
+				held = time.Since(at.At)
 			}
-			reply = EncodeReply(reply, held)
+			reply = EncodeReply(reply, held, at.Drops)
 		} else {
 			// Report IPv4 peers as 10.0.0.1:port, not ::ffff:10.0.0.1.
 			reply = []byte(netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port()).String())

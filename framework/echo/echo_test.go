@@ -34,16 +34,16 @@ func TestSeqCodec(t *testing.T) {
 
 func TestReplyCodec(t *testing.T) {
 	frame := echo.EncodeSeq(9, time.Unix(5, 0))
-	r := echo.EncodeReply(frame, 1500*time.Millisecond)
-	if seq, sent, held, ok := echo.DecodeReply(r); !ok || seq != 9 || !sent.Equal(time.Unix(5, 0)) || held != 1500*time.Millisecond {
-		t.Fatalf("decode reply: %d %v %v %v", seq, sent, held, ok)
+	b := echo.EncodeReply(frame, 1500*time.Millisecond, 7)
+	if r, ok := echo.DecodeReply(b); !ok || r.Seq != 9 || !r.Sent.Equal(time.Unix(5, 0)) || r.Held != 1500*time.Millisecond || r.Drops != 7 {
+		t.Fatalf("decode reply: %+v %v", r, ok)
 	}
-	// An echo that does not say how long it held the frame held it 0.
-	if seq, _, held, ok := echo.DecodeReply(frame); !ok || seq != 9 || held != 0 {
-		t.Fatalf("bare frame as reply: %d %v %v", seq, held, ok)
+	// An echo that does not say held the frame 0 and dropped nothing.
+	if r, ok := echo.DecodeReply(frame); !ok || r.Seq != 9 || r.Held != 0 || r.Drops != 0 {
+		t.Fatalf("bare frame as reply: %+v %v", r, ok)
 	}
-	for _, bad := range [][]byte{nil, r[:len(r)-1], append(r, 0), append([]byte("XXXX"), r[4:]...)} {
-		if _, _, _, ok := echo.DecodeReply(bad); ok {
+	for _, bad := range [][]byte{nil, b[:len(b)-1], append(b, 0), append([]byte("XXXX"), b[4:]...)} {
+		if _, ok := echo.DecodeReply(bad); ok {
 			t.Errorf("decoded a non-reply %q", bad)
 		}
 	}
@@ -73,14 +73,67 @@ func TestReadStampedTellsArrivalFromRead(t *testing.T) {
 	const wait = 300 * time.Millisecond
 	time.Sleep(wait) // the reader is busy
 	buf, oob := make([]byte, 16), make([]byte, echo.OOBSize)
-	_, _, at, stamped, err := echo.ReadStamped(rx, buf, oob)
-	read := time.Now()
-	if err != nil || !stamped {
-		t.Fatalf("read: stamped %v, %v", stamped, err)
+	_, _, a, err := echo.ReadStamped(rx, buf, oob)
+	read, at := time.Now(), a.At
+	if err != nil || !a.Stamped {
+		t.Fatalf("read: stamped %v, %v", a.Stamped, err)
 	}
 	if at.Before(sent.Add(-time.Millisecond)) || read.Sub(at) < wait-10*time.Millisecond {
 		t.Fatalf("arrival %s, sent %s, read %s: want the arrival near the send, %v before the read",
 			at.Format("15:04:05.000"), sent.Format("15:04:05.000"), read.Format("15:04:05.000"), wait)
+	}
+}
+
+// TestReadStampedCountsSocketDrops: datagrams sent to a socket whose
+// reader is away, more than its receive buffer holds, are dropped by the
+// kernel, and the next datagram read says how many.
+func TestReadStampedCountsSocketDrops(t *testing.T) {
+	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	if err := rx.SetReadBuffer(4096); err != nil { // the kernel's minimum: a few datagrams
+		t.Fatal(err)
+	}
+	if !echo.StampReceives(rx) {
+		t.Fatal("socket options refused on a Linux UDP socket")
+	}
+	tx, err := net.DialUDP("udp", nil, rx.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	const sent = 200
+	for i := range sent {
+		if _, err := tx.Write(echo.EncodeSeq(uint64(i), time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf, oob := make([]byte, 64), make([]byte, echo.OOBSize)
+	queued := 0
+	var last echo.Arrival
+	for {
+		_ = rx.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, _, a, err := echo.ReadStamped(rx, buf, oob)
+		if err != nil {
+			break
+		}
+		queued, last = queued+1, a
+	}
+	if queued == 0 || queued == sent {
+		t.Fatalf("%d of %d datagrams queued: want the small buffer to hold some, not all", queued, sent)
+	}
+	// A datagram carries the count as of its own queueing: the next one says.
+	if _, err := tx.Write([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	_ = rx.SetReadDeadline(time.Now().Add(time.Second))
+	if _, _, last, err = echo.ReadStamped(rx, buf, oob); err != nil {
+		t.Fatal(err)
+	}
+	if !last.Counted || int(last.Drops) != sent-queued {
+		t.Fatalf("the last read says %d dropped (counted %v); %d were sent and %d queued", last.Drops, last.Counted, sent, queued)
 	}
 }
 
@@ -198,8 +251,8 @@ func TestServerAnswers(t *testing.T) {
 	if n, err = u.Read(buf); err != nil || n != echo.ReplyLen || !bytes.Equal(buf[:echo.SeqLen], frame) {
 		t.Fatalf("udp seq frame came back as %q (%v), want the frame and the time held", buf[:n], err)
 	}
-	if seq, _, held, ok := echo.DecodeReply(buf[:n]); !ok || seq != 7 || held < 0 || held > time.Second {
-		t.Fatalf("udp reply: seq %d, held %v, ok %v: want seq 7 held well under a second", seq, held, ok)
+	if r, ok := echo.DecodeReply(buf[:n]); !ok || r.Seq != 7 || r.Held < 0 || r.Held > time.Second || r.Drops != 0 {
+		t.Fatalf("udp reply: %+v, ok %v: want seq 7 held well under a second, nothing dropped", r, ok)
 	}
 
 	tc := dial("tcp", 9001)

@@ -9,7 +9,9 @@ import (
 )
 
 // StampReceives asks the kernel to stamp each datagram c receives with
-// its arrival time, so a busy process reading late does not move it.
+// its arrival time, so a busy process reading late does not move it, and
+// to say how many datagrams the socket has dropped (a full receive buffer
+// while the process was busy). It reports whether the stamps are on.
 func StampReceives(c *net.UDPConn) bool {
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -18,41 +20,54 @@ func StampReceives(c *net.UDPConn) bool {
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+		if serr == nil {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RXQ_OVFL, 1)
+		}
 	}); err != nil || serr != nil {
 		return false
 	}
 	return true
 }
 
-// ReadStamped reads one datagram and the time it reached the socket: the
-// kernel's stamp when StampReceives is on, else the time of the read.
-// stamped says which.
-func ReadStamped(c *net.UDPConn, buf, oob []byte) (n int, peer netip.AddrPort, at time.Time, stamped bool, err error) {
+// Arrival is when a datagram reached the socket: the kernel's stamp when
+// StampReceives is on (Stamped), else the time of the read. Drops is how
+// many datagrams the socket had dropped by then (Counted: the kernel says).
+type Arrival struct {
+	At      time.Time
+	Stamped bool
+	Drops   uint32
+	Counted bool
+}
+
+// ReadStamped reads one datagram and its Arrival.
+func ReadStamped(c *net.UDPConn, buf, oob []byte) (int, netip.AddrPort, Arrival, error) {
 	n, oobn, _, peer, err := c.ReadMsgUDPAddrPort(buf, oob)
-	read := time.Now()
+	a := Arrival{At: time.Now()}
 	if err != nil {
-		return n, peer, read, false, err
+		return n, peer, a, err
 	}
-	if at, ok := kernelStamp(oob[:oobn]); ok && !at.After(read) {
-		return n, peer, at, true, nil
+	msgs, perr := syscall.ParseSocketControlMessage(oob[:oobn])
+	if perr != nil {
+		return n, peer, a, nil
 	}
-	return n, peer, read, false, nil
+	for _, m := range msgs {
+		if m.Header.Level != syscall.SOL_SOCKET {
+			continue
+		}
+		switch {
+		case m.Header.Type == syscall.SCM_TIMESTAMPNS && len(m.Data) >= 16:
+			at := time.Unix(int64(binary.NativeEndian.Uint64(m.Data[0:8])), int64(binary.NativeEndian.Uint64(m.Data[8:16])))
+			if !at.After(a.At) {
+				a.At, a.Stamped = at, true
+			}
+		case m.Header.Type == syscall.SO_RXQ_OVFL && len(m.Data) >= 4:
+			a.Drops = binary.NativeEndian.Uint32(m.Data[0:4])
+		}
+	}
+	// With the option on, the kernel sends the count only once it is not 0.
+	a.Counted = a.Stamped
+	return n, peer, a, nil
 }
 
 // OOBSize is the control buffer ReadStamped needs.
-const OOBSize = 64
-
-func kernelStamp(oob []byte) (time.Time, bool) {
-	msgs, err := syscall.ParseSocketControlMessage(oob)
-	if err != nil {
-		return time.Time{}, false
-	}
-	for _, m := range msgs {
-		if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
-			sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
-			nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
-			return time.Unix(sec, nsec), true
-		}
-	}
-	return time.Time{}, false
-}
+const OOBSize = 128

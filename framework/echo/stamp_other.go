@@ -11,11 +11,19 @@ import (
 // StampReceives is Linux only: elsewhere reads carry the read's time.
 func StampReceives(c *net.UDPConn) bool { return false }
 
-// ReadStamped reads one datagram; at is the time of the read.
-func ReadStamped(c *net.UDPConn, buf, oob []byte) (n int, peer netip.AddrPort, at time.Time, stamped bool, err error) {
-	n, peer, err = c.ReadFromUDPAddrPort(buf)
-	return n, peer, time.Now(), false, err
+// Arrival: see the Linux version; here At is the time of the read.
+type Arrival struct {
+	At      time.Time
+	Stamped bool
+	Drops   uint32
+	Counted bool
+}
+
+// ReadStamped reads one datagram; its Arrival is the time of the read.
+func ReadStamped(c *net.UDPConn, buf, oob []byte) (int, netip.AddrPort, Arrival, error) {
+	n, peer, err := c.ReadFromUDPAddrPort(buf)
+	return n, peer, Arrival{At: time.Now()}, err
 }
 
 // OOBSize is the control buffer ReadStamped needs.
-const OOBSize = 64
+const OOBSize = 128

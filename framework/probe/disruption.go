@@ -166,20 +166,23 @@ func (r *DisruptionReport) Check(b Budget) error {
 }
 
 // Table renders sent, lost, loss %, longest gap, probes held by a busy
-// probe process and gap windows per pair.
+// probe process, the probe sockets' drops and gap windows per pair.
 func (r *DisruptionReport) Table() string {
 	var b bytes.Buffer
-	t := table.New(&b, "pair", "sent", "lost", "loss", "longest gap", "held", "gaps")
+	t := table.New(&b, "pair", "sent", "lost", "loss", "longest gap", "held", "socket drops", "gaps")
 	for _, p := range r.Pairs {
 		var gaps []string
 		for _, g := range p.Gaps {
 			gaps = append(gaps, fmt.Sprintf("%s-%s (%.0f ms)", g.Start.Format("15:04:05.000"), g.End.Format("15:04:05.000"), g.MS))
 		}
-		held := "-"
+		held, dropped := "-", "-"
 		if p.Held > 0 {
 			held = fmt.Sprintf("%d (up to %.0f ms)", p.Held, max(p.EchoHeldMaxMS, p.ReadLateMaxMS))
 		}
-		t.Row(p.Name, p.Sent, p.Lost, fmt.Sprintf("%.2f%%", p.LossPct), fmt.Sprintf("%.0f ms", p.LongestGapMS), held, strings.Join(gaps, ", "))
+		if p.SocketDrops+p.EchoSocketDrops > 0 {
+			dropped = fmt.Sprintf("meter %d, echo %d", p.SocketDrops, p.EchoSocketDrops)
+		}
+		t.Row(p.Name, p.Sent, p.Lost, fmt.Sprintf("%.2f%%", p.LossPct), fmt.Sprintf("%.0f ms", p.LongestGapMS), held, dropped, strings.Join(gaps, ", "))
 	}
 	_ = t.Flush()
 	return b.String()

@@ -2,6 +2,7 @@ package probe_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"syscall"
@@ -142,7 +143,9 @@ func TestLabDisruptionMeter(t *testing.T) {
 // (SIGSTOP) for 1.5 s while the meter runs: the network delivered every
 // probe, the process held them. Those probes are answered and counted as
 // held, with the echo's holding time; a 1.5 s link outage on the same
-// pair (TestLabDisruptionMeter) is loss.
+// pair (TestLabDisruptionMeter) is loss. At a rate the echo's receive
+// buffer cannot hold through the stall, the probes it dropped are lost and
+// counted as the echo socket's drops.
 func TestLabMeterBusyEchoIsNotNetworkLoss(t *testing.T) {
 	c := newCluster(t, clusterOpts{masquerade: true})
 	a := c.nodes[0].pods[0]
@@ -171,5 +174,29 @@ func TestLabMeterBusyEchoIsNotNetworkLoss(t *testing.T) {
 	}
 	if err := rep.Check(probe.Budget{}); err != nil {
 		t.Errorf("a busy echo failed the disruption budget: %v", err)
+	}
+	if p.EchoSocketDrops != 0 || p.SocketDrops != 0 {
+		t.Errorf("%s: socket drops echo %d, meter %d in a stall the buffers hold", p.Name, p.EchoSocketDrops, p.SocketDrops)
+	}
+
+	// At 1,000 probes/s the same stall overflows the echo's receive buffer:
+	// those probes are lost, and the meter says the echo's socket dropped
+	// them, not the network.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, err := probe.StartMeter(ctx, []probe.MeterPair{pair}, probe.WithRate(1000))
+	must(t, err)
+	time.Sleep(200 * time.Millisecond)
+	must(t, c.echo.Signal(syscall.SIGSTOP))
+	time.Sleep(stall)
+	must(t, c.echo.Signal(syscall.SIGCONT))
+	time.Sleep(500 * time.Millisecond)
+	rep = stopMeter(t, m)
+	p = rep.Pairs[0]
+	if p.Lost == 0 || p.EchoSocketDrops == 0 || int(p.EchoSocketDrops+p.SocketDrops) != p.Lost {
+		t.Errorf("%s: lost %d, socket drops echo %d, meter %d: want every loss a socket drop", p.Name, p.Lost, p.EchoSocketDrops, p.SocketDrops)
+	}
+	if s := rep.Table(); !strings.Contains(s, fmt.Sprintf("meter %d, echo %d", p.SocketDrops, p.EchoSocketDrops)) {
+		t.Errorf("the table does not show the socket drops:\n%s", s)
 	}
 }

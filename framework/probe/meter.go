@@ -106,6 +106,13 @@ type MeterResult struct {
 	// KernelStamps says replies carried the kernel's arrival time (UDP on
 	// Linux); without them a late read counts against the network.
 	KernelStamps bool `json:"kernel_stamps"`
+	// SocketDrops counts replies the meter's own socket dropped (a full
+	// receive buffer while the meter was busy): lost, but not on the
+	// network. EchoSocketDrops counts datagrams the echo's socket dropped
+	// while this pair ran, for all the echo's clients (so pairs to one echo
+	// share them): lost to a busy echo, not to the network.
+	SocketDrops     uint32 `json:"socket_drops,omitempty"`
+	EchoSocketDrops uint32 `json:"echo_socket_drops,omitempty"`
 }
 
 // MeterStarted is the first line `hybridcni probe meter` prints, once the
@@ -168,6 +175,11 @@ func RunMeter(ctx context.Context, spec MeterSpec, stop <-chan struct{}, started
 		recs []record
 	)
 	var echoHeld, readLate time.Duration
+	// drops: the meter socket's count, the echo's first and last seen.
+	var drops struct {
+		meter, echoFirst, echoLast uint32
+		seen                       bool
+	}
 	// answer judges one reply: arrived is when it reached the meter's
 	// socket, read when the meter read it, held how long the echo kept it.
 	// The network's part of the round trip is arrived - sent - held.
@@ -211,7 +223,7 @@ func RunMeter(ctx context.Context, spec MeterSpec, stop <-chan struct{}, started
 			defer wg.Done()
 			buf, oob := make([]byte, 64), make([]byte, echo.OOBSize)
 			for {
-				n, _, arrived, _, err := echo.ReadStamped(uc, buf, oob)
+				n, _, arrived, err := echo.ReadStamped(uc, buf, oob)
 				read := time.Now()
 				if errors.Is(err, net.ErrClosed) {
 					return
@@ -219,8 +231,15 @@ func RunMeter(ctx context.Context, spec MeterSpec, stop <-chan struct{}, started
 				if err != nil {
 					continue // ICMP errors surface as ECONNREFUSED on a connected socket
 				}
-				if seq, _, held, ok := echo.DecodeReply(buf[:n]); ok {
-					answer(seq, arrived, read, held)
+				if r, ok := echo.DecodeReply(buf[:n]); ok {
+					answer(r.Seq, arrived.At, read, r.Held)
+					mu.Lock()
+					drops.meter = max(drops.meter, arrived.Drops)
+					if !drops.seen {
+						drops.echoFirst, drops.seen = r.Drops, true
+					}
+					drops.echoLast = max(drops.echoLast, r.Drops)
+					mu.Unlock()
 				}
 			}
 		}()
@@ -312,6 +331,10 @@ loop:
 		}
 	}
 	res.EchoHeldMaxMS, res.ReadLateMaxMS = ms(echoHeld), ms(readLate)
+	res.SocketDrops = drops.meter
+	if drops.echoLast > drops.echoFirst {
+		res.EchoSocketDrops = drops.echoLast - drops.echoFirst
+	}
 	if res.Sent > 0 {
 		res.LossPct = 100 * float64(res.Lost) / float64(res.Sent)
 	}

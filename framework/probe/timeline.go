@@ -56,7 +56,7 @@ func isCause(e report.Event) bool {
 // figures turns one meter result into report figures.
 func figures(r MeterResult) report.Figures {
 	return report.Figures{Sent: r.Sent, Lost: r.Lost, LossPercent: r.LossPct, LongestGapMs: r.LongestGapMS,
-		Held: r.Held, ProcessDelayMaxMs: max(r.EchoHeldMaxMS, r.ReadLateMaxMS)}
+		Held: r.Held, ProcessDelayMaxMs: max(r.EchoHeldMaxMS, r.ReadLateMaxMS), SocketDrops: int(r.SocketDrops + r.EchoSocketDrops)}
 }
 
 func timelineGaps(gaps []Gap, causes [][]string) []report.TimelineGap {
@@ -140,6 +140,9 @@ func (b Budget) CheckHop(t *report.Timeline) error {
 			continue
 		}
 		msg := fmt.Sprintf("%s: %s (%d of %d probes lost)", p.Pair, joinAnd(over), p.Hop.Lost, p.Hop.Sent)
+		if p.Hop.SocketDrops > 0 {
+			msg += fmt.Sprintf("; meanwhile the probe processes' own sockets dropped %d datagrams with a full buffer (the echo's count covers all its clients): a busy probe process, not the network, lost those", p.Hop.SocketDrops)
+		}
 		if p.Baseline == nil {
 			msg += "; no baseline measured"
 		} else {

@@ -142,6 +142,17 @@ func TestBuildTimelineAndJudgeWithBaseline(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no baseline measured") || !strings.Contains(err.Error(), "unattributed") {
 		t.Fatalf("no baseline, no events: %v", err)
 	}
+	if strings.Contains(msg, "sockets dropped") {
+		t.Errorf("no socket drops measured, yet said:\n%s", msg)
+	}
+	// The probe processes' sockets dropped some: the message says so, the
+	// hop still fails on its loss.
+	during.Pairs[0].EchoSocketDrops, during.Pairs[0].SocketDrops = 40, 2
+	err = Budget{}.CheckHop(BuildTimeline("1.16.19 -> 1.17.0", base, during, events))
+	if err == nil || !strings.Contains(err.Error(), "own sockets dropped 42 datagrams with a full buffer") {
+		t.Fatalf("socket drops not said: %v", err)
+	}
+	during.Pairs[0].EchoSocketDrops, during.Pairs[0].SocketDrops = 0, 0
 	// Within budget: nil.
 	if err := (Budget{MaxGap: 3 * time.Second, MaxLossPct: 6}).CheckHop(tl); err != nil {
 		t.Fatalf("within a wider budget: %v", err)

@@ -26,6 +26,11 @@ type Figures struct {
 	// ProcessDelayMaxMs is the longest such a process held one.
 	Held              int     `json:"held,omitempty"`
 	ProcessDelayMaxMs float64 `json:"processDelayMaxMs,omitempty"`
+	// SocketDrops are datagrams the probes' own sockets dropped (the
+	// meter's, and the echo's for all its clients) with a full receive
+	// buffer while their process was busy; in a hop's totals, the most
+	// any pair saw. They are in Lost: which probes they were is unknown.
+	SocketDrops int `json:"socketDrops,omitempty"`
 }
 
 func (f Figures) String() string {
@@ -33,6 +38,9 @@ func (f Figures) String() string {
 	if f.Held > 0 {
 		s += fmt.Sprintf(" (%d more answered in time on the network but held up to %.0f ms by a busy probe process: not lost)",
 			f.Held, f.ProcessDelayMaxMs)
+	}
+	if f.SocketDrops > 0 {
+		s += fmt.Sprintf(" (the probe processes' own sockets dropped %d datagrams while busy)", f.SocketDrops)
 	}
 	return s
 }
@@ -48,7 +56,7 @@ type PairFigures struct {
 // figures returns the totals of a Disruption as Figures.
 func (d Disruption) figures() Figures {
 	return Figures{Sent: d.Sent, Lost: d.Lost, LossPercent: d.LossPercent, LongestGapMs: d.LongestGapMs,
-		Held: d.Held, ProcessDelayMaxMs: d.ProcessDelayMaxMs}
+		Held: d.Held, ProcessDelayMaxMs: d.ProcessDelayMaxMs, SocketDrops: d.SocketDrops}
 }
 
 // Timeline event kinds. Spans have an End; instants do not.
@@ -173,6 +181,7 @@ func (t *Timeline) Summary() Disruption {
 		d.LongestGapMs = max(d.LongestGapMs, p.Hop.LongestGapMs)
 		d.Held += p.Hop.Held
 		d.ProcessDelayMaxMs = max(d.ProcessDelayMaxMs, p.Hop.ProcessDelayMaxMs)
+		d.SocketDrops = max(d.SocketDrops, p.Hop.SocketDrops)
 		if p.Baseline != nil {
 			hasBase = true
 			base.Sent += p.Baseline.Sent
@@ -180,6 +189,7 @@ func (t *Timeline) Summary() Disruption {
 			base.LongestGapMs = max(base.LongestGapMs, p.Baseline.LongestGapMs)
 			base.Held += p.Baseline.Held
 			base.ProcessDelayMaxMs = max(base.ProcessDelayMaxMs, p.Baseline.ProcessDelayMaxMs)
+			base.SocketDrops = max(base.SocketDrops, p.Baseline.SocketDrops)
 		}
 		d.Pairs = append(d.Pairs, PairFigures{Pair: p.Pair, Figures: p.Hop, Baseline: p.Baseline})
 	}

@@ -178,6 +178,14 @@ func TestHeldProbesAreSummedAndSaid(t *testing.T) {
 		{Pair: "b", Hop: Figures{Sent: 1000, Held: 5, ProcessDelayMaxMs: 1100}},
 	}}
 	d := tl.Summary()
+	if d.SocketDrops != 0 {
+		t.Fatalf("socket drops %d, none measured", d.SocketDrops)
+	}
+	tl.Pairs[0].Hop.SocketDrops, tl.Pairs[1].Hop.SocketDrops = 3, 9 // one echo's count, seen by two pairs
+	if s := tl.Summary(); s.SocketDrops != 9 || !strings.Contains(s.String(), "own sockets dropped 9 datagrams while busy") {
+		t.Fatalf("socket drops: %d, %q; want the most any pair saw, 9, said", s.SocketDrops, s.String())
+	}
+	tl.Pairs[0].Hop.SocketDrops, tl.Pairs[1].Hop.SocketDrops = 0, 0
 	if d.Held != 35 || d.ProcessDelayMaxMs != 1600 || d.Lost != 2 {
 		t.Fatalf("summary: held %d, delay %v, lost %d; want 35, 1600, 2", d.Held, d.ProcessDelayMaxMs, d.Lost)
 	}

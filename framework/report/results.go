@@ -61,6 +61,7 @@ type Disruption struct {
 	// Held and ProcessDelayMaxMs: see Figures.
 	Held              int     `json:"held,omitempty"`
 	ProcessDelayMaxMs float64 `json:"processDelayMaxMs,omitempty"`
+	SocketDrops       int     `json:"socketDrops,omitempty"`
 	// Hop names the hop ("1.16.19 -> 1.17.0") the figures are from.
 	Hop string `json:"hop,omitempty"`
 	// Baseline are the same pairs' totals over the window before the hop,
