@@ -56,6 +56,12 @@ type Env struct {
 	PodsRoutable bool
 	// EchoImage is the image the workload pods run (the harness's echo image).
 	EchoImage string
+	// ProbeNetAdmin: the probe pods (echo, node probes) may hold
+	// CAP_NET_ADMIN, so their UDP sockets get an 8 MiB receive buffer past
+	// net.core.rmem_max and a starved echo answers late rather than drop
+	// what the network delivered. The kind provider's clusters; an
+	// existing cluster's pod security may forbid it.
+	ProbeNetAdmin bool
 	// NodeExec runs a command on a node (nil without NodeShell).
 	NodeExec func(ctx context.Context, node string, argv ...string) (string, error)
 	// Diagnostics are the provider's own sources (router RIB, node logs).

@@ -143,6 +143,7 @@ func (w *world) nodeProbes(ctx context.Context, wl *workload) (map[string]probe.
 					Image:           w.env.EchoImage,
 					Args:            []string{fmt.Sprintf("--http-port=%d", nodeProbeHTTPPort), fmt.Sprintf("--udp-port=%d", nodeProbeUDPPort)},
 					ImagePullPolicy: corev1.PullIfNotPresent,
+					SecurityContext: w.probeSecurity(),
 				}},
 			},
 		}

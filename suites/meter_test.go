@@ -41,3 +41,16 @@ func TestRepeatSummary(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+// The probe pods ask for CAP_NET_ADMIN (their UDP receive buffers) only
+// where the environment allows it: never on an existing cluster.
+func TestProbePodsNetAdminOnlyWhereAllowed(t *testing.T) {
+	for _, allowed := range []bool{true, false} {
+		w := &world{env: &Env{EchoImage: "hybridcni/echo:test", ProbeNetAdmin: allowed}}
+		sc := w.echoPodSpec("worker", "a").Spec.Containers[0].SecurityContext
+		has := sc != nil && sc.Capabilities != nil && len(sc.Capabilities.Add) == 1 && sc.Capabilities.Add[0] == "NET_ADMIN"
+		if has != allowed || (!allowed && sc != nil) {
+			t.Errorf("ProbeNetAdmin %v: security context %+v", allowed, sc)
+		}
+	}
+}

@@ -161,6 +161,7 @@ func (w *world) echoPodSpec(node, slot string) *corev1.Pod {
 				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 					Path: "/healthz", Port: intstr.FromInt32(echoHTTPPort)}}, PeriodSeconds: 2},
 				ImagePullPolicy: corev1.PullIfNotPresent,
+				SecurityContext: w.probeSecurity(),
 			}},
 		},
 	}
@@ -174,4 +175,14 @@ func (w *world) source(p echoPod) probe.Source {
 // target is the HTTP /clientip endpoint of an echo pod.
 func target(p echoPod) probe.Target {
 	return probe.HTTPTarget(p.Name, p.IP, echoHTTPPort, "/clientip")
+}
+
+// probeSecurity is the probe containers' security context: CAP_NET_ADMIN
+// where the environment allows it (Env.ProbeNetAdmin), for the UDP
+// sockets' receive buffers; nil elsewhere.
+func (w *world) probeSecurity() *corev1.SecurityContext {
+	if !w.env.ProbeNetAdmin {
+		return nil
+	}
+	return &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}}}
 }

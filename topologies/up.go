@@ -430,7 +430,10 @@ func (e *Env) startOnPremHost(ctx context.Context, s Spec, pod netip.Prefix, lab
 		Cmd:        []string{"echo", "--http-port", strconv.Itoa(OnPremHTTPPort), "--udp-port", strconv.Itoa(OnPremUDPPort)},
 		Network:    e.Network,
 		IP:         e.OnPremHost,
-		Labels:     labels,
+		// The echo's UDP receive buffer past net.core.rmem_max: a busy
+		// host answers the meter late rather than drop its probes.
+		CapAdd: []string{"NET_ADMIN"},
+		Labels: labels,
 	})
 	if err != nil {
 		return err

@@ -118,6 +118,9 @@ type Config struct {
 	TCPPort int
 	// Hostname answered on /hostname (default: os.Hostname()).
 	Hostname string
+	// UDPReceiveBuffer is the UDP socket's receive buffer to ask for
+	// (bytes; 0: ProbeReceiveBuffer).
+	UDPReceiveBuffer int
 }
 
 // Validate names the bad field and the fix (a *config.Error: the CLI exits 2).
@@ -133,6 +136,9 @@ func (c Config) Validate() error {
 	if c.HTTPPort < 0 && c.UDPPort < 0 && c.TCPPort <= 0 {
 		return config.Invalid("http-port", "every listener is off", "set --http-port or --udp-port to a port")
 	}
+	if c.UDPReceiveBuffer < 0 {
+		return config.Invalid("udp-receive-buffer", fmt.Sprintf("%d bytes", c.UDPReceiveBuffer), "give a size in bytes, or 0 for the default")
+	}
 	if c.Address != "" && net.ParseIP(c.Address) == nil {
 		return config.Invalid("address", fmt.Sprintf("%q is not an IP address", c.Address), "give an IP address, or leave it empty to bind all")
 	}
@@ -144,8 +150,10 @@ type Server struct {
 	cfg     Config
 	httpLn  net.Listener
 	udpConn *net.UDPConn
-	tcpLn   net.Listener
-	http    *http.Server
+	// udpBuffer is the UDP socket's receive buffer as granted (bytes).
+	udpBuffer int
+	tcpLn     net.Listener
+	http      *http.Server
 }
 
 // Listen opens the sockets. Call it inside the network namespace the server
@@ -170,6 +178,12 @@ func Listen(cfg Config) (*Server, error) {
 			s.close()
 			return nil, fmt.Errorf("echo: listen udp-port %d: %w", cfg.UDPPort, err)
 		}
+		StampReceives(s.udpConn)
+		size := cfg.UDPReceiveBuffer
+		if size == 0 {
+			size = ProbeReceiveBuffer
+		}
+		s.udpBuffer = GrowReceiveBuffer(s.udpConn, size)
 	}
 	if cfg.TCPPort > 0 {
 		if s.tcpLn, err = net.Listen("tcp", net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.TCPPort))); err != nil {
@@ -192,6 +206,10 @@ func (s *Server) HTTPAddr() net.Addr {
 	}
 	return s.httpLn.Addr()
 }
+
+// UDPReceiveBuffer is the UDP socket's receive buffer as the kernel
+// granted it (bytes; 0 when off or not known).
+func (s *Server) UDPReceiveBuffer() int { return s.udpBuffer }
 
 func (s *Server) UDPAddr() net.Addr {
 	if s.udpConn == nil {
@@ -260,7 +278,6 @@ func (s *Server) Serve(ctx context.Context) error {
 
 func (s *Server) serveUDP(ctx context.Context, errc chan<- error) {
 	buf, oob := make([]byte, maxDatagram), make([]byte, OOBSize)
-	StampReceives(s.udpConn)
 	for {
 		n, peer, at, err := ReadStamped(s.udpConn, buf, oob)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -284,4 +285,12 @@ func TestServerAnswers(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestConfigRefusesANegativeReceiveBuffer(t *testing.T) {
+	err := echo.Config{UDPReceiveBuffer: -1}.Validate()
+	var ce *config.Error
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "udp-receive-buffer") {
+		t.Fatalf("negative buffer: %v, want an error naming udp-receive-buffer", err)
+	}
 }

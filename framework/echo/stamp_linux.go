@@ -71,3 +71,26 @@ func ReadStamped(c *net.UDPConn, buf, oob []byte) (int, netip.AddrPort, Arrival,
 
 // OOBSize is the control buffer ReadStamped needs.
 const OOBSize = 128
+
+// ProbeReceiveBuffer is the receive buffer the echo and the meter ask for:
+// several seconds of every pair's probes, so a process the machine starves
+// for a while answers late instead of dropping what the network delivered.
+const ProbeReceiveBuffer = 8 << 20
+
+// GrowReceiveBuffer asks for a receive buffer of size bytes: past
+// net.core.rmem_max with CAP_NET_ADMIN (SO_RCVBUFFORCE), else up to it.
+// It returns the size the kernel granted (0 when it does not say).
+func GrowReceiveBuffer(c *net.UDPConn, size int) int {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	got := 0
+	_ = rc.Control(func(fd uintptr) {
+		if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, size) != nil {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+		}
+		got, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+	})
+	return got
+}

@@ -27,3 +27,12 @@ func ReadStamped(c *net.UDPConn, buf, oob []byte) (int, netip.AddrPort, Arrival,
 
 // OOBSize is the control buffer ReadStamped needs.
 const OOBSize = 128
+
+// ProbeReceiveBuffer: see the Linux version.
+const ProbeReceiveBuffer = 8 << 20
+
+// GrowReceiveBuffer asks for a receive buffer of size bytes and returns 0.
+func GrowReceiveBuffer(c *net.UDPConn, size int) int {
+	_ = c.SetReadBuffer(size)
+	return 0
+}

@@ -227,12 +227,12 @@ func serveEcho(t testing.TB, ns *lab.NS, name string) {
 	})
 }
 
-// startEchoProcess runs `hybridcni echo` in ns and waits for its
-// "listening" line.
-func startEchoProcess(t testing.TB, ns *lab.NS, name string) *lab.Proc {
+// startEchoProcess runs `hybridcni echo` (with flags) in ns and waits for
+// its "listening" line.
+func startEchoProcess(t testing.TB, ns *lab.NS, name string, flags ...string) *lab.Proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "echo", "--http-port", fmt.Sprint(httpPort), "--udp-port", fmt.Sprint(udpPort),
-		"--tcp-port", fmt.Sprint(tcpPort), "--hostname", name)
+	cmd := exec.Command(os.Args[0], append([]string{"echo", "--http-port", fmt.Sprint(httpPort), "--udp-port", fmt.Sprint(udpPort),
+		"--tcp-port", fmt.Sprint(tcpPort), "--hostname", name}, flags...)...)
 	cmd.Env = append(os.Environ(), cliEnv)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

@@ -113,6 +113,8 @@ type MeterResult struct {
 	// share them): lost to a busy echo, not to the network.
 	SocketDrops     uint32 `json:"socket_drops,omitempty"`
 	EchoSocketDrops uint32 `json:"echo_socket_drops,omitempty"`
+	// ReceiveBuffer is the meter socket's receive buffer as granted (bytes).
+	ReceiveBuffer int `json:"receive_buffer,omitempty"`
 }
 
 // MeterStarted is the first line `hybridcni probe meter` prints, once the
@@ -218,6 +220,7 @@ func RunMeter(ctx context.Context, spec MeterSpec, stop <-chan struct{}, started
 		closeConn = func() { c.Close() }
 		uc := c.(*net.UDPConn)
 		res.KernelStamps = echo.StampReceives(uc)
+		res.ReceiveBuffer = echo.GrowReceiveBuffer(uc, echo.ProbeReceiveBuffer)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -28,7 +28,7 @@ IP:port, except sequence-numbered disruption frames, which come back unchanged
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "listening http=%v udp=%v tcp=%v\n", s.HTTPAddr(), s.UDPAddr(), s.TCPAddr())
+			fmt.Fprintf(cmd.OutOrStdout(), "listening http=%v udp=%v tcp=%v udp-receive-buffer=%d\n", s.HTTPAddr(), s.UDPAddr(), s.TCPAddr(), s.UDPReceiveBuffer())
 			return s.Serve(cmd.Context())
 		},
 	}
@@ -41,5 +41,6 @@ IP:port, except sequence-numbered disruption frames, which come back unchanged
 	f.IntVar(&cfg.UDPPort, "udp-port", cfg.UDPPort, "UDP echo and disruption port (0: a free port, -1: off)")
 	f.IntVar(&cfg.TCPPort, "tcp-port", cfg.TCPPort, "TCP disruption port (-1: off)")
 	f.StringVar(&cfg.Hostname, "hostname", "", "name answered on /hostname (default: the host name)")
+	f.IntVar(&cfg.UDPReceiveBuffer, "udp-receive-buffer", 0, "UDP receive buffer in bytes (0: 8 MiB, past net.core.rmem_max only with CAP_NET_ADMIN)")
 	return cmd
 }

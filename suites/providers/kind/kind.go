@@ -200,7 +200,9 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 	env := &suites.Env{
 		Run: run, Provider: Name, Kubeconfig: te.Kubeconfig, REST: rest, Kube: kube,
 		EchoImage: im.Echo, PodsRoutable: te.RoutesPodCIDRs, ResultsDir: resultsDir,
-		Lacking: map[suites.Capability]string{},
+		// Our own cluster: the probe pods may hold CAP_NET_ADMIN.
+		ProbeNetAdmin: true,
+		Lacking:       map[suites.Capability]string{},
 	}
 	if loader != nil {
 		env.ImagesReady = loader.Wait
