@@ -463,31 +463,36 @@ func (w *world) podsRoutableFromControlPlane() bool {
 // ("Deployment kube-system/coredns is scaled to 0 replicas"); empty when
 // none matches, one would make pods, or the API does not answer.
 func scaledToZero(ctx context.Context, kube kubernetes.Interface, namespace string, selector map[string]string) string {
-	sel := labels.SelectorFromSet(selector)
-	var zero []string
+	type controller struct {
+		kind, name string
+		template   map[string]string
+		replicas   *int32
+	}
+	var all []controller
 	deps, err := kube.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return ""
 	}
 	for _, d := range deps.Items {
-		if sel.Matches(labels.Set(d.Spec.Template.Labels)) {
-			if d.Spec.Replicas == nil || *d.Spec.Replicas != 0 {
-				return ""
-			}
-			zero = append(zero, "Deployment "+namespace+"/"+d.Name)
-		}
+		all = append(all, controller{"Deployment", d.Name, d.Spec.Template.Labels, d.Spec.Replicas})
 	}
 	sets, err := kube.AppsV1().StatefulSets(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return ""
 	}
 	for _, s := range sets.Items {
-		if sel.Matches(labels.Set(s.Spec.Template.Labels)) {
-			if s.Spec.Replicas == nil || *s.Spec.Replicas != 0 {
-				return ""
-			}
-			zero = append(zero, "StatefulSet "+namespace+"/"+s.Name)
+		all = append(all, controller{"StatefulSet", s.Name, s.Spec.Template.Labels, s.Spec.Replicas})
+	}
+	sel := labels.SelectorFromSet(selector)
+	var zero []string
+	for _, c := range all {
+		if !sel.Matches(labels.Set(c.template)) {
+			continue
 		}
+		if c.replicas == nil || *c.replicas != 0 {
+			return ""
+		}
+		zero = append(zero, c.kind+" "+namespace+"/"+c.name)
 	}
 	if len(zero) == 0 {
 		return ""

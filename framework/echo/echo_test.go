@@ -50,23 +50,36 @@ func TestReplyCodec(t *testing.T) {
 	}
 }
 
-// TestReadStampedTellsArrivalFromRead: a datagram read late carries the
-// time it reached the socket, not the time of the read (the meter's
-// defence against a starved process counting as network loss).
-func TestReadStampedTellsArrivalFromRead(t *testing.T) {
+// stampedPair is a loopback UDP socket with kernel stamps on (and a receive
+// buffer of buffer bytes, unless 0) and a socket sending to it.
+func stampedPair(t *testing.T, buffer int) (rx, tx *net.UDPConn) {
+	t.Helper()
 	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rx.Close()
-	if !echo.StampReceives(rx) {
-		t.Fatal("SO_TIMESTAMPNS refused on a Linux UDP socket")
+	t.Cleanup(func() { rx.Close() })
+	if buffer > 0 {
+		if err := rx.SetReadBuffer(buffer); err != nil {
+			t.Fatal(err)
+		}
 	}
-	tx, err := net.DialUDP("udp", nil, rx.LocalAddr().(*net.UDPAddr))
+	if !echo.StampReceives(rx) {
+		t.Fatal("SO_TIMESTAMPNS or SO_RXQ_OVFL refused on a Linux UDP socket")
+	}
+	tx, err = net.DialUDP("udp", nil, rx.LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Close()
+	t.Cleanup(func() { tx.Close() })
+	return rx, tx
+}
+
+// TestReadStampedTellsArrivalFromRead: a datagram read late carries the
+// time it reached the socket, not the time of the read (the meter's
+// defence against a starved process counting as network loss).
+func TestReadStampedTellsArrivalFromRead(t *testing.T) {
+	rx, tx := stampedPair(t, 0)
 	sent := time.Now()
 	if _, err := tx.Write([]byte("x")); err != nil {
 		t.Fatal(err)
@@ -89,22 +102,7 @@ func TestReadStampedTellsArrivalFromRead(t *testing.T) {
 // reader is away, more than its receive buffer holds, are dropped by the
 // kernel, and the next datagram read says how many.
 func TestReadStampedCountsSocketDrops(t *testing.T) {
-	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	if err := rx.SetReadBuffer(4096); err != nil { // the kernel's minimum: a few datagrams
-		t.Fatal(err)
-	}
-	if !echo.StampReceives(rx) {
-		t.Fatal("socket options refused on a Linux UDP socket")
-	}
-	tx, err := net.DialUDP("udp", nil, rx.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
+	rx, tx := stampedPair(t, 4096) // the kernel's minimum: a few datagrams
 	const sent = 200
 	for i := range sent {
 		if _, err := tx.Write(echo.EncodeSeq(uint64(i), time.Now())); err != nil {
@@ -130,7 +128,8 @@ func TestReadStampedCountsSocketDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = rx.SetReadDeadline(time.Now().Add(time.Second))
-	if _, _, last, err = echo.ReadStamped(rx, buf, oob); err != nil {
+	_, _, last, err := echo.ReadStamped(rx, buf, oob)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if !last.Counted || int(last.Drops) != sent-queued {

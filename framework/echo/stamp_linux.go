@@ -29,16 +29,6 @@ func StampReceives(c *net.UDPConn) bool {
 	return true
 }
 
-// Arrival is when a datagram reached the socket: the kernel's stamp when
-// StampReceives is on (Stamped), else the time of the read. Drops is how
-// many datagrams the socket had dropped by then (Counted: the kernel says).
-type Arrival struct {
-	At      time.Time
-	Stamped bool
-	Drops   uint32
-	Counted bool
-}
-
 // ReadStamped reads one datagram and its Arrival.
 func ReadStamped(c *net.UDPConn, buf, oob []byte) (int, netip.AddrPort, Arrival, error) {
 	n, oobn, _, peer, err := c.ReadMsgUDPAddrPort(buf, oob)
@@ -68,14 +58,6 @@ func ReadStamped(c *net.UDPConn, buf, oob []byte) (int, netip.AddrPort, Arrival,
 	a.Counted = a.Stamped
 	return n, peer, a, nil
 }
-
-// OOBSize is the control buffer ReadStamped needs.
-const OOBSize = 128
-
-// ProbeReceiveBuffer is the receive buffer the echo and the meter ask for:
-// several seconds of every pair's probes, so a process the machine starves
-// for a while answers late instead of dropping what the network delivered.
-const ProbeReceiveBuffer = 8 << 20
 
 // GrowReceiveBuffer asks for a receive buffer of size bytes: past
 // net.core.rmem_max with CAP_NET_ADMIN (SO_RCVBUFFORCE), else up to it.
