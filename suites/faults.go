@@ -221,7 +221,9 @@ func (w *world) mustFail(run string, f *faults.Fault, e checks.Entry) func(SpecC
 		// A Skip or a ginkgo.Fail inside the body is not intercepted: the
 		// spec is then skipped or failed, never passed.
 		bctx := ctx
-		if d := w.faultWait(e.Check.Name()); d > 0 {
+		d, said := w.faultWait(e.Check.Name())
+		row.Bound = said
+		if d > 0 {
 			c, cancel := context.WithTimeout(ctx, d)
 			defer cancel()
 			bctx = boundedSpec{ctx, c}
@@ -250,20 +252,25 @@ func (w *world) mustFail(run string, f *faults.Fault, e checks.Entry) func(SpecC
 // faultWaitFactor times the check's slowest pass in this run, at least
 // faultWaitFloor; a check that has not passed in this run keeps its own
 // timeouts (0), since a failure within a bound it never met would prove
-// nothing.
-func (w *world) faultWait(check string) time.Duration {
-	d, ok := w.passTook[check]
+// nothing. said is the bound as faults.md shows it.
+func (w *world) faultWait(check string) (d time.Duration, said string) {
+	pass, ok := w.passTook[check]
 	if !ok {
-		return 0
+		return 0, "own timeouts"
 	}
-	return max(faultWaitFloor, faultWaitFactor*d)
+	if d = faultWaitFactor * pass; d < faultWaitFloor {
+		return faultWaitFloor, fmt.Sprintf("%s (floor; pass %s)", faultWaitFloor, pass.Round(100*time.Millisecond))
+	}
+	return d, fmt.Sprintf("%s (%d × %s pass)", d.Round(time.Second), faultWaitFactor, pass.Round(100*time.Millisecond))
 }
 
-// The floor was a minute; the checks it bounded (sessions, service routes
-// and withdrawals) pass in 12 s or less on 2 cores, so 30 s is still more
-// than twice the slowest, and each held fault costs half a minute less.
+// The floor only matters for a check that passes in under 5 s, which it
+// still gives three times that. At 30 s it was the whole detection time of
+// bgp/sessions, bgp/withdrawal and bgp/services under their faults (six
+// rows of Cilium's matrix caught only when it ran out), though they pass
+// in a few seconds.
 const (
-	faultWaitFloor  = 30 * time.Second
+	faultWaitFloor  = 15 * time.Second
 	faultWaitFactor = 3
 )
 

@@ -125,15 +125,21 @@ func TestFaultPhaseJudgesSinceInstallChecks(t *testing.T) {
 // this run keeps its own timeouts. The bound reaches the body's context.
 func TestFaultWaitFollowsTheCheckPass(t *testing.T) {
 	w := &world{}
-	if d := w.faultWait("bgp/sessions"); d != 0 {
-		t.Errorf("no pass recorded: bound %s, want none", d)
+	if d, said := w.faultWait("bgp/sessions"); d != 0 || said != "own timeouts" {
+		t.Errorf("no pass recorded: bound %s (%q), want none", d, said)
 	}
 	w.tookToPass("bgp/sessions", 2*time.Second)
 	w.tookToPass("bgp/graceful-restart", 50*time.Second)
 	w.tookToPass("bgp/graceful-restart", 30*time.Second) // the slowest pass counts
-	for check, want := range map[string]time.Duration{"bgp/sessions": 30 * time.Second, "bgp/graceful-restart": 150 * time.Second} {
-		if d := w.faultWait(check); d != want {
-			t.Errorf("%s: bound %s, want %s", check, d, want)
+	for check, want := range map[string]struct {
+		d    time.Duration
+		said string
+	}{
+		"bgp/sessions":         {faultWaitFloor, "15s (floor; pass 2s)"},
+		"bgp/graceful-restart": {150 * time.Second, "2m30s (3 × 50s pass)"},
+	} {
+		if d, said := w.faultWait(check); d != want.d || said != want.said {
+			t.Errorf("%s: bound %s (%q), want %s (%q)", check, d, said, want.d, want.said)
 		}
 	}
 	c, cancel := context.WithTimeout(context.Background(), time.Millisecond)

@@ -156,11 +156,11 @@ func TestListing(t *testing.T) {
 func TestWriteMarkdown(t *testing.T) {
 	var b bytes.Buffer
 	_ = WriteMarkdown(&b, []Outcome{
-		{Run: "r", Fault: "f", Check: "placement", Caught: "yes", Healed: "passed", Detect: "3s", Inject: "1.2s", Heal: "14s", Message: "cloud node x | y\nline2"},
+		{Run: "r", Fault: "f", Check: "placement", Caught: "yes", Healed: "passed", Detect: "3s", Bound: "15s (floor)", Inject: "1.2s", Heal: "14s", Message: "cloud node x | y\nline2"},
 		{Run: "r", Fault: "g", Check: "ipam", Caught: "no", Healed: "failed", Detect: "30s", Message: "x"},
 	})
-	for _, want := range []string{"| r | f | placement | yes | 1.2s | 3s | passed | 14s | cloud node x \\| y<br>line2 |",
-		"| r | g | ipam | no | - | 30s | failed | - | x |"} {
+	for _, want := range []string{"| r | f | placement | yes | 1.2s | 3s | 15s (floor) | passed | 14s | cloud node x \\| y<br>line2 |",
+		"| r | g | ipam | no | - | 30s | - | failed | - | x |"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, b.String())
 		}

@@ -50,8 +50,9 @@ type Outcome struct {
 	Caught, Healed string
 	// Message is the check's failure message while the fault held.
 	Message string
-	// Detect is the time from inject to the failing check.
-	Detect string
+	// Detect is the time from inject to the failing check; Bound what the
+	// check could wait under the fault ("own timeouts" when unbounded).
+	Detect, Bound string
 	// Inject is how long injecting the fault took; Heal the time from the
 	// heal's start until this check passed again (empty: it did not).
 	Inject, Heal string
@@ -62,12 +63,12 @@ type Outcome struct {
 func WriteMarkdown(w io.Writer, rows []Outcome) error {
 	fmt.Fprintln(w, "# Fault matrix")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| run | fault | check | caught | inject took | detected after | after heal | passed again after | observed failure |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| run | fault | check | caught | inject took | detected after | wait bound | after heal | passed again after | observed failure |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		msg := strings.ReplaceAll(strings.ReplaceAll(firstLines(r.Message, 3), "|", "\\|"), "\n", "<br>")
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Run, r.Fault, r.Check, r.Caught, dash(r.Inject), r.Detect,
-			r.Healed, dash(r.Heal), msg)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Run, r.Fault, r.Check, r.Caught, dash(r.Inject), r.Detect,
+			dash(r.Bound), r.Healed, dash(r.Heal), msg)
 	}
 	return nil
 }
