@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"time"
 
 	"github.com/hybridcni/hybridcni/framework/config"
 )
@@ -44,6 +45,9 @@ type Facts struct {
 	StatusCommands []string
 	// CRDGroups are the API groups of the CNI's CRDs, gone after cleanup.
 	CRDGroups []string
+	// BGPConnectRetry is how long the agent waits before it connects again
+	// after its BGP connection was refused or reset (0: not known).
+	BGPConnectRetry time.Duration
 }
 
 // Describer is implemented by profiles that state their Facts.

@@ -171,9 +171,16 @@ func resetRules(node, peer string, extra ...string) []rule {
 // as an operator would: an agent whose connection was refused or reset
 // retries at its connect retry timer (Cilium's default 120 s), so the heals
 // waited 98 s (bgp-session-reset) and 173 s (bgp-no-new-session) on kind.
+//
+// A CNI whose connect retry is known to outlast the grace gets no grace:
+// its agents are restarted as soon as the check finds them down.
 func restartRefusedAgents(ctx context.Context, t Target, peer string) error {
 	var down []string
-	deadline := time.Now().Add(refusedGrace)
+	grace := refusedGrace
+	if t.Facts().BGPConnectRetry > refusedGrace {
+		grace = 0
+	}
+	deadline := time.Now().Add(grace)
 	for {
 		down = nil
 		for _, n := range t.HybridNodes() {
@@ -200,7 +207,7 @@ func restartRefusedAgents(ctx context.Context, t Target, peer string) error {
 	ds, err := agent(ctx, t)
 	if err != nil {
 		return fmt.Errorf("nodes %s have no session with %s %s after the fault, and their agent cannot be restarted: %w",
-			strings.Join(down, ", "), peer, refusedGrace, err)
+			strings.Join(down, ", "), peer, grace, err)
 	}
 	return restartAgents(ctx, t, ds, down)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -160,13 +161,28 @@ func (a agentTarget) Workloads(context.Context) ([]cni.Workload, error) {
 // on a node that has no session with the router once the rules are gone (a
 // refused agent waits its connect retry timer, 120 s in Cilium), and only
 // there; they return when the session is back.
+//
+// A CNI whose connect retry outlasts the grace (Cilium's) is restarted at
+// the first look after the rules are gone; one not known to (kube-router)
+// is looked at through the grace first, in case it connects on its own.
 func TestBGPFaultHealsRestartARefusedAgent(t *testing.T) {
 	for _, fault := range []string{"bgp-no-new-session", "bgp-session-reset"} {
-		t.Run(fault, func(t *testing.T) { healRestartsRefusedAgent(t, fault) })
+		t.Run(fault+"/connect-retry-unknown", func(t *testing.T) {
+			if looks := healRestartsRefusedAgent(t, fault, 0); looks < 2 {
+				t.Errorf("the agent was restarted after %d look(s) at its sessions, with no grace to connect on its own", looks)
+			}
+		})
+		t.Run(fault+"/connect-retry-120s", func(t *testing.T) {
+			if looks := healRestartsRefusedAgent(t, fault, 120*time.Second); looks != 1 {
+				t.Errorf("the agent was restarted after %d looks at its sessions, want 1: its connect retry outlasts the grace", looks)
+			}
+		})
 	}
 }
 
-func healRestartsRefusedAgent(t *testing.T, fault string) {
+// healRestartsRefusedAgent returns how often the heal looked at the
+// refused node's sessions before it restarted the agent.
+func healRestartsRefusedAgent(t *testing.T, fault string, connectRetry time.Duration) (looks int) {
 	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}}
 	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "agent"},
 		Spec:   appsv1.DaemonSetSpec{Selector: sel},
@@ -176,7 +192,7 @@ func healRestartsRefusedAgent(t *testing.T, fault string) {
 			Spec: corev1.PodSpec{NodeName: node}}
 	}
 	kube := fake.NewSimpleClientset(ds, pod("agent-a", "hybrid-a"), pod("agent-b", "hybrid-b"))
-	s := &shellTarget{rules: map[string]int{}}
+	s := &shellTarget{rules: map[string]int{}, facts: cni.Facts{BGPConnectRetry: connectRetry}}
 	restarted := func() bool {
 		_, err := kube.CoreV1().Pods("kube-system").Get(context.Background(), "agent-a", metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
@@ -185,6 +201,9 @@ func healRestartsRefusedAgent(t *testing.T, fault string) {
 	// not connect again until it restarts.
 	s.ss = func(node string) string {
 		if node == "hybrid-a" && !restarted() {
+			if s.healedOnce() {
+				looks++
+			}
 			return ""
 		}
 		return "0 0 " + map[string]string{"hybrid-a": "10.80.0.2", "hybrid-b": "10.80.0.3"}[node] + ":40001 " + shellRouter + ":179\n"
@@ -211,6 +230,7 @@ func healRestartsRefusedAgent(t *testing.T, fault string) {
 			t.Errorf("after heal: %s still there", k)
 		}
 	}
+	return looks
 }
 
 // A DaemonSet pod pinned to the stray node and never bound outlives the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -33,6 +34,9 @@ func (*Profile) Facts() cni.Facts {
 			"cilium-dbg bgp routes advertised ipv4 unicast 2>&1 || cilium bgp routes 2>&1",
 		},
 		CRDGroups: []string{"cilium.io"},
+		// CiliumBGPPeerConfig timers.connectRetryTimeSeconds, which the
+		// guide leaves at its default.
+		BGPConnectRetry: 120 * time.Second,
 	}
 }
 
