@@ -158,9 +158,14 @@ func TestWriteMarkdown(t *testing.T) {
 	_ = WriteMarkdown(&b, []Outcome{
 		{Run: "r", Fault: "f", Check: "placement", Caught: "yes", Healed: "passed", Detect: "3s", Bound: "15s (floor)", Inject: "1.2s", Heal: "14s", Message: "cloud node x | y\nline2"},
 		{Run: "r", Fault: "g", Check: "ipam", Caught: "no", Healed: "failed", Detect: "30s", Message: "x"},
+		{Run: "r", Fault: "h", Check: "bgp/withdrawal", Caught: "yes", Healed: "passed", Detect: "15s", Message: "service s deleted\n" +
+			"Expected success, but got an error:\n    <*router.CheckError | 0x29ff0743e070>: \n" +
+			"    node n (10.0.0.3): 10.96.0.1/32 still advertised\n    {\n        Check: \"bgp\",\n    }"},
 	})
 	for _, want := range []string{"| r | f | placement | yes | 1.2s | 3s | 15s (floor) | passed | 14s | cloud node x \\| y<br>line2 |",
-		"| r | g | ipam | no | - | 30s | - | failed | - | x |"} {
+		"| r | g | ipam | no | - | 30s | - | failed | - | x |",
+		// Gomega's frame gives way to what the check said.
+		"| r | h | bgp/withdrawal | yes | - | 15s | - | passed | - | service s deleted<br>    node n (10.0.0.3): 10.96.0.1/32 still advertised |"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, b.String())
 		}

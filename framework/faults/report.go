@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 )
 
@@ -66,7 +67,7 @@ func WriteMarkdown(w io.Writer, rows []Outcome) error {
 	fmt.Fprintln(w, "| run | fault | check | caught | inject took | detected after | wait bound | after heal | passed again after | observed failure |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
-		msg := strings.ReplaceAll(strings.ReplaceAll(firstLines(r.Message, 3), "|", "\\|"), "\n", "<br>")
+		msg := strings.ReplaceAll(strings.ReplaceAll(firstLines(withoutGomegaFrame(r.Message), 3), "|", "\\|"), "\n", "<br>")
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Run, r.Fault, r.Check, r.Caught, dash(r.Inject), r.Detect,
 			dash(r.Bound), r.Healed, dash(r.Heal), msg)
 	}
@@ -78,6 +79,32 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// gomegaFrame matches the lines Gomega wraps an error in ("Expected
+// success, but got an error:", "<*router.CheckError | 0xc000...>:"), which
+// took two of the three lines a row shows and hid what the check said;
+// the struct dump after the message ("{" to "}") goes too.
+var gomegaFrame = regexp.MustCompile(`^\s*(Expected success, but got an error:|Unexpected error:|<[^<>]+ \| 0x[0-9a-f]+>: ?)\s*$`)
+
+func withoutGomegaFrame(s string) string {
+	var out []string
+	dump := "" // the indentation of the open dump's "{"
+	for _, l := range strings.Split(s, "\n") {
+		t := strings.TrimLeft(l, " \t")
+		indent := l[:len(l)-len(t)]
+		switch {
+		case dump != "":
+			if t == "}" && indent == dump {
+				dump = ""
+			}
+		case t == "{" && indent != "":
+			dump = indent
+		case !gomegaFrame.MatchString(l):
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func firstLines(s string, n int) string {
