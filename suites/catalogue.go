@@ -70,16 +70,32 @@ func (w *world) check(e checks.Entry) func(SpecContext) {
 		if why := changesOutsideHarness(e.Check.Name()); why != "" {
 			Skip(why)
 		}
+		w.byDesign = 0
 		start := time.Now()
 		body(w, ctx)
-		w.tookToPass(e.Check.Name(), time.Since(start))
+		w.tookToPass(e.Check.Name(), time.Since(start), w.byDesign)
 	}
 }
 
-// tookToPass records a pass of check (a failed body panics before it).
-func (w *world) tookToPass(check string, d time.Duration) {
+// passTime is a check's pass: how long it took, and how much of that it
+// waited by design (a settle window) rather than for the cluster.
+type passTime struct{ took, byDesign time.Duration }
+
+// work is the part of the pass spent waiting for the cluster.
+func (p passTime) work() time.Duration { return max(p.took-p.byDesign, 0) }
+
+// tookToPass records a pass of check (a failed body panics before it): the
+// slowest work and the longest designed wait of its passes.
+func (w *world) tookToPass(check string, took, byDesign time.Duration) {
 	if w.passTook == nil {
-		w.passTook = map[string]time.Duration{}
+		w.passTook = map[string]passTime{}
 	}
-	w.passTook[check] = max(w.passTook[check], d)
+	p := w.passTook[check]
+	work := max(p.work(), passTime{took, byDesign}.work())
+	p.byDesign = max(p.byDesign, min(byDesign, took))
+	p.took = p.byDesign + work
+	w.passTook[check] = p
 }
+
+// waitedByDesign adds d to what the running check waited by design.
+func (w *world) waitedByDesign(d time.Duration) { w.byDesign += max(d, 0) }

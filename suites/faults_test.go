@@ -121,22 +121,32 @@ func TestFaultPhaseJudgesSinceInstallChecks(t *testing.T) {
 }
 
 // Under a held fault a check waits a multiple of its own pass in this run
-// (at least faultWaitFloor), not its whole timeout; a check that never passed in
-// this run keeps its own timeouts. The bound reaches the body's context.
+// (at least faultWaitFloor), not its whole timeout; what the pass waited by
+// design (readiness's settle window) counts once, not three times; a check
+// that never passed in this run keeps its own timeouts. The bound reaches
+// the body's context.
 func TestFaultWaitFollowsTheCheckPass(t *testing.T) {
 	w := &world{}
 	if d, said := w.faultWait("bgp/sessions"); d != 0 || said != "own timeouts" {
 		t.Errorf("no pass recorded: bound %s (%q), want none", d, said)
 	}
-	w.tookToPass("bgp/sessions", 2*time.Second)
-	w.tookToPass("bgp/graceful-restart", 50*time.Second)
-	w.tookToPass("bgp/graceful-restart", 30*time.Second) // the slowest pass counts
+	w.tookToPass("bgp/sessions", 2*time.Second, 0)
+	w.tookToPass("bgp/graceful-restart", 50*time.Second, 0)
+	w.tookToPass("bgp/graceful-restart", 30*time.Second, 0) // the slowest pass counts
+	// The settle window is waited again under the fault, once.
+	w.tookToPass("readiness/nodes-ready", 10100*time.Millisecond, 10*time.Second)
+	w.tookToPass("readiness/nodes-ready", 18*time.Second, 10*time.Second)
+	// The guide's probe ran out once (11.2 s pass, 10 s of it the probe).
+	w.tookToPass("bgp/services", 11200*time.Millisecond, 10*time.Second)
+	w.tookToPass("bgp/services", 1500*time.Millisecond, 0)
 	for check, want := range map[string]struct {
 		d    time.Duration
 		said string
 	}{
-		"bgp/sessions":         {faultWaitFloor, "15s (floor; pass 2s)"},
-		"bgp/graceful-restart": {150 * time.Second, "2m30s (3 × 50s pass)"},
+		"bgp/sessions":          {faultWaitFloor, "15s (floor; pass 2s)"},
+		"bgp/graceful-restart":  {150 * time.Second, "2m30s (3 × 50s pass)"},
+		"readiness/nodes-ready": {34 * time.Second, "34s (10s by design + 3 × 8s)"},
+		"bgp/services":          {faultWaitFloor, "15s (floor; pass 11.5s, 10s of it by design)"},
 	} {
 		if d, said := w.faultWait(check); d != want.d || said != want.said {
 			t.Errorf("%s: bound %s (%q), want %s (%q)", check, d, said, want.d, want.said)

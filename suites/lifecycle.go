@@ -79,11 +79,7 @@ func (w *world) readIPAM(ctx context.Context) (*cni.IPAM, error) {
 // nodesReady: every configured hybrid node is Ready and the CNI's own
 // workloads are ready.
 func (w *world) nodesReady(ctx SpecContext) {
-	if _, err := w.driver.WaitReady(ctx); err != nil {
-		// One line, so the report's summary names the pod and node; through
-		// Gomega, so the fault phase can intercept it.
-		Expect(err).NotTo(HaveOccurred(), "the CNI is not ready: %s", strings.Join(strings.Fields(err.Error()), " "))
-	}
+	w.cniReady(ctx)
 	hybrid := w.hybridNames()
 	Expect(hybrid).To(HaveLen(w.run.Nodes.Hybrid), "hybrid nodes the provider made, want nodes.hybrid")
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -98,6 +94,29 @@ func (w *world) nodesReady(ctx SpecContext) {
 		return ready == len(hybrid)
 	})
 	Expect(err).NotTo(HaveOccurred(), "hybrid nodes did not all turn Ready: %s%s", nodeStates(nodes, hybrid), missingNodes(nodes, hybrid))
+}
+
+// cniReady waits for the CNI to be ready and stable; its settle window
+// (everything ready, then watched for restarts) is waited by design.
+func (w *world) cniReady(ctx context.Context) {
+	start := time.Now()
+	r, err := w.driver.WaitReady(ctx)
+	if err != nil {
+		// One line, so the report's summary names the pod and node; through
+		// Gomega, so the fault phase can intercept it.
+		Expect(err).NotTo(HaveOccurred(), "the CNI is not ready: %s", strings.Join(strings.Fields(err.Error()), " "))
+	}
+	if r != nil && !r.StableSince.IsZero() {
+		w.waitedByDesign(time.Since(later(r.StableSince, start)))
+	}
+}
+
+// later is the later of two times.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // missingNodes names the wanted nodes absent from the list.

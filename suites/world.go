@@ -52,7 +52,10 @@ type world struct {
 	diagnosed int
 	// passTook is how long each check took to pass in this run (its
 	// slowest pass), which bounds its wait under a held fault.
-	passTook map[string]time.Duration
+	passTook map[string]passTime
+	// byDesign sums what the running check body waited by design (a settle
+	// window, a probe that must run out), not for the cluster.
+	byDesign time.Duration
 	// guideVerdicts is, per CNI version, what the guide's BGP objects as
 	// written did when first tried in this run: "" they advertise services,
 	// else the finding about the guide (guideServiceFix).
