@@ -51,8 +51,8 @@ const keepaliveTolerance = 0.25
 // router's neighbor state: it waits (k.Timeout) for the session to be
 // established, then compares the node's ASN, the negotiated hold time, the
 // graceful-restart capability and the families of the node's OPEN, and,
-// when want.Keepalive is set, measures the node's keepalive interval (up to
-// three intervals more). Every mismatch is named with the node and the
+// when want.Keepalive is set and the OPEN passes, measures the node's
+// keepalive interval (up to three intervals more). Every mismatch is named with the node and the
 // parameter: "node worker (10.80.0.3): hold time 90 s negotiated, want 30 s".
 //
 // A hold time can only be checked when the router's own is larger than the
@@ -102,7 +102,12 @@ func (k *Checker) PeerParameters(ctx context.Context, n Node, want PeerParams) e
 			bad("address families %s announced in its OPEN, want %s", familyList(got.Families), familyList(w))
 		}
 	}
-	if want.Keepalive > 0 {
+	switch {
+	case want.Keepalive > 0 && len(errs) > 0:
+		// The OPEN fails already: measuring would only make the failure
+		// wait up to three intervals more (on a session just reset).
+		bad("keepalive not measured (its OPEN fails the check already)")
+	case want.Keepalive > 0:
 		if err := k.measureKeepalive(ctx, n, want.Keepalive); err != nil {
 			errs = append(errs, err)
 		}
