@@ -104,9 +104,9 @@ func sessionsNow(ctx context.Context, t Target) (bgpSessions, error) {
 //
 // ss sees TCP, not BGP: a connection that a collision or a refused OPEN
 // closes is established for a moment. A session counts once the same
-// connection (both ends) is there on two polls in a row, pollEvery apart.
+// connection (both ends) has been there on every poll for sessionLasts.
 func sessionsBack(ctx context.Context, t Target, before bgpSessions) error {
-	seen := map[string][]ssConn{}
+	since := map[string]map[ssConn]time.Time{} // node -> connection -> first seen, on every poll since
 	return poll(ctx, settle, "every hybrid node's BGP sessions of before the fault established again", func(ctx context.Context) (bool, error) {
 		var missing []string
 		for _, n := range t.HybridNodes() {
@@ -114,14 +114,19 @@ func sessionsBack(ctx context.Context, t Target, before bgpSessions) error {
 			if err != nil {
 				return false, fmt.Errorf("node %s: %s: %w: %s", n.Name, ssBGP, err, out)
 			}
-			now := parseSSConns(out)
+			now, first := time.Now(), map[ssConn]time.Time{}
 			var lasting []string
-			for _, c := range now {
-				if slices.Contains(seen[n.Name], c) && !slices.Contains(lasting, c.addr) {
+			for _, c := range parseSSConns(out) {
+				at, ok := since[n.Name][c]
+				if !ok {
+					at = now
+				}
+				first[c] = at
+				if now.Sub(at) >= sessionLasts && !slices.Contains(lasting, c.addr) {
 					lasting = append(lasting, c.addr)
 				}
 			}
-			seen[n.Name] = now
+			since[n.Name] = first
 			if len(lasting) == 0 {
 				missing = append(missing, fmt.Sprintf("node %s has no lasting BGP session", n.Name))
 				continue

@@ -133,10 +133,15 @@ var catalogue = []*Fault{
 		Injects(cniFileLeft),
 }
 
+// pollEvery: a fault's change shows within a second mostly (a Deployment
+// scaled, a rule in place), and at 2 s a dozen of Cilium's injects and
+// heals took exactly one poll interval more. sessionLasts: how long a BGP
+// connection must stay to count as a session (sessionsBack).
 const (
-	settle      = 5 * time.Minute
-	pollEvery   = 2 * time.Second
-	injectTakes = 3 * time.Minute
+	settle       = 5 * time.Minute
+	pollEvery    = 500 * time.Millisecond
+	sessionLasts = 2 * time.Second
+	injectTakes  = 3 * time.Minute
 )
 
 func poll(ctx context.Context, d time.Duration, what string, cond func(context.Context) (bool, error)) error {

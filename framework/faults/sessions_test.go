@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -264,5 +265,45 @@ func TestDeleteStrandedPods(t *testing.T) {
 	slices.Sort(left)
 	if want := []string{"agent-a", "agent-bound", "echo"}; !slices.Equal(left, want) {
 		t.Errorf("pods left %v, want %v", left, want)
+	}
+}
+
+// A connection counts as a session only once the same one (both ends) has
+// lasted sessionLasts: one that a collision or a refused OPEN closes and
+// the node opens again (a new port each time) never does, however often
+// it is polled.
+func TestSessionsBackWantsALastingConnection(t *testing.T) {
+	var mu sync.Mutex
+	port := 40000
+	flapping := true
+	s := &shellTarget{rules: map[string]int{}}
+	s.ss = func(node string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		self := "10.80.0.2"
+		if node == "hybrid-b" {
+			self = "10.80.0.3"
+		}
+		if flapping && node == "hybrid-a" {
+			port++
+		}
+		return fmt.Sprintf("0 0 %s:%d %s:179\n", self, port, shellRouter)
+	}
+	before := bgpSessions{"hybrid-a": {shellRouter}, "hybrid-b": {shellRouter}}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*sessionLasts)
+	defer cancel()
+	err := sessionsBack(ctx, s, before)
+	if err == nil || !strings.Contains(err.Error(), "node hybrid-a has no lasting BGP session") {
+		t.Fatalf("a connection opened anew on every poll: %v, want hybrid-a named without a lasting session", err)
+	}
+	mu.Lock()
+	flapping = false
+	mu.Unlock()
+	start := time.Now()
+	if err := sessionsBack(context.Background(), s, before); err != nil {
+		t.Fatalf("steady connections: %v", err)
+	}
+	if d := time.Since(start); d < sessionLasts {
+		t.Errorf("steady connections counted after %s, before they lasted %s", d, sessionLasts)
 	}
 }
