@@ -271,14 +271,15 @@ func (w *world) faultWait(check string) (d time.Duration, said string) {
 	return d, fmt.Sprintf("%s (%d × %s pass)", d.Round(time.Second), faultWaitFactor, p.took.Round(100*time.Millisecond))
 }
 
-// The floor only matters for a check that passes in under 5 s, which it
-// still gives three times that. At 30 s it was the whole detection time of
-// bgp/sessions, bgp/withdrawal and bgp/services under their faults (six
-// rows of Cilium's matrix caught only when it ran out), though they pass
-// in a few seconds. A designed wait is not tripled: readiness's 10 s settle
-// window made its bound 30 s, so a crash-looping agent took 30 s to catch.
+// The floor only matters for a check that passes in under 3.3 s, which it
+// still gives three times that (five times the 2 s of the slowest of them
+// in Cilium's matrix). At 30 s, then 15 s, it was the whole detection time
+// of bgp/sessions, bgp/withdrawal and the API-proxy and webhook checks
+// under their faults, though they pass in a second or two. A designed wait
+// is not tripled: readiness's 10 s settle window made its bound 30 s, so a
+// crash-looping agent took 30 s to catch.
 const (
-	faultWaitFloor  = 15 * time.Second
+	faultWaitFloor  = 10 * time.Second
 	faultWaitFactor = 3
 )
 

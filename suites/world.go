@@ -54,8 +54,9 @@ type world struct {
 	// slowest pass), which bounds its wait under a held fault.
 	passTook map[string]passTime
 	// byDesign sums what the running check body waited by design (a settle
-	// window, a probe that must run out), not for the cluster.
-	byDesign time.Duration
+	// window), not for the cluster; once, what it waited that no later run
+	// of it waits again (the guide's service probe, once per version).
+	byDesign, once time.Duration
 	// guideVerdicts is, per CNI version, what the guide's BGP objects as
 	// written did when first tried in this run: "" they advertise services,
 	// else the finding about the guide (guideServiceFix).
