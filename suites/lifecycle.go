@@ -53,6 +53,7 @@ func (w *world) nodesNotReady(ctx SpecContext) {
 // install: helm install as the guide says; the driver waits for readiness
 // and applies the BGP resources when BGP is on.
 func (w *world) install(ctx SpecContext) {
+	Expect(w.versionImages(ctx, w.run.CNI.Version)).To(Succeed())
 	rel, err := w.driver.Install(ctx, w.run)
 	Expect(err).NotTo(HaveOccurred(), "install %s %s", w.run.CNI.Name, w.run.CNI.Version)
 	Expect(rel.Revision).To(Equal(1), "first revision of release %s", rel.Name)
@@ -147,7 +148,7 @@ func (w *world) upgradeHop(ctx SpecContext, n int, to string) {
 	By(fmt.Sprintf("hop %d of %d: %s -> %s", n, len(w.hops), w.version, to))
 	// Before the meter and the pre-flight, which runs the target's images;
 	// every hop's, so the meter never measures the harness's own loading.
-	if err := w.hopImages(ctx, w.hops[len(w.hops)-1]); err != nil {
+	if err := w.versionImages(ctx, w.hops[len(w.hops)-1]); err != nil {
 		w.broken = fmt.Sprintf("the hops' images did not all load, so the hop to %s did not start (see the hop's spec)", to)
 		Expect(err).NotTo(HaveOccurred())
 	}
@@ -173,13 +174,14 @@ func (w *world) upgradeHop(ctx SpecContext, n int, to string) {
 	Expect(err).NotTo(HaveOccurred())
 }
 
-// hopImages waits until the environment has version's images in the nodes
-// (Env.ImagesReady: the kind provider loads the hops' images in the
-// background, in hop order, while the earlier versions are checked), and
-// says how long it waited, so the run log shows whether the loading kept
-// up. A hop waits for the last hop's version: loading into the nodes takes
-// CPU and disk the agents need, and the hop's meter must not count it.
-func (w *world) hopImages(ctx context.Context, version string) error {
+// versionImages waits until the environment has version's images in the
+// nodes (Env.ImagesReady: the kind provider loads the install version's
+// while the cloud side comes up and the checks before the CNI run, then the
+// hops', in hop order, while the earlier versions are checked), and says
+// how long it waited, so the run log shows whether the loading kept up. A
+// hop waits for the last hop's version: loading into the nodes takes CPU
+// and disk the agents need, and the hop's meter must not count it.
+func (w *world) versionImages(ctx context.Context, version string) error {
 	if w.env.ImagesReady == nil {
 		return nil
 	}
@@ -187,9 +189,9 @@ func (w *world) hopImages(ctx context.Context, version string) error {
 	err := w.env.ImagesReady(ctx, version)
 	waited := time.Since(start).Round(100 * time.Millisecond)
 	if err != nil {
-		return fmt.Errorf("the images of %s and the hops before it are not in the nodes (waited %s): %w", version, waited, err)
+		return fmt.Errorf("the images of %s (and of any version before it) are not in the nodes (waited %s): %w", version, waited, err)
 	}
-	msg := fmt.Sprintf("images of %s and the hops before it ready (waited %s)", version, waited)
+	msg := fmt.Sprintf("images of %s (and of any version before it) in the nodes (waited %s)", version, waited)
 	fmt.Fprintln(GinkgoWriter, msg)
 	AddReportEntry("images", msg)
 	return nil
@@ -216,7 +218,7 @@ func (w *world) repeatFirstHop(ctx SpecContext) {
 		Skip("the rollback did not bring the installed version back (see the rollback step)")
 	}
 	to := w.hops[0]
-	Expect(w.hopImages(ctx, to)).To(Succeed())
+	Expect(w.versionImages(ctx, to)).To(Succeed())
 	_, err := w.repeatHops(ctx, w.run.CNI.RepeatHops, func(ctx context.Context) error {
 		if _, err := w.driver.Upgrade(ctx, w.run, to); err != nil {
 			return fmt.Errorf("upgrade to %s: %w", to, err)

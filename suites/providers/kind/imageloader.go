@@ -11,18 +11,22 @@ import (
 type versionImages struct {
 	version string
 	refs    []string
+	// saved, when set, is refs saved already (or being saved).
+	saved *savedImages
 }
 
-// imageLoader loads the images of a run's later versions (its upgrade
-// hops) in the background, one version after the other in hop order, while
-// the earlier versions are installed and checked: a chain's images took
-// about 2.5 minutes to save and load before the install, and the hops need
-// them only later. Wait blocks a hop until its version's images are in.
+// imageLoader loads the images of a run's versions in the background, one
+// version after the other: the install version's while the cloud side comes
+// up and the checks before the CNI run, then the later versions' (its
+// upgrade hops) while the earlier ones are installed and checked (a chain's
+// images took about 2.5 minutes to save and load before the install, and
+// the hops need them only later). Wait blocks the install or a hop until
+// its version's images are in.
 type imageLoader struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the loader's goroutine returned
-	// ready holds the versions already in the nodes before the loader
-	// started (the install version): Wait returns at once for them.
+	// ready holds the versions with nothing to load (the install version
+	// when none of its images is local): Wait returns at once for them.
 	ready map[string]bool
 	steps []*loadStep
 }

@@ -160,14 +160,28 @@ func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir str
 		return nil, err
 	}
 	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, "kind provider: "+f+"\n", a...) }
+	// The install version's images are saved while the cluster forms.
+	install, later, err := p.splitRunImages(ctx, run, im)
+	if err != nil {
+		return nil, err
+	}
+	var ahead *savedImages
+	if len(install) > 0 {
+		stateDir := filepath.Join(resultsDir, "state")
+		if err := os.MkdirAll(stateDir, 0o755); err != nil {
+			return nil, err
+		}
+		ahead = p.saveImages(ctx, filepath.Join(stateDir, archiveName(run.CNI.Version)), install)
+	}
 	te, err := topologies.Up(ctx, p.dc, topologies.Spec{
 		Run: run, Topology: p.topo, Images: im, Cluster: true,
 		CgroupV1: doctor.CgroupV1(""), StateDir: filepath.Join(resultsDir, "state"),
 	}, topologies.WithLogf(logf))
 	if err != nil {
+		ahead.discard()
 		return nil, err
 	}
-	env, rn, err := p.describe(ctx, run, te, im, resultsDir)
+	env, rn, err := p.describe(ctx, run, te, im, resultsDir, ahead, later)
 	if err != nil {
 		_ = te.Down(context.WithoutCancel(ctx))
 		return nil, err
@@ -178,9 +192,11 @@ func (p *provider) Provision(ctx context.Context, run config.Run, resultsDir str
 	return env, nil
 }
 
-func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.Env, im topologies.Images, resultsDir string) (_ *suites.Env, _ *running, err error) {
-	loader, err := p.loadImages(ctx, run, te, im, resultsDir)
+func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.Env, im topologies.Images, resultsDir string,
+	ahead *savedImages, later []versionImages) (_ *suites.Env, _ *running, err error) {
+	loader, err := p.loadImages(ctx, run, te, im, resultsDir, ahead, later)
 	if err != nil {
+		ahead.discard()
 		return nil, nil, err
 	}
 	rn := &running{topo: te, loader: loader, stateDir: filepath.Join(resultsDir, "state", te.Name)}
@@ -276,12 +292,15 @@ func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.
 // versions cost about 11 GB a node (loaded into the cloud node too, they
 // took a third more time and disk for nothing).
 //
-// Only the echo image and the install version's images load before it
-// returns. The upgrade hops' images load in the background, all of them in
-// one archive (a chain's took about 2.5 minutes to save and load, all of it
-// before the install): the returned loader, nil when the run does not
-// upgrade, says when they are in (Env.ImagesReady).
-func (p *provider) loadImages(ctx context.Context, run config.Run, te *topologies.Env, im topologies.Images, resultsDir string) (*imageLoader, error) {
+// Only the echo image loads before it returns. The install version's images
+// (ahead: saved while the cluster formed) load in the background while the
+// cloud side comes up and the checks before the CNI run, then the upgrade
+// hops', all of them in one archive (a chain's took about 2.5 minutes to
+// save and load); the install and each hop wait for theirs. The returned
+// loader, nil when no CNI image is local, says when they are in
+// (Env.ImagesReady).
+func (p *provider) loadImages(ctx context.Context, run config.Run, te *topologies.Env, im topologies.Images, resultsDir string,
+	ahead *savedImages, later []versionImages) (*imageLoader, error) {
 	cluster := te.Name
 	var hybrid []string
 	for _, n := range te.Nodes {
@@ -290,42 +309,59 @@ func (p *provider) loadImages(ctx context.Context, run config.Run, te *topologie
 		}
 	}
 	toHybrid := topologies.LoadImageArchiveTo(hybrid)
+	stateDir := filepath.Join(resultsDir, "state", cluster)
+	echo := p.saveImages(ctx, filepath.Join(stateDir, "images-all.tar"), []string{im.Echo})
+	if err := p.loadArchive(ctx, cluster, echo, "", topologies.LoadImageArchive); err != nil {
+		return nil, err
+	}
+	ready, steps := loadSteps(run.CNI.Version, ahead, later)
+	if len(steps) == 0 {
+		return nil, nil
+	}
+	hops := ""
+	if len(later) > 0 {
+		hops = fmt.Sprintf("%s %s, in the background", run.CNI.Name, versionList(later))
+	}
+	return startImageLoader(ready, steps, func(ctx context.Context, v versionImages) error {
+		if v.saved != nil {
+			return p.loadArchive(ctx, cluster, v.saved, fmt.Sprintf("%s %s, saved while the cluster formed, loaded in the background", run.CNI.Name, v.version), toHybrid)
+		}
+		if len(v.refs) == 0 {
+			return nil // none local: the nodes pull them
+		}
+		return p.loadArchive(ctx, cluster, p.saveImages(ctx, filepath.Join(stateDir, archiveName(v.version)), v.refs), hops, toHybrid)
+	}), nil
+}
+
+// loadSteps orders the background loads: the install version's images
+// (ahead, when any is local), then every hop's in one archive (the versions
+// share most layers: the chain 1.17.0 -> 1.20.2 took 4.7 GB in four
+// archives, and a hop waits for all of them anyway, as the meter must not
+// measure the loading). ready: the install version when it loads nothing.
+func loadSteps(install string, ahead *savedImages, later []versionImages) (ready []string, steps []versionImages) {
+	if ahead != nil {
+		steps = append(steps, versionImages{version: install, refs: ahead.refs, saved: ahead})
+	} else {
+		ready = []string{install}
+	}
+	if len(later) > 0 {
+		steps = append(steps, laterBatch(later))
+	}
+	return ready, steps
+}
+
+// splitRunImages is splitImages for the run's images (the chart's, at each
+// version).
+func (p *provider) splitRunImages(ctx context.Context, run config.Run, im topologies.Images) (install []string, later []versionImages, err error) {
 	p.mu.Lock()
 	needed, ok := p.needed[runKey(run)]
 	p.mu.Unlock()
 	if !ok {
-		var err error
 		if needed, err = topologies.RunImages(ctx, run, im); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	install, later, err := splitImages(ctx, run, needed, im, p.dc.ImageExists)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.loadArchive(ctx, cluster, resultsDir, "images-all.tar", []string{im.Echo}, "", topologies.LoadImageArchive); err != nil {
-		return nil, err
-	}
-	if len(install) > 0 {
-		if err := p.loadArchive(ctx, cluster, resultsDir, "images-hybrid.tar", install,
-			fmt.Sprintf("%s %s, before the install", run.CNI.Name, run.CNI.Version), toHybrid); err != nil {
-			return nil, err
-		}
-	}
-	if len(later) == 0 {
-		return nil, nil
-	}
-	// One archive for every hop: the versions share most layers (the chain
-	// 1.17.0 -> 1.20.2: 4.7 GB in four archives), and a hop waits for all
-	// of them anyway (suites: the meter must not measure the loading).
-	all := laterBatch(later)
-	label := fmt.Sprintf("%s %s, in the background", run.CNI.Name, versionList(later))
-	return startImageLoader([]string{run.CNI.Version}, []versionImages{all}, func(ctx context.Context, v versionImages) error {
-		if len(v.refs) == 0 {
-			return nil // none local: the nodes pull them
-		}
-		return p.loadArchive(ctx, cluster, resultsDir, archiveName(v.version), v.refs, label, toHybrid)
-	}), nil
+	return splitImages(ctx, run, needed, im, p.dc.ImageExists)
 }
 
 // laterBatch joins the hops' images into one load, named after the last
@@ -384,39 +420,83 @@ func splitImages(ctx context.Context, run config.Run, needed []topologies.Image,
 // archiveName is a later version's archive in the run's state folder.
 func archiveName(version string) string { return "images-" + normVersion(version) + ".tar" }
 
-// loadArchive saves refs to one archive in the run's state folder and loads
-// it with load, removing the archive after; note, when set, ends its log
-// line. A cancelled ctx stops the save, and the load if it has not begun.
-func (p *provider) loadArchive(ctx context.Context, cluster, resultsDir, name string, refs []string, note string,
-	load func(cluster, path string, logf func(string, ...any)) error) error {
-	archive := filepath.Join(resultsDir, "state", cluster, name)
-	f, err := os.Create(archive)
-	if err != nil {
-		return err
+// savedImages is a `docker save` of refs into one archive at path, running
+// in the background until done is closed.
+type savedImages struct {
+	path   string
+	refs   []string
+	cancel context.CancelFunc
+	done   chan struct{}
+	took   time.Duration
+	err    error
+}
+
+// saveImages starts saving refs to path; a cancelled ctx stops it.
+func (p *provider) saveImages(ctx context.Context, path string, refs []string) *savedImages {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &savedImages{path: path, refs: refs, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		start := time.Now()
+		f, err := os.Create(path)
+		if err == nil {
+			err = p.dc.SaveImages(ctx, refs, f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err == nil {
+			err = ctx.Err()
+		}
+		s.took, s.err = time.Since(start), err
+	}()
+	return s
+}
+
+// discard stops the save and removes its archive (nil: nothing to do).
+func (s *savedImages) discard() {
+	if s == nil {
+		return
 	}
-	defer os.Remove(archive)
-	start := time.Now()
-	err = p.dc.SaveImages(ctx, refs, f)
-	f.Close()
-	saved := time.Since(start)
-	if err == nil {
+	s.cancel()
+	<-s.done
+	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(os.Stderr, "kind provider: %v\n", err)
+	}
+}
+
+// loadArchive waits for the save of s and loads its archive with load,
+// removing the archive after; note, when set, ends its log line. A
+// cancelled ctx stops the wait, and the load if it has not begun.
+func (p *provider) loadArchive(ctx context.Context, cluster string, s *savedImages, note string,
+	load func(cluster, path string, logf func(string, ...any)) error) error {
+	defer s.discard()
+	waitStart := time.Now()
+	var err error
+	select {
+	case <-s.done:
+		err = s.err
+	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	waited := time.Since(waitStart)
+	start := time.Now()
 	if err == nil {
-		err = load(cluster, archive, func(string, ...any) {})
+		err = load(cluster, s.path, func(string, ...any) {})
 	}
 	if err != nil {
-		return fmt.Errorf("load %v into the kind nodes: %w", refs, err)
+		return fmt.Errorf("load %v into the kind nodes: %w", s.refs, err)
 	}
 	size := "?"
-	if st, err := os.Stat(archive); err == nil {
+	if st, err := os.Stat(s.path); err == nil {
 		size = fmt.Sprintf("%.2f GB", float64(st.Size())/1e9)
 	}
 	if note != "" {
 		note = " (" + note + ")"
 	}
-	fmt.Fprintf(os.Stderr, "kind provider: images %s (%s): saved in %s, loaded into the nodes in %s%s\n",
-		strings.Join(refs, ", "), size, saved.Round(time.Millisecond), (time.Since(start) - saved).Round(time.Millisecond), note)
+	fmt.Fprintf(os.Stderr, "kind provider: images %s (%s): saved in %s (waited %s for it), loaded into the nodes in %s%s\n",
+		strings.Join(s.refs, ", "), size, s.took.Round(time.Millisecond), waited.Round(time.Millisecond),
+		time.Since(start).Round(time.Millisecond), note)
 	return nil
 }
 
@@ -507,6 +587,7 @@ func stopLoader(ctx context.Context, rn *running) {
 		fmt.Fprintf(os.Stderr, "kind provider: %v; deleting the cluster anyway\n", err)
 	}
 	for _, s := range rn.loader.steps {
+		s.saved.discard()
 		if err := os.Remove(filepath.Join(rn.stateDir, archiveName(s.version))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			fmt.Fprintf(os.Stderr, "kind provider: %v\n", err)
 		}
