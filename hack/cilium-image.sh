@@ -4,8 +4,12 @@
 #   hybridcni/cilium:v<version>                   agent (cilium-agent, cilium-dbg,
 #       cilium-health, cilium-cni, cilium-mount, cilium-sysctlfix, the BPF sources,
 #       the chart's init scripts) on Debian with iptables, ipset, iproute2 and
-#       clang and bpftool (the agent probes the kernel and compiles its datapath)
-#   hybridcni/cilium-operator-generic:v<version>  operator (generic IPAM)
+#       clang and bpftool (the agent probes the kernel and compiles its datapath),
+#       less what it never opens (agent_trim below)
+#   hybridcni/cilium-operator-generic:v<version>  operator (generic IPAM) on
+#       the CA bundle, passwd, group and /tmp alone (upstream's is scratch plus
+#       the CA bundle)
+# Every kind run saves both images and loads them into every node: small pays.
 # fixtures/values/cilium-offline.yaml points the real chart at them, and the
 # module's own chart is packaged into the cache's chart folder, so versions
 # built here can be upgraded between. Prints the agent tag on stdout.
@@ -70,9 +74,16 @@ esac
 build_host patch
 agent_packages=(iptables ipset iproute2 kmod ca-certificates bash coreutils util-linux mount grep procps
 	"clang-$llvm" bpftool)
+# Left out of the agent's root filesystem (tar --exclude patterns, anchored, `*`
+# within one folder): translations and documentation, GCC's sanitizer and
+# profiler runtimes, static libraries. The agent runs clang -c only (BPF objects,
+# no link); the headers, LLVM and the shared libraries clang loads all stay.
+agent_trim=(./usr/share/{locale,doc,man,info,lintian}
+	'./usr/lib/*-linux-gnu/'{'*.a',gprofng,lib{asan,tsan,lsan,ubsan,hwasan,gprofng}'.so*'}
+	'./usr/lib/gcc/*-linux-gnu/*/'{'*.a',lib{asan,tsan,lsan,ubsan,hwasan}'[._]*'})
 
 inputs=$( {
-	printf '%s\n' "$version" "$suite" "${agent_packages[@]}" "${netbase_packages[@]}" "${replaces[@]}"
+	printf '%s\n' "$version" "$suite" "${agent_packages[@]}" "${agent_trim[@]}" "${replaces[@]}"
 	cat "${BASH_SOURCE[0]}" "$repo/hack/nodeimage/lib.sh" "$repo/hack/nodeimage/module.sh" "$repo/hack/nodeimage/imagetool/main.go" "${patches[@]}" "$repo/hack/chartrepo/main.go"
 } | sha256sum | cut -c1-16)
 if images_current "$agent_tag" "$operator_tag" && [[ -f "$cache_root/cilium/charts/cilium-$version.tgz" ]]; then
@@ -109,7 +120,6 @@ patched_module github.com/cilium/cilium "v$version" "$src" unserved "${patches[@
 patches=$patches_key
 
 rootfs_start cilium "${agent_packages[@]}"
-rootfs_start netbase "${netbase_packages[@]}"
 
 bin="$cdir/bin"
 # The binaries are rebuilt when the patches or this build step change.
@@ -157,14 +167,30 @@ done < <(cd "$src/bpf" && find . -type f -printf '%P\n' | sort)
 
 rootfs_wait cilium
 base=$(rootfs cilium "${agent_packages[@]}")
-"$work/imagetool" archive --out "$work/agent.tar" --tag "$agent_tag" --base "$base" "${files[@]}" \
+# The cached root filesystem less agent_trim, unpacked and packed as rootfs does.
+root="$work/agent-root"
+mkdir -p "$root"
+tar -C "$root" --numeric-owner --xattrs --xattrs-include='*' --anchored --no-wildcards-match-slash \
+	"${agent_trim[@]/#/--exclude=}" -xf "$base"
+tar -C "$root" --numeric-owner --xattrs --xattrs-include='*' -cf "$work/agent-root.tar" .
+log "agent root filesystem $(du -h "$base" | cut -f1) less agent_trim: $(du -h "$work/agent-root.tar" | cut -f1)"
+"$work/imagetool" archive --out "$work/agent.tar" --tag "$agent_tag" --base "$work/agent-root.tar" "${files[@]}" \
 	--entrypoint /usr/bin/cilium-dbg --env "$env_path" --env HUBBLE_SERVER=unix:///var/run/cilium/hubble.sock \
 	--env INITSYSTEM=SYSTEMD --label "$inputs_label=$inputs"
-rootfs_wait netbase
-netbase=$(rootfs netbase "${netbase_packages[@]}")
-"$work/imagetool" archive --out "$work/operator.tar" --tag "$operator_tag" --base "$netbase" \
+# The operator, a static Go binary, needs no more than the CA bundle (the agent's
+# Debian one), root in passwd and group, and /tmp.
+oroot="$work/operator-root"
+mkdir -p "$oroot/etc/ssl/certs" "$oroot/tmp"
+chmod 1777 "$oroot/tmp"
+printf 'root:x:0:0:root:/root:/sbin/nologin\n' >"$oroot/etc/passwd"
+printf 'root:x:0:\n' >"$oroot/etc/group"
+cp "$root/etc/ssl/certs/ca-certificates.crt" "$oroot/etc/ssl/certs/"
+rm -rf "$root"
+tar -C "$oroot" --numeric-owner --owner=0 --group=0 --sort=name --mtime=@0 -cf "$work/operator-root.tar" .
+"$work/imagetool" archive --out "$work/operator.tar" --tag "$operator_tag" --base "$work/operator-root.tar" \
 	--file "$bin/cilium-operator-generic:/usr/bin/cilium-operator-generic" \
-	--entrypoint /usr/bin/cilium-operator-generic --env "$env_path" --label "$inputs_label=$inputs"
+	--entrypoint /usr/bin/cilium-operator-generic --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	--label "$inputs_label=$inputs"
 
 load_image "$work/agent.tar" "$agent_tag"
 load_image "$work/operator.tar" "$operator_tag"
