@@ -289,9 +289,34 @@ func restoreAffinityFn(t Target, dsc appsv1client.DaemonSetInterface, ds *appsv1
 			}
 			st := cur.Status
 			return st.ObservedGeneration >= cur.Generation && st.DesiredNumberScheduled > 0 &&
-				st.UpdatedNumberScheduled == st.DesiredNumberScheduled && st.NumberReady == st.DesiredNumberScheduled, nil
+				st.UpdatedNumberScheduled == st.DesiredNumberScheduled && st.NumberReady == st.DesiredNumberScheduled &&
+				everyPodReady(pods, st.DesiredNumberScheduled), nil
 		})
 	}
+}
+
+// everyPodReady: want pods, none going away, each Ready. The DaemonSet's
+// status counts lag its pods: polled every 500 ms, a heal once saw them all
+// ready while the new agent on a hybrid node had not started.
+func everyPodReady(pods []corev1.Pod, want int32) bool {
+	if int32(len(pods)) != want {
+		return false
+	}
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil || !podIsReady(&p) {
+			return false
+		}
+	}
+	return true
+}
+
+func podIsReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // retryUpdate applies change until it succeeds, then waits for done.

@@ -599,7 +599,8 @@ func restartAgents(ctx context.Context, t Target, ds *appsv1.DaemonSet, nodes []
 			}
 		}
 		s := cur.Status
-		return s.DesiredNumberScheduled > 0 && s.NumberReady == s.DesiredNumberScheduled && s.UpdatedNumberScheduled == s.DesiredNumberScheduled, nil
+		return s.DesiredNumberScheduled > 0 && s.NumberReady == s.DesiredNumberScheduled && s.UpdatedNumberScheduled == s.DesiredNumberScheduled &&
+			everyPodReady(ps, s.DesiredNumberScheduled), nil
 	})
 }
 

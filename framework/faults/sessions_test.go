@@ -13,8 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/hybridcni/hybridcni/framework/cni"
 )
@@ -190,9 +192,18 @@ func healRestartsRefusedAgent(t *testing.T, fault string, connectRetry time.Dura
 		Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, NumberReady: 2, UpdatedNumberScheduled: 2}}
 	pod := func(name, node string) *corev1.Pod {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: name, Labels: sel.MatchLabels},
-			Spec: corev1.PodSpec{NodeName: node}}
+			Spec:   corev1.PodSpec{NodeName: node},
+			Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}
 	}
 	kube := fake.NewSimpleClientset(ds, pod("agent-a", "hybrid-a"), pod("agent-b", "hybrid-b"))
+	// The DaemonSet controller: a deleted agent comes back, ready, as a new pod.
+	kube.PrependReactor("delete", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		name := a.(k8stesting.DeleteAction).GetName()
+		if name == "agent-a" {
+			_ = kube.Tracker().Add(pod("agent-a2", "hybrid-a"))
+		}
+		return false, nil, nil
+	})
 	s := &shellTarget{rules: map[string]int{}, facts: cni.Facts{BGPConnectRetry: connectRetry}}
 	restarted := func() bool {
 		_, err := kube.CoreV1().Pods("kube-system").Get(context.Background(), "agent-a", metav1.GetOptions{})
@@ -305,5 +316,37 @@ func TestSessionsBackWantsALastingConnection(t *testing.T) {
 	}
 	if d := time.Since(start); d < sessionLasts {
 		t.Errorf("steady connections counted after %s, before they lasted %s", d, sessionLasts)
+	}
+}
+
+// The heal of agent-affinity-removed returns only once every agent pod is
+// Ready, though the DaemonSet's status counts them all ready sooner: polled
+// every 500 ms on kind, it once returned with the new agent on a hybrid node
+// still Pending, and the placement check after it failed on that.
+func TestAffinityHealWaitsForTheAgentPods(t *testing.T) {
+	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}}
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "agent", Generation: 3},
+		Spec:   appsv1.DaemonSetSpec{Selector: sel},
+		Status: appsv1.DaemonSetStatus{ObservedGeneration: 3, DesiredNumberScheduled: 2, NumberReady: 2, UpdatedNumberScheduled: 2}}
+	ready := corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+	a := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "agent-a", Labels: sel.MatchLabels},
+		Spec: corev1.PodSpec{NodeName: "hybrid-a"}, Status: ready}
+	b := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "agent-b", Labels: sel.MatchLabels},
+		Spec: corev1.PodSpec{NodeName: "hybrid-b"}, Status: corev1.PodStatus{Phase: corev1.PodPending}}
+	kube := fake.NewSimpleClientset(ds, a, b)
+	target := agentTarget{&shellTarget{rules: map[string]int{}}, kube}
+	heal := restoreAffinityFn(target, kube.AppsV1().DaemonSets("kube-system"), ds, &corev1.PodSpec{}, []string{"cloud-1"})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := heal(ctx); err == nil {
+		t.Fatal("the heal returned with agent-b Pending")
+	}
+	b.Status = ready
+	if _, err := kube.CoreV1().Pods("kube-system").UpdateStatus(context.Background(), b, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := heal(context.Background()); err != nil {
+		t.Fatalf("every agent pod Ready: %v", err)
 	}
 }
