@@ -38,7 +38,8 @@ func (w *world) webhookOnHybridNode(ctx SpecContext) {
 	if w.podsRoutableFromControlPlane() {
 		_, err = cms.Create(ctx, cm(webhook.RejectName), metav1.CreateOptions{})
 		Expect(err).To(HaveOccurred(), "the webhook on %s was not consulted: the marker ConfigMap was admitted", node)
-		Expect(err.Error()).To(ContainSubstring(webhook.RejectMessage), "admission failed, but not by the webhook's answer")
+		Expect(err.Error()).To(ContainSubstring(webhook.RejectMessage),
+			"admission through webhook %s on hybrid node %s failed, but not by the webhook's answer", webhookName, node)
 		_, err = cms.Create(ctx, cm("hybridcni-webhook-allow"), metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred(), "the webhook on hybrid node %s must admit an ordinary ConfigMap: pod CIDRs are routable", node)
 		_ = cms.Delete(ctx, "hybridcni-webhook-allow", metav1.DeleteOptions{})
