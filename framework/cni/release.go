@@ -99,6 +99,24 @@ func (r *Release) UpgradeTarget(ctx context.Context, to string) (*chart.Release,
 // InstallRelease is `helm install` of run's version with values (then the
 // run's values files), followed by the wait for readiness, on sw.
 func (r *Release) InstallRelease(ctx context.Context, run config.Run, values map[string]any, sw *Stopwatch) (*chart.Release, error) {
+	rel, err := r.InstallChart(ctx, run, values, sw)
+	if err != nil {
+		return rel, err
+	}
+	return rel, r.WaitInstalled(ctx, rel, sw)
+}
+
+// WaitInstalled is the wait for readiness after InstallChart, on sw.
+func (r *Release) WaitInstalled(ctx context.Context, rel *chart.Release, sw *Stopwatch) error {
+	if err := sw.Wait(func() error { _, err := r.WaitReady(ctx); return err }); err != nil {
+		return fmt.Errorf("%s %s installed (revision %d) but %w", r.CNI, rel.ChartVersion, rel.Revision, err)
+	}
+	return nil
+}
+
+// InstallChart is `helm install` of run's version with values (then the
+// run's values files), on sw, with no wait for readiness.
+func (r *Release) InstallChart(ctx context.Context, run config.Run, values map[string]any, sw *Stopwatch) (*chart.Release, error) {
 	r.ForgetReady()
 	ch, err := r.Load(ctx, "cni.version", run.CNI.Version)
 	if err != nil {
@@ -109,16 +127,9 @@ func (r *Release) InstallRelease(ctx context.Context, run config.Run, values map
 		return nil, err
 	}
 	r.Logf("installing release %s (chart %s %s) into %s", r.Name, ch.Name(), ch.Version(), r.Namespace)
-	rel, err := HelmStep(sw, func() (*chart.Release, error) {
+	return HelmStep(sw, func() (*chart.Release, error) {
 		return r.Cluster.Helm.Install(ctx, ch, r.Name, r.Namespace, vals, chart.ActionOptions{Timeout: r.Options.WaitTimeout()})
 	})
-	if err != nil {
-		return rel, err
-	}
-	if err := sw.Wait(func() error { _, err := r.WaitReady(ctx); return err }); err != nil {
-		return rel, fmt.Errorf("%s %s installed (revision %d) but %w", r.CNI, ch.Version(), rel.Revision, err)
-	}
-	return rel, nil
 }
 
 // UpgradeRelease is `helm upgrade` of hop.To (chart ch) with vals, then the

@@ -112,14 +112,19 @@ func (d *Driver) Profile() cni.Profile { return d.p }
 // values, then readiness, then the BGP resources when BGP is on.
 func (d *Driver) Install(ctx context.Context, run config.Run) (*chart.Release, error) {
 	sw := cni.StartStopwatch()
-	rel, err := d.InstallRelease(ctx, run, d.p.Values(run), sw)
+	rel, err := d.InstallChart(ctx, run, d.p.Values(run), sw)
 	if err != nil {
 		return rel, err
 	}
+	// The BGP resources go in before the wait (once the operator serves
+	// their API), so its settle window shows the agents stable with them.
 	if run.BGP.Enabled {
 		if _, err := d.applyBGP(ctx, run, sw); err != nil {
 			return rel, err
 		}
+	}
+	if err := d.WaitInstalled(ctx, rel, sw); err != nil {
+		return rel, err
 	}
 	d.Options.Recorded("install", sw.Timings())
 	d.Logf("release %s revision %d ready", ReleaseName, rel.Revision)
