@@ -18,8 +18,8 @@ import (
 // one cluster, the normal checks, then each fault in turn. Every fault
 // that applies must be injected, caught by each check it names with a
 // message naming what broke, healed, and each check must pass again. Each
-// runs whenever its images are cached: kube-router's (about 10 min on 2
-// cores) and Cilium's (about 14 min).
+// runs whenever its images are cached: kube-router's (about 8 min on 2
+// cores) and Cilium's (about 11 min).
 func TestFaultMatrixKubeRouter(t *testing.T) {
 	faultMatrix(t, kubeRouterOffline, 45*time.Minute)
 }
@@ -41,7 +41,7 @@ func TestFaultMatrixCilium(t *testing.T) {
 			return args
 		},
 		modes: []string{"--bgp", "--masquerade=false", "--cloud-nodes", "1"},
-	}, 75*time.Minute) // measured on 2 cores: 13 min 6 s (2026-12-06), 29 min on 2026-12-05
+	}, 75*time.Minute) // measured on 2 cores: 10 min 34 s and 11 min 9 s (2026-12-06), 29 min on 2026-12-05
 }
 
 // faultMatrix runs one CNI's fault matrix, interrupted (and torn down)
