@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/hybridcni/hybridcni/framework/checks"
+	"github.com/hybridcni/hybridcni/framework/cni"
 )
 
 // Conditions of faults (besides the catalogue's).
@@ -303,20 +304,11 @@ func everyPodReady(pods []corev1.Pod, want int32) bool {
 		return false
 	}
 	for _, p := range pods {
-		if p.DeletionTimestamp != nil || !podIsReady(&p) {
+		if p.DeletionTimestamp != nil || !cni.PodReady(&p) {
 			return false
 		}
 	}
 	return true
-}
-
-func podIsReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // retryUpdate applies change until it succeeds, then waits for done.
