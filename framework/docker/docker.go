@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
@@ -182,13 +183,57 @@ func (c *Client) RunContainer(ctx context.Context, s Container) (string, error) 
 }
 
 // RemoveContainer force-removes a container and its anonymous volumes; a
-// missing one is not an error.
+// missing one is not an error. One the engine is already removing (for a
+// run that exited mid-teardown, say) is waited for until it is gone.
 func (c *Client) RemoveContainer(ctx context.Context, name string) error {
 	err := c.api.ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("remove container %s: %w", name, err)
+	if err == nil || isNotFound(err) {
+		return nil
 	}
-	return nil
+	if removalInProgress(err) {
+		return c.awaitRemoval(ctx, name, removalWait)
+	}
+	return fmt.Errorf("remove container %s: %w", name, err)
+}
+
+// removalWait bounds the wait for a removal another caller started.
+var removalWait = time.Minute
+
+func removalInProgress(err error) bool {
+	return cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress")
+}
+
+// awaitRemoval polls until name is gone. Should the other removal end and
+// leave the container (its status no longer "removing"), it removes it once
+// itself.
+func (c *Client) awaitRemoval(ctx context.Context, name string, bound time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		info, err := c.api.ContainerInspect(ctx, name)
+		switch {
+		case isNotFound(err):
+			return nil
+		case err == nil && info.State != nil && info.State.Status != "removing":
+			err = c.api.ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true})
+			if err == nil || isNotFound(err) {
+				return nil
+			}
+			if !removalInProgress(err) {
+				return fmt.Errorf("remove container %s (after another removal left it %s): %w", name, info.State.Status, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded {
+				return fmt.Errorf("remove container %s: the engine was already removing it and it is still there after %s; see `docker inspect %s`", name, bound, name)
+			}
+			return fmt.Errorf("remove container %s: %w", name, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // ContainerPID returns the host PID of a running container's init process
