@@ -271,15 +271,17 @@ func (w *world) faultWait(check string) (d time.Duration, said string) {
 	return d, fmt.Sprintf("%s (%d × %s pass)", d.Round(time.Second), faultWaitFactor, p.took.Round(100*time.Millisecond))
 }
 
-// The floor only matters for a check that passes in under 3.3 s, which it
-// still gives three times that (five times the 2 s of the slowest of them
-// in Cilium's matrix). At 30 s, then 15 s, it was the whole detection time
-// of bgp/sessions, bgp/withdrawal and the API-proxy and webhook checks
-// under their faults, though they pass in a second or two. A designed wait
-// is not tripled: readiness's 10 s settle window made its bound 30 s, so a
-// crash-looping agent took 30 s to catch.
+// The floor only matters for a check that passes in under 1.7 s: it is
+// ten polls at 500 ms (the faults' and most checks' interval), and at
+// least three times each of those passes in Cilium's and kube-router's
+// matrices (the slowest, 1.2 s, is bgp/services'). At 30 s, 15 s, then 10 s, it was the whole detection time
+// of bgp/sessions, bgp/withdrawal, readiness and the API-proxy, DNS and
+// node-to-pod checks under their faults (eight rows at 10 s in Cilium's),
+// though they pass in a second or less. A designed wait is not tripled:
+// readiness's 10 s settle window made its bound 30 s, so a crash-looping
+// agent took 30 s to catch.
 const (
-	faultWaitFloor  = 10 * time.Second
+	faultWaitFloor  = 5 * time.Second
 	faultWaitFactor = 3
 )
 

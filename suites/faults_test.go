@@ -130,7 +130,7 @@ func TestFaultWaitFollowsTheCheckPass(t *testing.T) {
 	if d, said := w.faultWait("bgp/sessions"); d != 0 || said != "own timeouts" {
 		t.Errorf("no pass recorded: bound %s (%q), want none", d, said)
 	}
-	w.tookToPass("bgp/sessions", 2*time.Second, 0)
+	w.tookToPass("bgp/sessions", 1*time.Second, 0)
 	w.tookToPass("bgp/graceful-restart", 50*time.Second, 0)
 	w.tookToPass("bgp/graceful-restart", 30*time.Second, 0) // the slowest pass counts
 	// The settle window is waited again under the fault, once.
@@ -144,10 +144,10 @@ func TestFaultWaitFollowsTheCheckPass(t *testing.T) {
 		d    time.Duration
 		said string
 	}{
-		"bgp/sessions":          {faultWaitFloor, "10s (floor; pass 2s)"},
+		"bgp/sessions":          {faultWaitFloor, "5s (floor; pass 1s)"},
 		"bgp/graceful-restart":  {150 * time.Second, "2m30s (3 × 50s pass)"},
 		"readiness/nodes-ready": {34 * time.Second, "34s (10s by design + 3 × 8s)"},
-		"bgp/services":          {faultWaitFloor, "10s (floor; pass 1.5s)"},
+		"bgp/services":          {faultWaitFloor, "5s (floor; pass 1.5s)"},
 	} {
 		if d, said := w.faultWait(check); d != want.d || said != want.said {
 			t.Errorf("%s: bound %s (%q), want %s (%q)", check, d, said, want.d, want.said)
