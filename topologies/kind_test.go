@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,11 +69,35 @@ func TestKindClusterOnTheNodeNetwork(t *testing.T) {
 			cleanupRun(t, dc, name)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
+			// NodesBooted comes once, while kind still starts Kubernetes
+			// (before it writes the kubeconfig), naming the hybrid nodes.
+			var (
+				mu          sync.Mutex
+				booted      [][]Node
+				kubeconfigs []string
+				state       = t.TempDir()
+			)
+			onBoot := func(cluster string, ns []Node) {
+				mu.Lock()
+				defer mu.Unlock()
+				booted = append(booted, ns)
+				if _, err := os.Stat(filepath.Join(state, cluster, "kubeconfig")); err == nil {
+					kubeconfigs = append(kubeconfigs, cluster)
+				}
+			}
 			e, err := Up(ctx, dc, Spec{Run: r, Topology: topo, Name: name, Images: imgs, Cluster: true,
-				CgroupV1: doctor.CgroupV1(""), StateDir: t.TempDir()}, WithLogf(t.Logf))
+				CgroupV1: doctor.CgroupV1(""), StateDir: state, NodesBooted: onBoot}, WithLogf(t.Logf))
 			if err != nil {
 				t.Fatal(err)
 			}
+			mu.Lock()
+			if len(booted) != 1 || len(booted[0]) != 4 || len(hybridOf(booted[0])) != 2 {
+				t.Errorf("NodesBooted calls %+v, want one with 4 nodes, 2 of them hybrid", booted)
+			}
+			if len(kubeconfigs) > 0 {
+				t.Errorf("NodesBooted came after kind wrote the kubeconfig: the nodes' boot was missed")
+			}
+			mu.Unlock()
 			defer func() {
 				// default goes with down (the ledger), isolated-pods with gc
 				// (labels and the cluster name), as after a lost ledger.
@@ -239,4 +264,14 @@ func TestKindInterruptedUpLeavesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+func hybridOf(ns []Node) []string {
+	var out []string
+	for _, n := range ns {
+		if n.Hybrid {
+			out = append(out, n.Name)
+		}
+	}
+	return out
 }

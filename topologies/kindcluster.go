@@ -1,6 +1,7 @@
 package topologies
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster"
@@ -86,6 +88,37 @@ func kindNodes(name string, cloud int, logf func(string, ...any)) ([]Node, error
 	if err != nil {
 		return nil, fmt.Errorf("list nodes of %s: %w", name, err)
 	}
+	return describeNodes(name, ns, cloud)
+}
+
+// nodesBooted waits until the cluster has want node containers, each with
+// containerd answering (kind creates and boots them before it starts
+// Kubernetes), polling until ctx ends.
+func nodesBooted(ctx context.Context, name string, want, cloud int) ([]Node, error) {
+	p := kindProvider(func(string, ...any) {})
+	for {
+		ns, err := p.ListNodes(name)
+		if err == nil && len(ns) == want {
+			up := true
+			for _, n := range ns {
+				if n.CommandContext(ctx, "ctr", "--namespace", "k8s.io", "version").Run() != nil {
+					up = false
+					break
+				}
+			}
+			if up {
+				return describeNodes(name, ns, cloud)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func describeNodes(name string, ns []nodes.Node, cloud int) ([]Node, error) {
 	var out []Node
 	for _, n := range ns {
 		role, err := n.Role()

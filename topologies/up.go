@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hybridcni/hybridcni/framework/config"
@@ -59,6 +60,12 @@ type Spec struct {
 	// StateDir holds the run's ledger and kubeconfig (StateDir/NAME/...);
 	// empty keeps the ledger in memory (no `hybridcni down` from another process).
 	StateDir string
+	// NodesBooted, when set, is called once, as soon as every node of the
+	// kind cluster runs containerd, while kind goes on to start Kubernetes
+	// (about 30 s): images loaded from then on are in before the cluster
+	// is. It must not block; the nodes have no Kubernetes role yet. When
+	// Up succeeds it has been called.
+	NodesBooted func(cluster string, nodes []Node)
 }
 
 // EnvInfo is what a created topology offers the suites; `hybridcni up` prints it.
@@ -497,6 +504,29 @@ func (e *Env) createCluster(ctx context.Context, s Spec) error {
 	if err := e.Ledger.Record(ObjCluster, e.Name); err != nil {
 		return err
 	}
+	booted := func([]Node) {}
+	if s.NodesBooted != nil {
+		// Called once, and never after this returns (a failed creation's
+		// nodes are going).
+		var mu sync.Mutex
+		fired := false
+		booted = func(ns []Node) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !fired {
+				fired = true
+				s.NodesBooted(e.Name, ns)
+			}
+		}
+		defer func() { mu.Lock(); fired = true; mu.Unlock() }()
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			if ns, err := nodesBooted(wctx, e.Name, len(cfg.Nodes), s.Run.Nodes.Cloud); err == nil {
+				booted(ns)
+			}
+		}()
+	}
 	done := make(chan error, 1)
 	go func() { done <- createKindCluster(cfg, e.Network, e.Kubeconfig, e.o.logf) }()
 	select {
@@ -510,8 +540,11 @@ func (e *Env) createCluster(ctx context.Context, s Spec) error {
 		e.pending = done
 		return ctx.Err()
 	}
-	e.Nodes, err = kindNodes(e.Name, s.Run.Nodes.Cloud, e.o.logf)
-	return err
+	if e.Nodes, err = kindNodes(e.Name, s.Run.Nodes.Cloud, e.o.logf); err != nil {
+		return err
+	}
+	booted(e.Nodes) // when the watch missed the boot
+	return nil
 }
 
 // remotePodNetwork routes the pod CIDR from the cloud side (control plane,

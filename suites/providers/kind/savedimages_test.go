@@ -16,22 +16,25 @@ import (
 	"github.com/hybridcni/hybridcni/framework/docker"
 )
 
-// With a CNI image local, the install waits for its load (which starts after
-// the cluster's echo image, in the background); a run without any loads
-// nothing and waits for nothing; the hops always come last, in one batch.
-func TestLoadStepsPutTheInstallVersionFirst(t *testing.T) {
+// The echo image loads first (the cloud side waits for it); with a CNI
+// image local, the install version's load comes next; a run without any
+// CNI image local loads nothing more and its install waits for nothing;
+// the hops always come last, in one batch.
+func TestLoadStepsPutTheHarnessThenTheInstallVersionFirst(t *testing.T) {
+	echo := &savedImages{refs: []string{"hybridcni/echo:dev"}}
 	ahead := &savedImages{refs: []string{"cilium:v1.16.19"}}
-	ready, steps := loadSteps("1.16.19", ahead, chain)
-	if len(ready) != 0 || len(steps) != 2 || steps[0].version != "1.16.19" || steps[0].saved != ahead ||
-		steps[1].version != chain[len(chain)-1].version || len(steps[1].refs) != 4 {
+	ready, steps := loadSteps("1.16.19", echo, ahead, chain)
+	if len(ready) != 0 || len(steps) != 3 || steps[0].version != harnessStep || steps[0].saved != echo ||
+		steps[1].version != "1.16.19" || steps[1].saved != ahead ||
+		steps[2].version != chain[len(chain)-1].version || len(steps[2].refs) != 4 {
 		t.Errorf("with the install images local: ready %v, steps %+v", ready, steps)
 	}
-	ready, steps = loadSteps("1.16.19", nil, nil)
-	if len(ready) != 1 || ready[0] != "1.16.19" || len(steps) != 0 {
-		t.Errorf("nothing local: ready %v, steps %+v", ready, steps)
+	ready, steps = loadSteps("1.16.19", echo, nil, nil)
+	if len(ready) != 1 || ready[0] != "1.16.19" || len(steps) != 1 || steps[0].saved != echo {
+		t.Errorf("no CNI image local: ready %v, steps %+v", ready, steps)
 	}
-	ready, steps = loadSteps("1.16.19", nil, chain)
-	if len(ready) != 1 || len(steps) != 1 || steps[0].saved != nil {
+	ready, steps = loadSteps("1.16.19", echo, nil, chain)
+	if len(ready) != 1 || len(steps) != 2 || steps[1].saved != nil {
 		t.Errorf("only the hops' images local: ready %v, steps %+v", ready, steps)
 	}
 }
