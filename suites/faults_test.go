@@ -122,7 +122,7 @@ func TestFaultPhaseJudgesSinceInstallChecks(t *testing.T) {
 
 // Under a held fault a check waits a multiple of its own pass in this run
 // (at least faultWaitFloor), not its whole timeout; what the pass waited by
-// design (readiness's settle window) counts once, not three times; a check
+// design (readiness's settle window) counts once, not twice; a check
 // that never passed in this run keeps its own timeouts. The bound reaches
 // the body's context.
 func TestFaultWaitFollowsTheCheckPass(t *testing.T) {
@@ -145,8 +145,8 @@ func TestFaultWaitFollowsTheCheckPass(t *testing.T) {
 		said string
 	}{
 		"bgp/sessions":          {faultWaitFloor, "5s (floor; pass 1s)"},
-		"bgp/graceful-restart":  {150 * time.Second, "2m30s (3 × 50s pass)"},
-		"readiness/nodes-ready": {34 * time.Second, "34s (10s by design + 3 × 8s)"},
+		"bgp/graceful-restart":  {100 * time.Second, "1m40s (2 × 50s pass)"},
+		"readiness/nodes-ready": {26 * time.Second, "26s (10s by design + 2 × 8s)"},
 		"bgp/services":          {faultWaitFloor, "5s (floor; pass 1.5s)"},
 	} {
 		if d, said := w.faultWait(check); d != want.d || said != want.said {

@@ -230,6 +230,9 @@ func hybridNames(nodes []topologies.Node) []string {
 // describe waits for the echo image and gives the cloud side its CNI.
 func (p *provider) describe(ctx context.Context, run config.Run, te *topologies.Env, im topologies.Images, resultsDir string,
 	rn *running) (_ *suites.Env, err error) {
+	if rn.loader == nil {
+		return nil, fmt.Errorf("cluster %s is up, but its nodes' boot was never reported (topologies.Spec.NodesBooted), so no image was loaded", te.Name)
+	}
 	if err := rn.loader.Wait(ctx, harnessStep); err != nil {
 		return nil, err
 	}
