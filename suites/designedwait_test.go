@@ -24,7 +24,7 @@ func (d settlingDriver) WaitReady(ctx context.Context) (*cni.Readiness, error) {
 }
 
 // The readiness check counts its settle window as waited by design and the
-// wait before it as work, so a held fault's bound does not triple the window.
+// wait before it as work, so a held fault's bound does not multiply the window.
 func TestNodesReadyCountsItsSettleWindowByDesign(t *testing.T) {
 	gomega.RegisterFailHandler(func(m string, _ ...int) { t.Fatalf("%s", m) })
 	w := &world{driver: settlingDriver{notYet: 200 * time.Millisecond, settle: 600 * time.Millisecond}}
@@ -36,6 +36,6 @@ func TestNodesReadyCountsItsSettleWindowByDesign(t *testing.T) {
 	}
 	w.tookToPass("readiness/nodes-ready", took, w.byDesign)
 	if d, said := w.faultWait("readiness/nodes-ready"); d != faultWaitFloor {
-		t.Errorf("bound %s (%s), want the floor: the window is not tripled", d, said)
+		t.Errorf("bound %s (%s), want the floor: the window is not multiplied", d, said)
 	}
 }
