@@ -33,7 +33,7 @@ const (
 func (w *world) webhookOnHybridNode(ctx SpecContext) {
 	wl := w.dataplane(ctx)
 	node := wl.order[0]
-	cms, cm := w.serveWebhook(ctx, webhookName, node)
+	cms, cm, _ := w.serveWebhook(ctx, webhookName, node)
 	var err error
 	if w.podsRoutableFromControlPlane() {
 		_, err = cms.Create(ctx, cm(webhook.RejectName), metav1.CreateOptions{})
@@ -54,8 +54,10 @@ func (w *world) webhookOnHybridNode(ctx SpecContext) {
 // serveWebhook serves a validating webhook named name from a pod on node
 // (secret, pod, Service, ValidatingWebhookConfiguration, removed after the
 // spec), waits until the pod is ready and the Service is programmed, and
-// returns the ConfigMaps client and a ConfigMap that goes through it.
-func (w *world) serveWebhook(ctx SpecContext, name, node string) (typedcorev1.ConfigMapInterface, func(string) *corev1.ConfigMap) {
+// returns the ConfigMaps client, a ConfigMap that goes through it, and the
+// serving pod as failures name it (pod, address, node): under a fault's
+// bound the next API call may fail with nothing but the deadline.
+func (w *world) serveWebhook(ctx SpecContext, name, node string) (typedcorev1.ConfigMapInterface, func(string) *corev1.ConfigMap, string) {
 	kube := w.env.Kube
 	host := fmt.Sprintf("%s.%s.svc", name, workloadNamespace)
 	kp, err := webhook.SelfSigned(host)
@@ -83,11 +85,11 @@ func (w *world) serveWebhook(ctx SpecContext, name, node string) (typedcorev1.Co
 			Ports: []corev1.ServicePort{{Port: 443, TargetPort: intstr.FromInt32(webhookPort)}}},
 	}
 	_, err = kube.CoreV1().Secrets(workloadNamespace).Create(ctx, secret, metav1.CreateOptions{})
-	Expect(err).NotTo(HaveOccurred())
+	Expect(err).NotTo(HaveOccurred(), "webhook %s on node %s: its Secret", name, node)
 	_, err = kube.CoreV1().Pods(workloadNamespace).Create(ctx, pod, metav1.CreateOptions{})
-	Expect(err).NotTo(HaveOccurred())
+	Expect(err).NotTo(HaveOccurred(), "webhook %s on node %s: its pod", name, node)
 	_, err = kube.CoreV1().Services(workloadNamespace).Create(ctx, svc, metav1.CreateOptions{})
-	Expect(err).NotTo(HaveOccurred())
+	Expect(err).NotTo(HaveOccurred(), "webhook %s on node %s: its Service", name, node)
 
 	// Only ConfigMaps carrying the target label go through the webhook, so
 	// nothing else in the cluster depends on it.
@@ -112,18 +114,23 @@ func (w *world) serveWebhook(ctx SpecContext, name, node string) (typedcorev1.Co
 		}},
 	}
 	_, err = kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, vwc, metav1.CreateOptions{})
-	Expect(err).NotTo(HaveOccurred())
+	Expect(err).NotTo(HaveOccurred(), "webhook %s on node %s: its ValidatingWebhookConfiguration", name, node)
 	DeferCleanup(func(ctx SpecContext) {
 		Expect(removeWebhook(ctx, kube, name, webhookGoneWithin)).To(Succeed())
 	})
 
 	// The webhook pod must run before admission can be judged.
+	where := fmt.Sprintf("pod %s on node %s", name, node)
 	err = wait.PollUntilContextTimeout(ctx, time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 		p, err := kube.CoreV1().Pods(workloadNamespace).Get(ctx, name, metav1.GetOptions{})
-		return err == nil && cni.PodReady(p) && p.Status.PodIP != "", nil
+		if err != nil || !cni.PodReady(p) || p.Status.PodIP == "" {
+			return false, nil
+		}
+		where = fmt.Sprintf("pod %s (%s) on node %s", name, p.Status.PodIP, node)
+		return true, nil
 	})
-	Expect(err).NotTo(HaveOccurred(), "webhook pod %s on %s never became ready", name, node)
-	Expect(w.waitServiceReady(ctx, workloadNamespace, name)).To(Succeed())
+	Expect(err).NotTo(HaveOccurred(), "webhook %s never became ready", where)
+	Expect(w.waitServiceReady(ctx, workloadNamespace, name)).To(Succeed(), "the Service of webhook %s", where)
 
 	cm := func(cmName string) *corev1.ConfigMap {
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: cmName, Namespace: workloadNamespace, Labels: map[string]string{webhookTarget: name}}}
@@ -136,7 +143,7 @@ func (w *world) serveWebhook(ctx SpecContext, name, node string) (typedcorev1.Co
 		_, err := cms.Create(ctx, cm(name+"-warmup"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		return err == nil || !strings.Contains(err.Error(), "connection refused"), nil
 	})
-	return cms, cm
+	return cms, cm, where
 }
 
 // webhookGoneWithin bounds the wait for a webhook pod to be gone after
