@@ -13,16 +13,24 @@ import (
 	"github.com/hybridcni/hybridcni/internal/testlock"
 )
 
-// The fault matrix on kube-router (one cluster, every fault in turn) beside
-// the same run's normal checks: the faults' share against the target of at
-// most 10 minutes, and each fault's time to detect (inject, then its checks
-// failing) and whole cost (inject, catch, heal, pass again), slowest first.
-// A run whose matrix has problems still prints its figures, naming them.
+// The fault matrix on one CNI (one cluster, every fault in turn) beside the
+// same run's normal checks: the run's wall time against the target of at
+// most 10 minutes, the faults' share, and each fault's time to detect
+// (inject, then its checks failing) and whole cost (inject, catch, heal,
+// pass again), slowest first. A run whose matrix has problems still prints
+// its figures, naming them.
 func BenchmarkFaultMatrixKubeRouter(b *testing.B) {
+	benchFaultMatrix(b, "kube-router", kubeRouterOffline)
+}
+
+// The same on Cilium 1.16.19 (BGP, masquerading off, a cloud node).
+func BenchmarkFaultMatrixCilium(b *testing.B) { benchFaultMatrix(b, "cilium 1.16.19", ciliumFaults) }
+
+func benchFaultMatrix(b *testing.B, name string, c offlineCNI) {
 	testlock.Exclusive(b, "kind-tier")
 	for i := 0; i < b.N; i++ {
 		results := keptResults(b)
-		args, _ := offlineRun(b, kubeRouterOffline, results)
+		args, _ := offlineRun(b, c, results)
 		args = append(args, "--faults")
 		start := time.Now()
 		out, code := cli(b, 45*time.Minute, args...)
@@ -49,8 +57,8 @@ func BenchmarkFaultMatrixKubeRouter(b *testing.B) {
 		b.ReportMetric(wall.Seconds(), "s/run")
 		b.ReportMetric(faultsT.Seconds(), "s/faults")
 		b.ReportMetric(ratio, "ratio")
-		fmt.Printf("fault matrix, kube-router: run %s; normal checks %s; %d faults %s (target <= 10m0s): ratio faults/normal %.2f\n",
-			wall.Round(time.Second), normalT.Round(time.Second), len(costs), faultsT.Round(time.Second), ratio)
+		fmt.Printf("fault matrix, %s: run %s (target <= 10m0s: ratio %.2f); normal checks %s; %d faults %s: ratio faults/normal %.2f\n",
+			name, wall.Round(time.Second), wall.Seconds()/(10*time.Minute).Seconds(), normalT.Round(time.Second), len(costs), faultsT.Round(time.Second), ratio)
 		for i, c := range costs {
 			if i == 5 {
 				break
