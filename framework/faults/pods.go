@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
 // The echo workload's labels and names (suites/workload.go).
@@ -429,26 +430,44 @@ func serviceDeletionStuck(ctx context.Context, t Target) (Heal, []string, error)
 	for _, s := range before.Items {
 		existing = append(existing, s.Name)
 	}
-	// The fault's own loop lives until heal (bounded at an hour).
+	hold := func(ctx context.Context, s *corev1.Service) {
+		if slices.Contains(existing, s.Name) || slices.Contains(s.Finalizers, finalizer) || s.DeletionTimestamp != nil {
+			return
+		}
+		patch := fmt.Sprintf(`{"metadata":{"finalizers":["%s"]}}`, finalizer)
+		_, _ = sc.Patch(ctx, s.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	}
+	// The fault's own watch lives until heal (bounded at an hour). A watch,
+	// not a poll: a check creates a Service, waits until it is advertised
+	// and deletes it; polled every 200 ms, one went unheld on kind, and
+	// bgp/withdrawal passed under the fault.
 	bg, cancel := context.WithTimeout(context.Background(), time.Hour)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		sel := metav1.ListOptions{LabelSelector: "advertise=bgp"}
 		for bg.Err() == nil {
-			l, err := sc.List(bg, metav1.ListOptions{LabelSelector: "advertise=bgp"})
-			if err == nil {
-				for _, s := range l.Items {
-					if slices.Contains(existing, s.Name) || slices.Contains(s.Finalizers, finalizer) || s.DeletionTimestamp != nil {
-						continue
-					}
-					patch := fmt.Sprintf(`{"metadata":{"finalizers":["%s"]}}`, finalizer)
-					_, _ = sc.Patch(bg, s.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+			l, err := sc.List(bg, sel)
+			if err != nil {
+				sleepCtx(bg, 200*time.Millisecond)
+				continue
+			}
+			for i := range l.Items {
+				hold(bg, &l.Items[i])
+			}
+			wo := sel
+			wo.ResourceVersion = l.ResourceVersion
+			w, err := sc.Watch(bg, wo)
+			if err != nil {
+				sleepCtx(bg, 200*time.Millisecond)
+				continue
+			}
+			for ev := range w.ResultChan() {
+				if s, ok := ev.Object.(*corev1.Service); ok && (ev.Type == watch.Added || ev.Type == watch.Modified) {
+					hold(bg, s)
 				}
 			}
-			select {
-			case <-bg.Done():
-			case <-time.After(200 * time.Millisecond):
-			}
+			w.Stop()
 		}
 	}()
 	heal := func(ctx context.Context) error {
@@ -692,4 +711,12 @@ func (s *cloudState) removeNewTaints(ctx context.Context, t Target, node string)
 		_, _ = t.Kube().CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
 		return false, nil
 	})
+}
+
+// sleepCtx sleeps d, or less when ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
 }
