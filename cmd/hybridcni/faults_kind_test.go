@@ -18,7 +18,7 @@ import (
 // one cluster, the normal checks, then each fault in turn. Every fault
 // that applies must be injected, caught by each check it names with a
 // message naming what broke, healed, and each check must pass again. Each
-// runs whenever its images are cached: kube-router's (about 8 min on 2
+// runs whenever its images are cached: kube-router's (about 6-7 min on 2
 // cores) and Cilium's (about 9-10 min).
 func TestFaultMatrixKubeRouter(t *testing.T) {
 	faultMatrix(t, kubeRouterOffline, 45*time.Minute)
@@ -27,7 +27,7 @@ func TestFaultMatrixKubeRouter(t *testing.T) {
 // The same with real Cilium 1.16.19 (BGP, masquerading off); skips until
 // its images and charts are built here (make cilium-images).
 func TestFaultMatrixCilium(t *testing.T) {
-	faultMatrix(t, ciliumFaults, 75*time.Minute) // measured on 2 cores: 9 min 38 s (2026-12-06, floor 5 s), 29 min on 2026-12-05
+	faultMatrix(t, ciliumFaults, 75*time.Minute) // measured on 2 cores: 9 min 0 s (2026-12-06), 29 min on 2026-12-05
 }
 
 // ciliumFaults is the offline Cilium run without its upgrade: the fault
