@@ -11,10 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
-
-	"github.com/hybridcni/hybridcni/framework/cni"
-	"github.com/hybridcni/hybridcni/framework/cni/cnitest"
-	"github.com/hybridcni/hybridcni/framework/testenv"
 )
 
 // service-target-port-broken on a real API server (kwok pods): the
@@ -22,23 +18,11 @@ import (
 // its EndpointSlices follows; heal puts the target port back and returns
 // only when every slice is at it again, the pod still its endpoint.
 func TestServiceTargetPortBrokenAPITier(t *testing.T) {
-	cnitest.RequireAPITier(t)
 	ctx := context.Background()
-	env := testenv.StartT(t, testenv.WithHybridNodes(2), testenv.WithCloudNodes(0))
-	c, err := cni.NewCluster(env.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nodes []Node
-	for _, n := range env.HybridNodes() {
-		nodes = append(nodes, Node{Name: n})
-	}
-	target := &liveTarget{shellTarget: shellTarget{rules: map[string]int{}}, cluster: c, nodes: nodes}
-	kube := c.Kube
+	target := apiTierTarget(t, 2)
+	kube := target.cluster.Kube
 	ns := target.Namespace()
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	nodes := target.nodes
 	name := nodeService + nodes[0].Name
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "echo-a", Namespace: ns, Labels: map[string]string{"app": name}},
 		Spec: corev1.PodSpec{NodeName: nodes[0].Name, Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
@@ -49,7 +33,7 @@ func TestServiceTargetPortBrokenAPITier(t *testing.T) {
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name},
 			Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}}}}
-	svc, err = kube.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+	svc, err := kube.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,18 +23,9 @@ import (
 // heal lets the held ones go. Polled every 200 ms, the fault missed such a
 // Service about every other time.
 func TestServiceDeletionStuckAPITier(t *testing.T) {
-	cnitest.RequireAPITier(t)
 	ctx := context.Background()
-	env := testenv.StartT(t, testenv.WithHybridNodes(1), testenv.WithCloudNodes(0))
-	c, err := cni.NewCluster(env.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := &liveTarget{shellTarget: shellTarget{rules: map[string]int{}}, cluster: c, nodes: []Node{{Name: env.HybridNodes()[0]}}}
-	sc := c.Kube.CoreV1().Services(target.Namespace())
-	if _, err := c.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: target.Namespace()}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	target := apiTierTarget(t, 1)
+	sc := target.cluster.Kube.CoreV1().Services(target.Namespace())
 	svc := func(name string, advertised bool) *corev1.Service {
 		s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
@@ -99,4 +90,27 @@ func TestServiceDeletionStuckAPITier(t *testing.T) {
 			t.Errorf("Service %s after heal: %v; want it gone", name, err)
 		}
 	}
+}
+
+// apiTierTarget is a fault target on a real API server (kwok nodes, no
+// CNI) with hybrid hybrid nodes and the workload namespace made; it skips
+// without the API tier.
+func apiTierTarget(t *testing.T, hybrid int) *liveTarget {
+	t.Helper()
+	cnitest.RequireAPITier(t)
+	env := testenv.StartT(t, testenv.WithHybridNodes(hybrid), testenv.WithCloudNodes(0))
+	c, err := cni.NewCluster(env.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []Node
+	for _, n := range env.HybridNodes() {
+		nodes = append(nodes, Node{Name: n})
+	}
+	target := &liveTarget{shellTarget: shellTarget{rules: map[string]int{}}, cluster: c, nodes: nodes}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: target.Namespace()}}
+	if _, err := c.Kube.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return target
 }
