@@ -75,11 +75,43 @@ func stampedPair(t *testing.T, buffer int) (rx, tx *net.UDPConn) {
 	return rx, tx
 }
 
+// awaitArrivalStamps waits until the kernel stamps datagrams as they
+// arrive. The first socket asking for stamps turns them on machine-wide
+// through a deferred kernel work item; until it runs, a datagram carries
+// no stamp and recvmsg stamps it with the read (make test under load once
+// read a 300 ms wait as no wait). Bounded at 2 s, polled every 20 ms.
+func awaitArrivalStamps(t *testing.T, rx, tx *net.UDPConn) {
+	t.Helper()
+	const gap = 20 * time.Millisecond
+	buf, oob := make([]byte, 16), make([]byte, echo.OOBSize)
+	deadline := time.Now().Add(2 * time.Second)
+	for tries := 1; ; tries++ {
+		if _, err := tx.Write([]byte("p")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(gap)
+		_, _, a, err := echo.ReadStamped(rx, buf, oob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(a.At) >= gap/2 {
+			if tries > 1 {
+				t.Logf("the kernel stamped arrivals from the %d-th datagram on", tries)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d datagrams in 2 s, the kernel still stamps them at the read, not at arrival", tries)
+		}
+	}
+}
+
 // TestReadStampedTellsArrivalFromRead: a datagram read late carries the
 // time it reached the socket, not the time of the read (the meter's
 // defence against a starved process counting as network loss).
 func TestReadStampedTellsArrivalFromRead(t *testing.T) {
 	rx, tx := stampedPair(t, 0)
+	awaitArrivalStamps(t, rx, tx)
 	sent := time.Now()
 	if _, err := tx.Write([]byte("x")); err != nil {
 		t.Fatal(err)
